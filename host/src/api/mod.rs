@@ -1,0 +1,138 @@
+//! The HTTP API (axum). No wasmtime types here: routes talk to the registry.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::registry::{InspectReport, Registry};
+use crate::store::Database;
+
+/// Shared state of the routes.
+#[derive(Clone)]
+pub struct AppState {
+    /// Live connectors.
+    pub registry: Arc<Registry>,
+    /// The database.
+    pub database: Database,
+}
+
+/// The router: `/healthz`, `/v1/connectors`, `/v1/connectors/{id}`,
+/// `/v1/connectors/{id}/versions`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/connectors", get(list_connectors))
+        .route("/v1/connectors/{id}", get(get_connector))
+        .route("/v1/connectors/{id}/versions", get(connector_versions))
+        .with_state(state)
+}
+
+/// A JSON error body: a stable code and a message.
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+    #[serde(skip)]
+    status: StatusCode,
+}
+
+impl ApiError {
+    fn not_found(message: String) -> Self {
+        Self {
+            code: "not_found",
+            message,
+            status: StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn internal(error: anyhow::Error) -> Self {
+        tracing::error!(error = %format!("{error:#}"), "request failed");
+        Self {
+            code: "internal",
+            message: "internal error".into(),
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self)).into_response()
+    }
+}
+
+/// One entry of the connector list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectorSummary {
+    id: String,
+    version: String,
+    sha256: String,
+    auth_type: crate::manifest::AuthKind,
+    file: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ConnectorList {
+    connectors: Vec<ConnectorSummary>,
+    /// Files in the plugins folder that failed to load, with the reason.
+    errors: std::collections::BTreeMap<String, String>,
+}
+
+async fn list_connectors(State(state): State<AppState>) -> Json<ConnectorList> {
+    let snapshot = state.registry.snapshot();
+    let connectors = snapshot
+        .connectors
+        .values()
+        .map(|c| ConnectorSummary {
+            id: c.info.manifest.id.clone(),
+            version: c.info.manifest.version.clone(),
+            sha256: c.info.sha256.clone(),
+            auth_type: c.info.manifest.auth.kind,
+            file: c
+                .file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        })
+        .collect();
+    Json(ConnectorList {
+        connectors,
+        errors: snapshot.errors.clone(),
+    })
+}
+
+async fn get_connector(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<InspectReport>, ApiError> {
+    let connector = state
+        .registry
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no connector `{id}` is loaded")))?;
+    Ok(Json(InspectReport::new(&connector.info)))
+}
+
+async fn connector_versions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<crate::store::RecordedVersion>>, ApiError> {
+    let versions = state
+        .database
+        .connector_versions(&id)
+        .await
+        .map_err(ApiError::internal)?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "connector `{id}` was never loaded"
+        )));
+    }
+    Ok(Json(versions))
+}

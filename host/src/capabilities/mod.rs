@@ -1,0 +1,18 @@
+//! The host capabilities a connector imports: one module per WIT interface.
+//!
+//! A connector has no other way out of the sandbox: no filesystem, no
+//! environment, no sockets (see `runtime::wasi` for the WASI subset that Rust's
+//! standard library needs).
+
+mod config;
+mod http;
+mod log;
+
+pub use config::ConfigCapability;
+pub use http::HttpCapability;
+pub use log::{LogCapability, LogLevel, LogLine};
+
+use crate::runtime::CallState;
+use crate::runtime::bindings::connector::auth::types;
+
+impl types::Host for CallState {}

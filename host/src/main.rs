@@ -1,0 +1,210 @@
+//! `connector-host`: serve connectors, inspect and check connector files.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use connector_host::api::{AppState, router};
+use connector_host::config::{self, HostConfig};
+use connector_host::registry::{
+    CompileCache, InspectReport, Registry, inspect::inspect, load_file,
+};
+use connector_host::runtime::{Runtime, RuntimeLimits};
+use connector_host::store::Database;
+
+#[derive(Parser)]
+#[command(
+    name = "connector-host",
+    version,
+    about = "Runs auth connectors as sandboxed WebAssembly components"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API with the connectors of a plugins folder, hot-reloading it.
+    Serve(ServeArgs),
+    /// Print what a connector file is and may do, without running it.
+    Inspect {
+        /// The `.wasm` file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a connector file the way `serve` does; non-zero exit on failure.
+    Check {
+        /// The `.wasm` file.
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Configuration file (TOML); flags override it.
+    #[arg(long, env = "CONNECTOR_HOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder of `.wasm` connectors [default: plugins, or the built examples with --dev].
+    #[arg(long, env = "CONNECTOR_HOST_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
+    /// Database URL [default: sqlite://connector-host.db?mode=rwc].
+    #[arg(long, env = "CONNECTOR_HOST_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "CONNECTOR_HOST_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Compile cache folder [default: .connector-host/cache].
+    #[arg(long, env = "CONNECTOR_HOST_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Development defaults: serve the example connectors built from this repository.
+    #[arg(long)]
+    dev: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Inspect { file, json } => inspect_file(&file, json),
+            Command::Check { file } => check_file(&file).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let file_config = match &args.config {
+        Some(path) => HostConfig::load(path)?,
+        None => HostConfig::default(),
+    };
+    let plugins_dir = args
+        .plugins_dir
+        .or(file_config.plugins_dir.clone())
+        .unwrap_or_else(|| {
+            if args.dev {
+                connector_host::EXAMPLES_DIR.into()
+            } else {
+                config::DEFAULT_PLUGINS_DIR.into()
+            }
+        });
+    let database_url = args
+        .database_url
+        .or(file_config.database_url.clone())
+        .unwrap_or_else(|| config::DEFAULT_DATABASE_URL.into());
+    let listen = args
+        .listen
+        .or(file_config.listen)
+        .unwrap_or_else(|| config::DEFAULT_LISTEN.parse().expect("valid"));
+    let cache_dir = args
+        .cache_dir
+        .or(file_config.cache_dir.clone())
+        .unwrap_or_else(|| config::DEFAULT_CACHE_DIR.into());
+
+    if !plugins_dir.is_dir() {
+        std::fs::create_dir_all(&plugins_dir).with_context(|| {
+            format!("cannot create the plugins folder {}", plugins_dir.display())
+        })?;
+    }
+    let database = Database::connect(&database_url)
+        .await
+        .with_context(|| format!("cannot open database {database_url}"))?;
+    let runtime = Arc::new(Runtime::new(file_config.limits.clone())?);
+    tracing::info!(pooling = runtime.is_pooling(), plugins = %plugins_dir.display(), "runtime ready");
+    let registry = Arc::new(
+        Registry::new(
+            runtime,
+            &plugins_dir,
+            CompileCache::new(cache_dir),
+            file_config.connector_config(),
+        )
+        .with_database(database.clone()),
+    );
+    let summary = registry.sync().await;
+    tracing::info!(
+        loaded = summary.loaded.len(),
+        failed = summary.failed.len(),
+        "initial load done"
+    );
+    let _watch = registry.watch();
+
+    let app = router(AppState { registry, database });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+}
+
+fn inspect_file(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let info =
+        inspect(&bytes).with_context(|| format!("{} is not a valid connector", file.display()))?;
+    let report = InspectReport::new(&info);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check_file(file: &Path) -> anyhow::Result<ExitCode> {
+    let runtime = Arc::new(Runtime::new(RuntimeLimits {
+        pooling: false,
+        ..RuntimeLimits::default()
+    })?);
+    match load_file(
+        &runtime,
+        &CompileCache::disabled(),
+        file,
+        &Default::default(),
+    )
+    .await
+    {
+        Ok(loaded) => {
+            println!(
+                "ok: {} ({} hooks, sha256 {})",
+                loaded.connector(),
+                loaded.info.hooks.len(),
+                loaded.info.sha256
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{}: {error}", file.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The host's one `bindgen!` of the `connector` world.
+//!
+//! Exports are async (every call runs on a fiber so the epoch callback can yield
+//! to tokio); of the imports only `http.send` is async.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "connector",
+    imports: {
+        "connector:auth/http.send": async,
+        default: tracing,
+    },
+    exports: { default: async },
+});
+
+pub use connector::auth::types::{AuthType, ConnectorError, ProviderError};
+pub use exports::connector::auth::hooks;

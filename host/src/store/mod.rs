@@ -1,0 +1,109 @@
+//! Persistent state through sqlx: SQLite by default (a file, WAL mode),
+//! PostgreSQL when the URL says so. Each backend has its own migrations folder.
+
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{AnyPool, Row};
+
+use crate::registry::inspect::ComponentInfo;
+
+/// A connected, migrated database.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pool: AnyPool,
+}
+
+/// A connector version the host loaded at some point.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecordedVersion {
+    /// The manifest id.
+    pub connector_id: String,
+    /// The manifest version.
+    pub version: String,
+    /// sha256 of the file.
+    pub sha256: String,
+    /// The file's name in the plugins folder.
+    pub file_name: String,
+    /// Unix seconds of the first load.
+    pub first_loaded_at: i64,
+    /// Unix seconds of the latest load.
+    pub last_loaded_at: i64,
+}
+
+impl Database {
+    /// Connects and runs migrations. `sqlite://path?mode=rwc` creates the file.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !postgres && !url.starts_with("sqlite:") {
+            anyhow::bail!("unsupported database URL `{url}`: use sqlite://FILE or postgres://…");
+        }
+        if !postgres {
+            // Create the file and switch it to WAL before pooling.
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal);
+            let pool = sqlx::SqlitePool::connect_with(options).await?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            pool.close().await;
+        }
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(8)
+            .connect(url)
+            .await?;
+        if postgres {
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        }
+        Ok(Self { pool })
+    }
+
+    /// Records that a connector version was loaded.
+    pub async fn record_connector_version(
+        &self,
+        info: &ComponentInfo,
+        file_name: &str,
+    ) -> anyhow::Result<()> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
+        sqlx::query(
+            "INSERT INTO connector_versions (connector_id, version, sha256, file_name, first_loaded_at, last_loaded_at)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (connector_id, sha256) DO UPDATE SET last_loaded_at = $5, file_name = $4",
+        )
+        .bind(&info.manifest.id)
+        .bind(&info.manifest.version)
+        .bind(&info.sha256)
+        .bind(file_name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every version of a connector the host has loaded, newest first.
+    pub async fn connector_versions(
+        &self,
+        connector_id: &str,
+    ) -> anyhow::Result<Vec<RecordedVersion>> {
+        let rows = sqlx::query(
+            "SELECT connector_id, version, sha256, file_name, first_loaded_at, last_loaded_at
+             FROM connector_versions WHERE connector_id = $1 ORDER BY last_loaded_at DESC, version DESC",
+        )
+        .bind(connector_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(RecordedVersion {
+                    connector_id: row.try_get(0)?,
+                    version: row.try_get(1)?,
+                    sha256: row.try_get(2)?,
+                    file_name: row.try_get(3)?,
+                    first_loaded_at: row.try_get(4)?,
+                    last_loaded_at: row.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+}

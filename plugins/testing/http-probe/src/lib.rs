@@ -1,0 +1,137 @@
+//! Test-only: `user-info` sends one request described by the connection's
+//! additional info and reports what happened, for the outbound-HTTP security
+//! tests. It never fails on HTTP errors: it describes them instead.
+//!
+//! Keys read from `additional_info`:
+//! - `url` (required), `method` (default `GET`), `body` (optional text);
+//! - `credential`: `none` (default), `access-token`, `api-key`,
+//!   `client-credentials` or `secret:<name>:<header>`, with an optional
+//!   `credential-prefix` for the secret (e.g. `Token `);
+//! - `header:<Name>`: a request header;
+//! - `placement` (read by `basic-auth`): `bearer` (default), `basic:<template>`,
+//!   `header:<name>` or `query:<name>`.
+//!
+//! The answer: `name` is the response status (`"200"`) and `additional_info`
+//! the response headers plus `("body", <text>)`; or, when the host refused or
+//! failed the request, `name` is `error: <message>` and `additional_info` is
+//! `[("error-kind", <kebab-case variant>)]`.
+
+use connector_sdk::prelude::*;
+use http::{Credential, HttpError, Method, SecretHeader};
+
+struct HttpProbe;
+
+#[connector]
+impl Connector for HttpProbe {
+    fn auth_type() -> AuthType {
+        AuthType::ApiKey
+    }
+
+    fn basic_auth(connection: ConnectionInfo) -> Result<ApiKeyPlacement, ConnectorError> {
+        let placement = get(&connection, "placement").unwrap_or("bearer");
+        Ok(match placement.split_once(':') {
+            None if placement == "bearer" => ApiKeyPlacement::Bearer,
+            Some(("basic", template)) => ApiKeyPlacement::Basic(template.into()),
+            Some(("header", name)) => ApiKeyPlacement::Header(name.into()),
+            Some(("query", name)) => ApiKeyPlacement::Query(name.into()),
+            _ => return Err(bad_input("placement", placement)),
+        })
+    }
+
+    fn user_info(connection: ConnectionInfo) -> Result<UserInfo, ConnectorError> {
+        let url = get(&connection, "url")
+            .ok_or_else(|| ConnectorError::BadInput("`url` is required".into()))?;
+        let method = match get(&connection, "method")
+            .unwrap_or("GET")
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            other => return Err(bad_input("method", other)),
+        };
+        let mut request = http::Request::new(method, url);
+        for (key, value) in &connection.additional_info {
+            if let Some(name) = key.strip_prefix("header:") {
+                request = request.header(name, value.as_str());
+            }
+        }
+        if let Some(body) = get(&connection, "body") {
+            request = request.body(body);
+        }
+        let credential = get(&connection, "credential").unwrap_or("none");
+        request.credential = match credential {
+            "none" => None,
+            "access-token" => Some(Credential::AccessToken),
+            "api-key" => Some(Credential::ApiKey),
+            "client-credentials" => Some(Credential::ClientCredentials),
+            other => match other
+                .strip_prefix("secret:")
+                .and_then(|s| s.split_once(':'))
+            {
+                Some((secret, header)) => Some(Credential::HostSecret(SecretHeader {
+                    secret: secret.into(),
+                    header: header.into(),
+                    prefix: get(&connection, "credential-prefix").map(Into::into),
+                })),
+                None => return Err(bad_input("credential", other)),
+            },
+        };
+
+        let (name, additional_info) = match request.send() {
+            Ok(response) => {
+                let body = response.text();
+                let mut info = response.headers;
+                info.push(("body".into(), body));
+                (response.status.to_string(), info)
+            }
+            Err(error) => (
+                format!("error: {}", error.message()),
+                vec![("error-kind".into(), error_kind(&error).into())],
+            ),
+        };
+        Ok(UserInfo {
+            platform_user_id: "http-probe".into(),
+            name,
+            timezone_name: None,
+            timezone_offset: None,
+            additional_info,
+            message: None,
+        })
+    }
+}
+
+/// The value of `key` in the connection's additional info.
+fn get<'a>(connection: &'a ConnectionInfo, key: &str) -> Option<&'a str> {
+    connection
+        .additional_info
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn bad_input(key: &str, value: &str) -> ConnectorError {
+    ConnectorError::BadInput(format!("unsupported `{key}`: `{value}`"))
+}
+
+/// The WIT name of the error's case.
+fn error_kind(error: &HttpError) -> &'static str {
+    match error {
+        HttpError::InvalidUrl(_) => "invalid-url",
+        HttpError::OriginNotAllowed(_) => "origin-not-allowed",
+        HttpError::UserinfoNotAllowed => "userinfo-not-allowed",
+        HttpError::AddressBlocked(_) => "address-blocked",
+        HttpError::CredentialHeader(_) => "credential-header",
+        HttpError::CredentialUnavailable(_) => "credential-unavailable",
+        HttpError::RequestTooLarge(_) => "request-too-large",
+        HttpError::ResponseTooLarge(_) => "response-too-large",
+        HttpError::Timeout => "timeout",
+        HttpError::Connection(_) => "connection",
+        HttpError::NotPermitted(_) => "not-permitted",
+    }
+}
