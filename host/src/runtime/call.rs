@@ -183,9 +183,17 @@ fn classify(
         },
         Some(trap) => {
             let (output, _) = store.data().output.peek();
-            let mut message = trap.to_string();
-            if let Some(panic) = output.lines().find(|line| line.contains("panicked")) {
-                message = format!("{message}; guest output: {}", panic.trim());
+            let mut message = match trap {
+                Trap::StackOverflow => {
+                    "stack overflow (the wasm call stack is exhausted)".to_string()
+                }
+                other => other.to_string(),
+            };
+            // Rust prints `… panicked at file:line:col:` and the message on the next line.
+            let lines: Vec<&str> = output.lines().collect();
+            if let Some(at) = lines.iter().position(|line| line.contains("panicked")) {
+                let panic: Vec<&str> = lines[at..].iter().take(2).map(|l| l.trim()).collect();
+                message = format!("{message}; guest {}", panic.join(" "));
             }
             CallError::Trap {
                 connector,

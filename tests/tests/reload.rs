@@ -1,0 +1,265 @@
+//! Loading from a folder and hot reload while serving.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use connector_host::registry::{CompileCache, Registry};
+use connector_host::runtime::CallContext;
+use connector_host::runtime::bindings::hooks::ConnectionInfo;
+use connector_host_tests::{guest_bytes, test_runtime};
+
+fn connection() -> ConnectionInfo {
+    ConnectionInfo {
+        hostname: None,
+        platform_user_id: None,
+        additional_info: vec![],
+    }
+}
+
+/// Replaces `name` in `dir` atomically, the way operators are told to.
+fn install(dir: &Path, name: &str, bytes: &[u8]) {
+    let temp = dir.join(format!(".{name}.partial"));
+    std::fs::write(&temp, bytes).unwrap();
+    std::fs::rename(&temp, dir.join(name)).unwrap();
+}
+
+async fn version_of(registry: &Registry) -> Option<String> {
+    let connector = registry.get("test-versioned")?;
+    let user = connector
+        .prepared
+        .user_info(&CallContext::default(), connection())
+        .await
+        .result
+        .ok()?;
+    Some(user.name)
+}
+
+/// Waits (bounded) until `condition` holds on the registry.
+async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_under_a_stream_of_calls_loses_no_call() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v1"));
+    let registry = Arc::new(Registry::new(
+        test_runtime(),
+        dir.path(),
+        CompileCache::disabled(),
+        Default::default(),
+    ));
+    let summary = registry.sync().await;
+    assert_eq!(summary.loaded.len(), 1, "{summary:?}");
+    let _watch = registry.watch();
+
+    let (calls, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let caller = {
+        let (registry, calls, failures) = (registry.clone(), calls.clone(), failures.clone());
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while tokio::time::Instant::now() < deadline {
+                calls.fetch_add(1, Ordering::SeqCst);
+                match version_of(&registry).await.as_deref() {
+                    Some("2.0.0") => return true,
+                    Some("1.0.0") => {}
+                    _ => {
+                        failures.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+            false
+        })
+    };
+    // Let the stream get going on v1, then replace the file.
+    eventually("calls on v1", || {
+        let calls = calls.clone();
+        async move { calls.load(Ordering::SeqCst) > 10 }
+    })
+    .await;
+    install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v2"));
+
+    assert!(caller.await.unwrap(), "the new version was never observed");
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "calls failed during the reload"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_replacement_leaves_the_old_version_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v1"));
+    let registry = Registry::new(
+        test_runtime(),
+        dir.path(),
+        CompileCache::disabled(),
+        Default::default(),
+    );
+    registry.sync().await;
+
+    for (broken, expected) in [
+        (b"not wasm at all".to_vec(), "not a WebAssembly component"),
+        (
+            guest_bytes("wrong_world"),
+            "missing export `connector:auth/hooks@0.1.0`",
+        ),
+        (guest_bytes("auth_mismatch"), "auth-type hook returns"),
+    ] {
+        // A non-atomic overwrite, as a careless operator would do it.
+        std::fs::write(dir.path().join("versioned.wasm"), &broken).unwrap();
+        let summary = registry.sync().await;
+        assert_eq!(summary.failed.len(), 1, "{summary:?}");
+        assert!(
+            summary.failed[0].1.contains(expected),
+            "{}",
+            summary.failed[0].1
+        );
+        assert_eq!(
+            version_of(&registry).await.as_deref(),
+            Some("1.0.0"),
+            "old version keeps serving"
+        );
+        assert!(registry.snapshot().errors["versioned.wasm"].contains(expected));
+    }
+
+    // A good file afterwards clears the error.
+    install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v2"));
+    registry.sync().await;
+    assert_eq!(version_of(&registry).await.as_deref(), Some("2.0.0"));
+    assert!(registry.snapshot().errors.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_finish_on_the_version_they_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v1"));
+    let registry = Registry::new(
+        test_runtime(),
+        dir.path(),
+        CompileCache::disabled(),
+        Default::default(),
+    );
+    registry.sync().await;
+    let started_on = registry.get("test-versioned").unwrap();
+
+    install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v2"));
+    registry.sync().await;
+    assert_eq!(
+        registry
+            .get("test-versioned")
+            .unwrap()
+            .info
+            .manifest
+            .version,
+        "2.0.0"
+    );
+    let user = started_on
+        .prepared
+        .user_info(&CallContext::default(), connection())
+        .await
+        .result
+        .unwrap();
+    assert_eq!(user.name, "1.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_added_removed_and_ids_are_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(
+        test_runtime(),
+        dir.path(),
+        CompileCache::disabled(),
+        Default::default(),
+    );
+    assert!(registry.sync().await.loaded.is_empty());
+
+    install(dir.path(), "a.wasm", &guest_bytes("versioned_v1"));
+    install(
+        dir.path(),
+        "insightly.wasm",
+        &guest_bytes("apikey_insightly"),
+    );
+    std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+    let summary = registry.sync().await;
+    assert_eq!(summary.loaded.len(), 2);
+
+    install(dir.path(), "b.wasm", &guest_bytes("versioned_v2"));
+    let summary = registry.sync().await;
+    assert!(
+        summary.failed[0].1.contains("already provided by a.wasm"),
+        "{summary:?}"
+    );
+    assert_eq!(version_of(&registry).await.as_deref(), Some("1.0.0"));
+
+    std::fs::remove_file(dir.path().join("a.wasm")).unwrap();
+    std::fs::remove_file(dir.path().join("b.wasm")).unwrap();
+    let summary = registry.sync().await;
+    assert_eq!(summary.removed, vec!["test-versioned".to_string()]);
+    assert!(registry.get("test-versioned").is_none());
+    assert!(registry.get("insightly").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_code_is_cached_by_hash_and_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v1"));
+    let runtime = test_runtime();
+
+    let first = Registry::new(
+        runtime.clone(),
+        dir.path(),
+        CompileCache::new(cache_dir.path()),
+        Default::default(),
+    );
+    first.sync().await;
+    assert!(!first.get("test-versioned").unwrap().from_cache);
+    let sha = first.get("test-versioned").unwrap().info.sha256.clone();
+    let entry = CompileCache::new(cache_dir.path())
+        .entry(&runtime, &sha)
+        .unwrap();
+    assert!(
+        entry.exists(),
+        "cache entry named by sha256 and engine fingerprint"
+    );
+
+    let second = Registry::new(
+        runtime,
+        dir.path(),
+        CompileCache::new(cache_dir.path()),
+        Default::default(),
+    );
+    second.sync().await;
+    let loaded = second.get("test-versioned").unwrap();
+    assert!(loaded.from_cache);
+    assert_eq!(version_of(&second).await.as_deref(), Some("1.0.0"));
+
+    // A corrupt entry is discarded and recompiled, not trusted. (Replaced, not
+    // overwritten in place: earlier components still map the old file.)
+    std::fs::remove_file(&entry).unwrap();
+    std::fs::write(&entry, b"garbage").unwrap();
+    let third = Registry::new(
+        test_runtime(),
+        dir.path(),
+        CompileCache::new(cache_dir.path()),
+        Default::default(),
+    );
+    third.sync().await;
+    assert!(!third.get("test-versioned").unwrap().from_cache);
+}
