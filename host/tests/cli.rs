@@ -1,0 +1,264 @@
+//! The `connector-host` binary: `inspect`, `check` and `serve` end to end.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_connector-host");
+
+fn guest(name: &str) -> PathBuf {
+    PathBuf::from(connector_host::GUESTS_DIR).join(format!("{name}.wasm"))
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run connector-host");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn inspect_prints_every_field_for_the_examples() {
+    for (name, id, auth) in [
+        ("oauth_regional", "regional-crm", "oauth"),
+        ("apikey_insightly", "insightly", "apiKey"),
+    ] {
+        let path = guest(name);
+        let (ok, stdout, stderr) = run(&["inspect", "--json", path.to_str().unwrap()]);
+        assert!(ok, "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["id"], id);
+        assert_eq!(report["version"], "1.0.0");
+        assert_eq!(report["witVersion"], "connector:auth@0.1.0");
+        assert_eq!(report["authType"], auth);
+        assert_eq!(report["sha256"].as_str().unwrap().len(), 64);
+        assert!(
+            report["hooks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h == "user-info")
+        );
+        assert!(!report["allowedHosts"].as_array().unwrap().is_empty());
+        assert!(report["secrets"].is_array());
+        assert_eq!(report["authPage"]["type"], auth);
+
+        let (ok, text, _) = run(&["inspect", path.to_str().unwrap()]);
+        assert!(ok);
+        for label in [
+            "connector",
+            "version",
+            "sha256",
+            "wit",
+            "auth type",
+            "hooks",
+            "allowed hosts",
+            "secrets",
+            "auth page",
+        ] {
+            assert!(text.contains(label), "text output lacks `{label}`:\n{text}");
+        }
+    }
+    let (_, stdout, _) = run(&[
+        "inspect",
+        "--json",
+        guest("apikey_insightly").to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let fields: Vec<&str> = report["authPage"]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["const"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["insightlyGetApiKey", "apiKey", "apiUrl"]);
+    let (_, stdout, _) = run(&[
+        "inspect",
+        "--json",
+        guest("oauth_regional").to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["secrets"][0], "regional-crm-client-secret");
+    assert_eq!(report["authPage"]["customState"], "platform=regional-crm");
+}
+
+#[test]
+fn check_accepts_good_connectors_and_names_the_problem_of_bad_ones() {
+    for good in ["oauth_regional", "apikey_insightly", "versioned_v1"] {
+        let (ok, stdout, stderr) = run(&["check", guest(good).to_str().unwrap()]);
+        assert!(ok, "{good}: {stderr}");
+        assert!(stdout.starts_with("ok: "), "{stdout}");
+    }
+    for (bad, expected) in [
+        ("wrong_world", "missing export `connector:auth/hooks@0.1.0`"),
+        (
+            "auth_mismatch",
+            "the manifest's auth.type is `apiKey` but the auth-type hook returns `oauth`",
+        ),
+        (
+            "bad_manifest",
+            "manifest field `auth.apiKey.page.content[0].secret`: unknown field `secret`",
+        ),
+    ] {
+        let (ok, _, stderr) = run(&["check", guest(bad).to_str().unwrap()]);
+        assert!(!ok, "{bad} passed check");
+        assert!(stderr.contains(expected), "{bad}: {stderr}");
+    }
+}
+
+#[test]
+fn check_reports_a_wit_version_mismatch_and_non_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(guest("versioned_v1")).unwrap();
+    let (from, to) = (b"connector:auth/hooks@0.1.0", b"connector:auth/hooks@0.9.0");
+    let mut patched = 0;
+    for i in 0..bytes.len() - from.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            patched += 1;
+        }
+    }
+    assert!(patched > 0);
+    let future = dir.path().join("future.wasm");
+    std::fs::write(&future, bytes).unwrap();
+    let (ok, _, stderr) = run(&["check", future.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("WIT version mismatch: the component targets connector:auth@0.9.0"),
+        "{stderr}"
+    );
+
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let (ok, _, stderr) = run(&["check", core.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("core wasm module"), "{stderr}");
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(plugins: &Path, work: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--plugins-dir")
+        .arg(plugins)
+        .arg("--database-url")
+        .arg(format!(
+            "sqlite://{}?mode=rwc",
+            work.join("host.db").display()
+        ))
+        .arg("--cache-dir")
+        .arg(work.join("cache"))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("listening on http://") {
+                let _ = tx.send(line[at + "listening on ".len()..].trim().to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("server announced its address");
+    Server { child, base }
+}
+
+fn get(url: &str) -> (u16, serde_json::Value) {
+    let response = ureq_get(url);
+    (
+        response.0,
+        serde_json::from_str(&response.1).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A minimal HTTP/1.1 GET over a std TCP stream (the API is plain JSON on loopback).
+fn ureq_get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // axum answers small bodies with Content-Length, so the body is plain.
+    (status, body)
+}
+
+#[test]
+fn serve_loads_the_folder_hot_reloads_it_and_records_versions() {
+    let plugins = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        guest("apikey_insightly"),
+        plugins.path().join("insightly.wasm"),
+    )
+    .unwrap();
+    std::fs::write(plugins.path().join("broken.wasm"), b"nope").unwrap();
+    let server = start_server(plugins.path(), work.path());
+
+    let (status, list) = get(&format!("{}/v1/connectors", server.base));
+    assert_eq!(status, 200);
+    assert_eq!(list["connectors"][0]["id"], "insightly");
+    assert!(
+        list["errors"]["broken.wasm"]
+            .as_str()
+            .unwrap()
+            .contains("not a WebAssembly component")
+    );
+
+    // Drop a new connector in while serving: it goes live without a restart.
+    let temp = plugins.path().join(".versioned.partial");
+    std::fs::copy(guest("versioned_v1"), &temp).unwrap();
+    std::fs::rename(&temp, plugins.path().join("versioned.wasm")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, report) = get(&format!("{}/v1/connectors/test-versioned", server.base));
+        if status == 200 {
+            assert_eq!(report["version"], "1.0.0");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new connector never went live"
+        );
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    let (status, versions) = get(&format!(
+        "{}/v1/connectors/test-versioned/versions",
+        server.base
+    ));
+    assert_eq!(status, 200);
+    assert_eq!(versions[0]["sha256"].as_str().unwrap().len(), 64);
+    let (status, error) = get(&format!("{}/v1/connectors/nope", server.base));
+    assert_eq!((status, error["code"].as_str()), (404, Some("not_found")));
+}

@@ -1,0 +1,76 @@
+//! The store on a real SQLite file and, when `CONNECTOR_HOST_TEST_POSTGRES_URL`
+//! is set (always in CI), on a real PostgreSQL.
+
+use connector_host::registry::inspect::inspect;
+use connector_host::store::Database;
+
+fn info() -> connector_host::registry::inspect::ComponentInfo {
+    let path = std::path::PathBuf::from(connector_host::GUESTS_DIR).join("versioned_v1.wasm");
+    inspect(&std::fs::read(path).unwrap()).unwrap()
+}
+
+async fn records_versions(database: &Database, connector_id: &str) {
+    let mut info = info();
+    info.manifest.id = connector_id.to_string();
+    database
+        .record_connector_version(&info, "a.wasm")
+        .await
+        .unwrap();
+    database
+        .record_connector_version(&info, "b.wasm")
+        .await
+        .unwrap();
+    let versions = database.connector_versions(connector_id).await.unwrap();
+    assert_eq!(versions.len(), 1, "the same file hash is one version");
+    assert_eq!(versions[0].sha256, info.sha256);
+    assert_eq!(versions[0].file_name, "b.wasm");
+    assert!(
+        database
+            .connector_versions("never-loaded")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_migrated_and_records_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
+    let database = Database::connect(&url).await.unwrap();
+    records_versions(&database, "test-versioned").await;
+    // Reconnecting runs migrations again without harm and keeps the data.
+    let again = Database::connect(&url).await.unwrap();
+    assert_eq!(
+        again
+            .connector_versions("test-versioned")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn postgres_records_versions_when_configured() {
+    let Ok(url) = std::env::var("CONNECTOR_HOST_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set CONNECTOR_HOST_TEST_POSTGRES_URL"
+        );
+        eprintln!("CONNECTOR_HOST_TEST_POSTGRES_URL not set: PostgreSQL part not run");
+        return;
+    };
+    let database = Database::connect(&url).await.expect("PostgreSQL reachable");
+    let id = format!("pg-test-{}", std::process::id());
+    records_versions(&database, &id).await;
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_with_a_clear_message() {
+    let error = Database::connect("mysql://localhost/x").await.unwrap_err();
+    assert!(
+        error.to_string().contains("unsupported database URL"),
+        "{error}"
+    );
+}
