@@ -357,12 +357,6 @@ impl ApiKeyPage {
                     "only allowed with `managed: true`",
                 ));
             }
-            if field.key == API_KEY_FIELD
-                && field.managed
-                && field.managed_scope == Some(ManagedScope::Account)
-            {
-                // Allowed: an account-wide key managed by an admin.
-            }
         }
         if !seen.contains(API_KEY_FIELD) {
             return Err(ManifestError::new(
