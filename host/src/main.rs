@@ -138,7 +138,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Registry::new(
             runtime,
             &plugins_dir,
-            CompileCache::new(cache_dir),
+            CompileCache::checked(cache_dir),
             file_config.connector_config(),
         )
         .with_database(database.clone()),
@@ -162,8 +162,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Ctrl-C or SIGTERM (what service managers send) stops accepting requests and
+/// lets requests in flight finish.
 async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
     tracing::info!("shutting down");
 }
 

@@ -492,7 +492,7 @@ mod tests {
         let mut value = oauth_manifest();
         value["auth"]["oauth"]["clientSecret"] = "s".into();
         let err = parse(value).unwrap_err();
-        assert_eq!(err.path, "auth.oauth");
+        assert_eq!(err.path, "auth.oauth.clientSecret");
         assert!(
             err.message.contains("unknown field `clientSecret`"),
             "{err}"

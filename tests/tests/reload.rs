@@ -207,12 +207,27 @@ async fn files_are_added_removed_and_ids_are_unique() {
     );
     assert_eq!(version_of(&registry).await.as_deref(), Some("1.0.0"));
 
+    // Once the id is free, the rejected file is retried without being touched.
     std::fs::remove_file(dir.path().join("a.wasm")).unwrap();
+    let summary = registry.sync().await;
+    assert_eq!(summary.removed, vec!["test-versioned".to_string()]);
+    assert_eq!(summary.loaded.len(), 1, "{summary:?}");
+    assert_eq!(version_of(&registry).await.as_deref(), Some("2.0.0"));
+
     std::fs::remove_file(dir.path().join("b.wasm")).unwrap();
     let summary = registry.sync().await;
     assert_eq!(summary.removed, vec!["test-versioned".to_string()]);
     assert!(registry.get("test-versioned").is_none());
     assert!(registry.get("insightly").is_some());
+
+    // Symlinks are followed and the extension is matched in any case.
+    std::os::unix::fs::symlink(
+        connector_host_tests::guest("versioned_v1"),
+        dir.path().join("LINKED.WASM"),
+    )
+    .unwrap();
+    registry.sync().await;
+    assert_eq!(version_of(&registry).await.as_deref(), Some("1.0.0"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -207,23 +207,33 @@ async fn guest_errors_keep_their_variant_and_outbound_http_is_refused() {
 
 #[tokio::test]
 async fn each_call_gets_a_fresh_instance() {
+    // The guest counts calls in a static; a reused instance would answer #2, #3…
     let runtime = test_runtime();
     let polite = load(&runtime, "versioned_v1").await;
-    for i in 0..5 {
-        let info = ConnectionInfo {
-            hostname: None,
-            platform_user_id: None,
-            additional_info: vec![("call".into(), i.to_string())],
-        };
-        let user = polite
+    for _ in 0..5 {
+        let answer = polite
             .prepared
-            .user_info(&CallContext::default(), info)
+            .test_connection(&CallContext::default(), connection())
             .await
             .result
             .unwrap();
-        assert_eq!(
-            user.additional_info,
-            vec![("call".to_string(), i.to_string())]
-        );
+        assert_eq!(answer.as_deref(), Some("v1.0.0#1"));
     }
+}
+
+#[tokio::test]
+async fn a_component_importing_sockets_is_refused_before_running() {
+    let runtime = test_runtime();
+    let error = connector_host::registry::load_file(
+        &runtime,
+        &connector_host::registry::CompileCache::disabled(),
+        &connector_host_tests::guest("socket_user"),
+        &Default::default(),
+    )
+    .await
+    .err()
+    .expect("a socket-using component must not load");
+    let message = error.to_string();
+    assert!(message.contains("wasi:sockets/tcp@"), "{message}");
+    assert!(message.contains("does not provide"), "{message}");
 }

@@ -24,10 +24,13 @@ impl HttpCapability {
 impl Host for CallState {
     async fn send(&mut self, request: Request) -> Result<Response, HttpError> {
         self.http.refused += 1;
-        tracing::warn!(
-            target: "connector",
-            method = ?request.method,
-            "outbound HTTP refused: this host does not enable outbound HTTP for connectors"
+        // Through the connector's log budget, tagged with connector and version.
+        self.log.record(
+            crate::capabilities::LogLevel::Warn,
+            &format!(
+                "outbound HTTP refused ({:?} request): not enabled on this host",
+                request.method
+            ),
         );
         Err(HttpError::NotPermitted(
             "outbound HTTP is not enabled on this host".to_string(),

@@ -62,7 +62,8 @@ impl LogCapability {
 
     /// Records a line if the budget allows, else counts it as dropped.
     pub fn record(&mut self, level: LogLevel, message: &str) {
-        let mut message = message.to_string();
+        // One guest line is one host log line: a connector cannot forge lines.
+        let mut message = message.replace('\n', "\\n").replace('\r', "\\r");
         if message.len() > MAX_LINE_BYTES {
             let mut cut = MAX_LINE_BYTES;
             while !message.is_char_boundary(cut) {
@@ -148,6 +149,18 @@ mod tests {
         let (lines, dropped) = log.finish();
         assert_eq!(lines.len(), 3);
         assert_eq!(dropped, 8);
+    }
+
+    #[test]
+    fn a_guest_line_cannot_forge_host_lines() {
+        let connector = Arc::new(ConnectorRef {
+            id: "c".into(),
+            version: "1.0.0".into(),
+        });
+        let mut log = LogCapability::new(connector, 10, 1 << 20);
+        log.record(LogLevel::Info, "ok\nERROR connector_host: fake\r");
+        let (lines, _) = log.finish();
+        assert_eq!(lines[0].message, "ok\\nERROR connector_host: fake\\r");
     }
 
     #[test]

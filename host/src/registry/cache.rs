@@ -26,6 +26,24 @@ impl CompileCache {
         }
     }
 
+    /// A cache in `dir`, or no cache (with an error log) when `dir` exists and
+    /// its group or others may write it: cached code is loaded without
+    /// re-verification, so such a folder would be a code-injection path.
+    pub fn checked(dir: impl Into<PathBuf>) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = dir.into();
+        if let Ok(metadata) = std::fs::metadata(&dir) {
+            if metadata.permissions().mode() & 0o022 != 0 {
+                tracing::error!(
+                    dir = %dir.display(),
+                    "compile cache disabled: the folder is writable by group or others (chmod go-w it)"
+                );
+                return Self::disabled();
+            }
+        }
+        Self::new(dir)
+    }
+
     /// No caching: every load compiles.
     pub fn disabled() -> Self {
         Self { dir: None }

@@ -107,6 +107,7 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
     }
 
     let wit_version = check_world(&exports)?;
+    check_imports(&imports)?;
     let manifest = Manifest::from_json(&manifest_bytes.ok_or(InspectError::MissingManifest)?)?;
     let hooks = parse_hooks(hooks_bytes.as_deref())?;
     check_required_hooks(&manifest, &hooks)?;
@@ -117,6 +118,33 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
         hooks,
         imports,
     })
+}
+
+/// Interfaces a connector may import: ours, and the WASI subset linked in
+/// `runtime::wasi` (what Rust's std needs). Anything else (sockets, wasi:http…)
+/// is refused before any code is compiled.
+pub const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
+    "connector:auth/",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:cli/",
+    "wasi:filesystem/",
+];
+
+fn check_imports(imports: &[String]) -> Result<(), InspectError> {
+    let refused: Vec<&str> = imports
+        .iter()
+        .filter(|i| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| i.starts_with(p)))
+        .map(String::as_str)
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(InspectError::WrongWorld(format!(
+        "the component imports {}, which this host does not provide: connectors get no sockets and no wasi:http; reach the network through connector:auth/http",
+        refused.join(", ")
+    )))
 }
 
 /// Finds our hooks export and checks its version.
@@ -186,4 +214,63 @@ fn check_required_hooks(manifest: &Manifest, hooks: &BTreeSet<Hook>) -> Result<(
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_outside_the_linked_subset_are_refused_by_name() {
+        let ok = [
+            "connector:auth/http@0.1.0".to_string(),
+            "wasi:cli/stderr@0.2.6".to_string(),
+        ];
+        assert!(check_imports(&ok).is_ok());
+        let bad = [
+            "wasi:io/poll@0.2.6".to_string(),
+            "wasi:sockets/tcp@0.2.6".to_string(),
+        ];
+        let error = check_imports(&bad).unwrap_err().to_string();
+        assert!(
+            error.contains("wasi:sockets/tcp@0.2.6") && !error.contains("wasi:io"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn each_auth_type_needs_its_hooks() {
+        let manifest = Manifest::from_json(
+            br#"{"id":"x","version":"1.0.0","auth":{"type":"oauth","oauth":{
+                "authUrl":"https://a.example/authorize","clientId":"c","redirectUri":"https://a.example/cb"}}}"#,
+        )
+        .unwrap();
+        let hooks: BTreeSet<Hook> = [Hook::AuthType, Hook::UserInfo].into();
+        let error = check_required_hooks(&manifest, &hooks)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("does not implement oauth-info"), "{error}");
+        let hooks: BTreeSet<Hook> = [Hook::AuthType, Hook::UserInfo, Hook::OauthInfo].into();
+        assert!(check_required_hooks(&manifest, &hooks).is_ok());
+    }
+
+    #[test]
+    fn hook_lists_name_unknown_hooks() {
+        assert_eq!(parse_hooks(Some(b"auth-type,user-info")).unwrap().len(), 2);
+        let error = parse_hooks(Some(b"auth-type,steal-tokens"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown hook `steal-tokens`"), "{error}");
+        assert!(parse_hooks(None).is_err());
+    }
+
+    #[test]
+    fn garbage_and_core_modules_are_not_components() {
+        assert!(matches!(
+            inspect(b"nope"),
+            Err(InspectError::NotAComponent(_))
+        ));
+        let core = inspect(b"\0asm\x01\0\0\0").unwrap_err().to_string();
+        assert!(core.contains("wasm32-wasip2"), "{core}");
+    }
 }

@@ -54,6 +54,9 @@ struct FileRecord {
     sha256: String,
     /// The connector id this file currently provides, if it loaded.
     id: Option<String>,
+    /// The id another file held when this one was rejected for it: retried
+    /// when that id becomes free, even if this file did not change.
+    conflict: Option<String>,
 }
 
 /// Live connectors loaded from one folder.
@@ -149,7 +152,12 @@ impl Registry {
             let name = file_name(&path);
             let previous = files.get(&path).cloned();
             if let Some(record) = &previous {
-                if record.len == len && record.modified == modified {
+                let id_freed = record.conflict.as_ref().is_some_and(|id| {
+                    !files
+                        .iter()
+                        .any(|(p, r)| *p != path && r.id.as_deref() == Some(id.as_str()))
+                });
+                if record.len == len && record.modified == modified && !id_freed {
                     continue;
                 }
             }
@@ -162,7 +170,10 @@ impl Registry {
                 }
             };
             let sha256 = inspect::sha256_hex(&bytes);
-            if previous.as_ref().is_some_and(|r| r.sha256 == sha256) {
+            if previous
+                .as_ref()
+                .is_some_and(|r| r.sha256 == sha256 && r.conflict.is_none())
+            {
                 files.get_mut(&path).expect("present").modified = modified;
                 continue;
             }
@@ -175,16 +186,21 @@ impl Registry {
                 &self.config,
             )
             .await;
+            let mut conflict = None;
             let outcome = outcome.map_err(|e| e.to_string()).and_then(|loaded| {
                 let id = loaded.info.manifest.id.clone();
                 let owner = files
                     .iter()
                     .find(|(p, r)| **p != path && r.id.as_deref() == Some(&id));
                 match owner {
-                    Some((other, _)) => Err(format!(
-                        "connector id `{id}` is already provided by {}",
-                        file_name(other)
-                    )),
+                    Some((other, _)) => {
+                        let message = format!(
+                            "connector id `{id}` is already provided by {}",
+                            file_name(other)
+                        );
+                        conflict = Some(id);
+                        Err(message)
+                    }
                     None => Ok(loaded),
                 }
             });
@@ -215,6 +231,7 @@ impl Registry {
                             modified,
                             sha256,
                             id: Some(connector.id.clone()),
+                            conflict: None,
                         },
                     );
                     summary.loaded.push(connector);
@@ -232,6 +249,7 @@ impl Registry {
                             modified,
                             sha256,
                             id: previous_id,
+                            conflict,
                         },
                     );
                     summary.failed.push((name, error));
@@ -251,18 +269,21 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// `*.wasm` regular files directly in `dir` (hidden files are ignored, so that
-/// `.name.wasm.tmp`-style partial copies never load).
+/// `*.wasm` files (any case, symlinks followed) directly in `dir`. Hidden files
+/// are ignored, so that `.name.wasm.partial`-style copies in progress never load.
 fn list_wasm_files(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, (u64, Option<SystemTime>)>> {
     let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         let name = file_name(&path);
-        if name.starts_with('.') || path.extension().is_none_or(|ext| ext != "wasm") {
+        let is_wasm = path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("wasm"));
+        if name.starts_with('.') || !is_wasm {
             continue;
         }
-        let Ok(metadata) = entry.metadata() else {
+        let Ok(metadata) = std::fs::metadata(&path) else {
             continue;
         };
         if metadata.is_file() {

@@ -114,7 +114,7 @@ impl InspectReport {
         let _ = writeln!(out, "hooks          {}", hooks(&self.hooks));
         let _ = writeln!(
             out,
-            "not implemented {}",
+            "not called     {} (not implemented)",
             hooks(&self.hooks_not_implemented)
         );
         let _ = writeln!(out, "allowed hosts  {}", list(&self.allowed_hosts));
@@ -161,11 +161,12 @@ impl InspectReport {
                         flags.push("required".to_string());
                     }
                     if field.managed {
-                        let scope = field.managed_scope.map(|s| format!("{s:?}").to_lowercase());
-                        flags.push(format!(
-                            "managed({})",
-                            scope.unwrap_or_else(|| "account".into())
-                        ));
+                        flags.push(match field.managed_scope {
+                            Some(scope) => {
+                                format!("managed({})", format!("{scope:?}").to_lowercase())
+                            }
+                            None => "managed".to_string(),
+                        });
                     }
                     if field.hidden {
                         flags.push("hidden".into());

@@ -6,10 +6,9 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "connector",
-    imports: {
-        "connector:auth/http.send": async,
-        default: tracing,
-    },
+    // No `tracing` flag: it would log guest arguments (log lines, config values)
+    // outside the per-call log budget.
+    imports: { "connector:auth/http.send": async },
     exports: { default: async },
 });
 

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, AuthType, ConnectorError, hooks};
@@ -91,12 +92,23 @@ impl Prepared {
             };
         }
         let limits = self.runtime.limits();
-        let _permit = self
-            .runtime
-            .permits
-            .acquire()
-            .await
-            .expect("call semaphore is never closed");
+        // The time limit covers waiting for a free slot too: a flood of calls
+        // cannot make a caller wait forever.
+        let timeout = limits.call_timeout();
+        let deadline = Instant::now() + timeout;
+        let tokio_deadline = tokio::time::Instant::from_std(deadline);
+        let permit = tokio::time::timeout_at(tokio_deadline, self.runtime.permits.acquire()).await;
+        let Ok(permit) = permit else {
+            return Outcome {
+                result: Err(CallError::Timeout {
+                    connector,
+                    hook,
+                    limit: timeout,
+                }),
+                report: CallReport::default(),
+            };
+        };
+        let _permit = permit.expect("call semaphore is never closed");
         let state = CallState::new(
             CallLimiter::new(limits.memory_bytes, 100_000),
             LogCapability::new(
@@ -110,8 +122,6 @@ impl Prepared {
         );
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        let timeout = limits.call_timeout();
-        let deadline = Instant::now() + timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -122,14 +132,13 @@ impl Prepared {
         });
         let span =
             tracing::debug_span!("hook", connector = %connector, %hook, account = ?ctx.account_id);
-        let _enter = span.enter();
 
         let pre = &self.pre;
         let run = async {
             let instance = pre.instantiate_async(&mut store).await?;
             f(&instance, &mut store).await
         };
-        let result = match tokio::time::timeout(timeout, run).await {
+        let result = match tokio::time::timeout_at(tokio_deadline, run.instrument(span)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(classify(
                 error,
@@ -173,6 +182,14 @@ fn classify(
             connector,
             hook,
             limit_bytes: memory_bytes,
+        };
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        let message = format!("the guest called exit({})", exit.0);
+        return CallError::Trap {
+            connector,
+            hook,
+            message,
         };
     }
     match error.downcast_ref::<Trap>() {

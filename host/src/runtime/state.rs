@@ -24,6 +24,8 @@ pub struct CallContext {
 #[derive(Debug)]
 pub struct CallLimiter {
     memory_bytes: usize,
+    /// Linear memory bytes across every memory of the call so far.
+    memory_total: usize,
     table_elements: usize,
     /// Set when a memory growth was refused.
     pub hit_memory_limit: bool,
@@ -35,22 +37,26 @@ impl CallLimiter {
         Self {
             memory_bytes,
             table_elements,
+            memory_total: 0,
             hit_memory_limit: false,
         }
     }
 }
 
 impl ResourceLimiter for CallLimiter {
+    /// The cap is on the sum of every memory of the call, not per memory.
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
+        let total = self.memory_total.saturating_sub(current) + desired;
+        if total > self.memory_bytes {
             self.hit_memory_limit = true;
             return Ok(false);
         }
+        self.memory_total = total;
         Ok(true)
     }
 
@@ -123,5 +129,22 @@ impl WasiView for CallState {
             ctx,
             table: &mut self.table,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_counts_every_memory_of_the_call() {
+        let mut limiter = CallLimiter::new(100, 10);
+        assert!(limiter.memory_growing(0, 60, None).unwrap());
+        assert!(limiter.memory_growing(60, 70, None).unwrap());
+        // A second memory may not take the call over the cap.
+        assert!(!limiter.memory_growing(0, 40, None).unwrap());
+        assert!(limiter.hit_memory_limit);
+        assert!(limiter.memory_growing(0, 30, None).unwrap());
+        assert!(!limiter.table_growing(0, 11, None).unwrap());
     }
 }

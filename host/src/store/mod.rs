@@ -17,6 +17,7 @@ pub struct Database {
 
 /// A connector version the host loaded at some point.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RecordedVersion {
     /// The manifest id.
     pub connector_id: String,
@@ -39,6 +40,11 @@ impl Database {
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         if !postgres && !url.starts_with("sqlite:") {
             anyhow::bail!("unsupported database URL `{url}`: use sqlite://FILE or postgres://…");
+        }
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            anyhow::bail!(
+                "in-memory SQLite (`{url}`) is not supported: each pooled connection would see its own empty database; use a file"
+            );
         }
         if !postgres {
             // Create the file and switch it to WAL before pooling.

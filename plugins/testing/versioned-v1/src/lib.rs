@@ -5,6 +5,8 @@
 
 use connector_sdk::prelude::*;
 
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 struct Versioned;
 
 #[connector]
@@ -29,7 +31,9 @@ impl Connector for Versioned {
         })
     }
 
+    // Counts calls in a static: a fresh instance per call always answers `#1`.
     fn test_connection(_connection: ConnectionInfo) -> Result<Option<String>, ConnectorError> {
-        Ok(Some(format!("v{}", env!("CARGO_PKG_VERSION"))))
+        let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(Some(format!("v{}#{calls}", env!("CARGO_PKG_VERSION"))))
     }
 }
