@@ -5,7 +5,7 @@
 //! never see its value), does not follow redirects, and records the request in
 //! its audit log.
 //!
-//! ```ignore
+//! ```text
 //! let me = http::Request::get("https://api.example.com/v1/me")
 //!     .header("accept", "application/json")
 //!     .credential(http::Credential::AccessToken)

@@ -6,7 +6,7 @@
 //! `cargo build --release --target wasm32-wasip2`. The resulting `.wasm` is the whole
 //! connector: code, manifest and the list of hooks it implements.
 //!
-//! ```ignore
+//! ```text
 //! use connector_sdk::prelude::*;
 //!
 //! struct MyCrm;

@@ -32,14 +32,14 @@ impl CompileCache {
     pub fn checked(dir: impl Into<PathBuf>) -> Self {
         use std::os::unix::fs::PermissionsExt;
         let dir = dir.into();
-        if let Ok(metadata) = std::fs::metadata(&dir) {
-            if metadata.permissions().mode() & 0o022 != 0 {
-                tracing::error!(
-                    dir = %dir.display(),
-                    "compile cache disabled: the folder is writable by group or others (chmod go-w it)"
-                );
-                return Self::disabled();
-            }
+        if let Ok(metadata) = std::fs::metadata(&dir)
+            && metadata.permissions().mode() & 0o022 != 0
+        {
+            tracing::error!(
+                dir = %dir.display(),
+                "compile cache disabled: the folder is writable by group or others (chmod go-w it)"
+            );
+            return Self::disabled();
         }
         Self::new(dir)
     }

@@ -85,19 +85,21 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
                     exports.push(export.name.name.to_string());
                 }
             }
-            Payload::CustomSection(section) if section.name() == MANIFEST_SECTION => {
-                if manifest_bytes.replace(section.data().to_vec()).is_some() {
-                    return Err(InspectError::Hooks(format!(
-                        "more than one `{MANIFEST_SECTION}` section"
-                    )));
-                }
+            Payload::CustomSection(section)
+                if section.name() == MANIFEST_SECTION
+                    && manifest_bytes.replace(section.data().to_vec()).is_some() =>
+            {
+                return Err(InspectError::Hooks(format!(
+                    "more than one `{MANIFEST_SECTION}` section"
+                )));
             }
-            Payload::CustomSection(section) if section.name() == HOOKS_SECTION => {
-                if hooks_bytes.replace(section.data().to_vec()).is_some() {
-                    return Err(InspectError::Hooks(format!(
-                        "more than one `{HOOKS_SECTION}` section"
-                    )));
-                }
+            Payload::CustomSection(section)
+                if section.name() == HOOKS_SECTION
+                    && hooks_bytes.replace(section.data().to_vec()).is_some() =>
+            {
+                return Err(InspectError::Hooks(format!(
+                    "more than one `{HOOKS_SECTION}` section"
+                )));
             }
             _ => {}
         }

@@ -215,12 +215,11 @@ impl Registry {
                         connector = %connector, sha256 = %loaded.info.sha256, file = %path.display(),
                         cached = loaded.from_cache, "connector loaded"
                     );
-                    if let Some(database) = &self.database {
-                        if let Err(error) =
+                    if let Some(database) = &self.database
+                        && let Err(error) =
                             database.record_connector_version(&loaded.info, &name).await
-                        {
-                            tracing::error!(%error, "cannot record the loaded connector version");
-                        }
+                    {
+                        tracing::error!(%error, "cannot record the loaded connector version");
                     }
                     connectors.insert(connector.id.clone(), loaded);
                     errors.remove(&name);
