@@ -25,6 +25,20 @@ fn install(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::rename(&temp, dir.join(name)).unwrap();
 }
 
+/// A folder holding `versioned.wasm` (v1) and a registry synced with it.
+async fn registry_with_v1() -> (tempfile::TempDir, Registry) {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v1"));
+    let registry = Registry::new(
+        test_runtime(),
+        dir.path(),
+        CompileCache::disabled(),
+        Default::default(),
+    );
+    registry.sync().await;
+    (dir, registry)
+}
+
 async fn version_of(registry: &Registry) -> Option<String> {
     let connector = registry.get("test-versioned")?;
     let user = connector
@@ -103,15 +117,7 @@ async fn hot_reload_under_a_stream_of_calls_loses_no_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_replacement_leaves_the_old_version_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v1"));
-    let registry = Registry::new(
-        test_runtime(),
-        dir.path(),
-        CompileCache::disabled(),
-        Default::default(),
-    );
-    registry.sync().await;
+    let (dir, registry) = registry_with_v1().await;
 
     for (broken, expected) in [
         (b"not wasm at all".to_vec(), "not a WebAssembly component"),
@@ -147,15 +153,7 @@ async fn a_broken_replacement_leaves_the_old_version_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_in_flight_finish_on_the_version_they_started_with() {
-    let dir = tempfile::tempdir().unwrap();
-    install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v1"));
-    let registry = Registry::new(
-        test_runtime(),
-        dir.path(),
-        CompileCache::disabled(),
-        Default::default(),
-    );
-    registry.sync().await;
+    let (dir, registry) = registry_with_v1().await;
     let started_on = registry.get("test-versioned").unwrap();
 
     install(dir.path(), "versioned.wasm", &guest_bytes("versioned_v2"));
