@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: where the guest components are and
 //! how to load them.
 
+pub mod servers;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -11,6 +11,14 @@
 //! call_timeout_ms = 10000
 //! memory_bytes = 67108864
 //!
+//! [network]
+//! allow_private_networks = []          # e.g. ["127.0.0.1/32"] for a local provider
+//!
+//! [secrets]
+//! regional-crm-client-secret = { env = "REGIONAL_CRM_CLIENT_SECRET" }
+//!
+//! [connectors.regional-crm]
+//! allowed_hosts = ["https://eu.regional-crm.example"]   # narrows the manifest
 //! [connectors.regional-crm.config]
 //! default-hostname = "eu.regional-crm.example"
 //! ```
@@ -21,6 +29,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use secrecy::SecretString;
+
+use crate::capabilities::http::OutboundConfig;
+use crate::manifest::AllowedOrigin;
 use crate::runtime::RuntimeLimits;
 
 /// Default listen address.
@@ -46,6 +58,10 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
     /// Sandbox limits.
     pub limits: RuntimeLimits,
+    /// Outbound HTTP settings.
+    pub network: OutboundConfig,
+    /// Host secrets connectors may name (never their values), by name.
+    pub secrets: BTreeMap<String, SecretSource>,
     /// Per-connector settings by connector id.
     pub connectors: BTreeMap<String, ConnectorSettings>,
 }
@@ -56,6 +72,36 @@ pub struct HostConfig {
 pub struct ConnectorSettings {
     /// Non-secret values the connector reads through `config`.
     pub config: BTreeMap<String, String>,
+    /// Narrows the manifest's `allowedHosts`: a request must match both.
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+/// Where a host secret's value comes from. Values never sit in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum SecretSource {
+    /// An environment variable of the host process.
+    Env(String),
+    /// A file (its content, without the trailing newline).
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// Reads the value; the error names the secret, never the value.
+    pub fn read(&self, name: &str) -> anyhow::Result<SecretString> {
+        let value = match self {
+            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                anyhow::anyhow!("secret `{name}`: environment variable {var} is not set")
+            })?,
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| {
+                    anyhow::anyhow!("secret `{name}`: cannot read {}: {e}", path.display())
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        };
+        Ok(SecretString::from(value))
+    }
 }
 
 impl HostConfig {
@@ -67,12 +113,23 @@ impl HostConfig {
             .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
     }
 
-    /// The non-secret config of every connector, by id.
-    pub fn connector_config(&self) -> BTreeMap<String, BTreeMap<String, String>> {
-        self.connectors
+    /// Reads every configured host secret.
+    pub fn host_secrets(&self) -> anyhow::Result<BTreeMap<String, SecretString>> {
+        self.secrets
             .iter()
-            .map(|(id, s)| (id.clone(), s.config.clone()))
+            .map(|(name, source)| Ok((name.clone(), source.read(name)?)))
             .collect()
+    }
+
+    /// Checks the per-connector origin lists parse.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (id, settings) in &self.connectors {
+            for (i, origin) in settings.allowed_hosts.iter().flatten().enumerate() {
+                AllowedOrigin::parse(origin)
+                    .map_err(|e| anyhow::anyhow!("connectors.{id}.allowed_hosts[{i}]: {e}"))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -88,6 +145,17 @@ mod tests {
             toml::from_str("[limits]\ncall_timeout_ms = 5\n[connectors.x.config]\nregion = \"eu\"")
                 .unwrap();
         assert_eq!(config.limits.call_timeout_ms, 5);
-        assert_eq!(config.connector_config()["x"]["region"], "eu");
+        assert_eq!(config.connectors["x"].config["region"], "eu");
+        let config: HostConfig = toml::from_str(
+            "[network]\nallow_private_networks = [\"127.0.0.1/32\"]\n[connectors.x]\nallowed_hosts = [\"https://a.example\"]\n[secrets]\nk = { env = \"CONNECTOR_HOST_TEST_SECRET_UNSET\" }",
+        )
+        .unwrap();
+        assert_eq!(config.network.allow_private_networks.len(), 1);
+        config.validate().unwrap();
+        let error = config.host_secrets().unwrap_err().to_string();
+        assert!(
+            error.contains("secret `k`") && error.contains("not set"),
+            "{error}"
+        );
     }
 }

@@ -8,12 +8,13 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use connector_host::api::{AppState, router};
+use connector_host::capabilities::http::{Outbound, SystemResolver};
 use connector_host::config::{self, HostConfig};
 use connector_host::registry::{
     CompileCache, InspectReport, Registry, inspect::inspect, load_file,
 };
 use connector_host::runtime::{Runtime, RuntimeLimits};
-use connector_host::store::Database;
+use connector_host::store::{AuditWriter, Database};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,20 @@ enum Command {
     Check {
         /// The `.wasm` file.
         file: PathBuf,
+    },
+    /// List a connector's recent outbound requests from the audit log.
+    Audit {
+        /// Connector id.
+        connector: String,
+        /// Database URL [default: sqlite://connector-host.db?mode=rwc].
+        #[arg(long, env = "CONNECTOR_HOST_DATABASE_URL")]
+        database_url: Option<String>,
+        /// How many requests, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -85,6 +100,15 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
             Command::Inspect { file, json } => inspect_file(&file, json),
             Command::Check { file } => check_file(&file).await,
+            Command::Audit {
+                connector,
+                database_url,
+                limit,
+                json,
+            } => {
+                let url = database_url.unwrap_or_else(|| config::DEFAULT_DATABASE_URL.into());
+                audit(&connector, &url, limit, json).await
+            }
         }
     });
     match result {
@@ -132,14 +156,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let database = Database::connect(&database_url)
         .await
         .with_context(|| format!("cannot open database {database_url}"))?;
-    let runtime = Arc::new(Runtime::new(file_config.limits.clone())?);
+    file_config.validate()?;
+    let audit = AuditWriter::start(&database);
+    let outbound = Outbound::new(
+        file_config.network.clone(),
+        Arc::new(SystemResolver),
+        Arc::new(file_config.host_secrets()?),
+        Arc::new(audit),
+    )?;
+    let runtime = Arc::new(Runtime::with_outbound(
+        file_config.limits.clone(),
+        outbound,
+    )?);
     tracing::info!(pooling = runtime.is_pooling(), plugins = %plugins_dir.display(), "runtime ready");
     let registry = Arc::new(
         Registry::new(
             runtime,
             &plugins_dir,
             CompileCache::checked(cache_dir),
-            file_config.connector_config(),
+            file_config.connectors.clone(),
         )
         .with_database(database.clone()),
     );
@@ -220,4 +255,50 @@ async fn check_file(file: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+async fn audit(
+    connector: &str,
+    database_url: &str,
+    limit: i64,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let database = Database::connect(database_url)
+        .await
+        .with_context(|| format!("cannot open database {database_url}"))?;
+    let events = database.outbound_audit(connector, limit).await?;
+    if json {
+        for event in &events {
+            println!("{}", serde_json::to_string(event)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if events.is_empty() {
+        println!("no outbound requests recorded for `{connector}`");
+    }
+    for e in &events {
+        println!(
+            "{} {}@{} {:<7} {}://{}:{}{} {:?} {} {} cred={} {}us{}",
+            e.at_ms,
+            e.connector_id,
+            e.connector_version,
+            e.method,
+            e.scheme.as_deref().unwrap_or("-"),
+            e.host.as_deref().unwrap_or("-"),
+            e.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            e.path.as_deref().unwrap_or(""),
+            e.outcome,
+            e.status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            e.account_id.as_deref().unwrap_or("-"),
+            e.credential.as_deref().unwrap_or("none"),
+            e.duration_us,
+            e.reason
+                .as_ref()
+                .map(|r| format!(" reason={r}"))
+                .unwrap_or_default(),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -411,14 +411,19 @@ pub struct AllowedOrigin {
     pub host: String,
     /// True for `*.host`: any subdomain of `host` (not `host` itself).
     pub wildcard: bool,
-    /// The port; the scheme's default when absent.
-    pub port: u16,
+    /// The port; the scheme's default when absent; `None` for `:*` (any port).
+    pub port: Option<u16>,
 }
 
 impl AllowedOrigin {
-    /// Parses `scheme://host[:port]` or `scheme://*.host[:port]`.
+    /// Parses `scheme://host[:port]` or `scheme://*.host[:port]`; `:*` allows
+    /// any port.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (scheme, rest) = text
+        let (text_without_port, any_port) = match text.strip_suffix(":*") {
+            Some(rest) => (rest, true),
+            None => (text, false),
+        };
+        let (scheme, rest) = text_without_port
             .split_once("://")
             .ok_or_else(|| format!("`{text}` is not an origin like `https://api.example.com`"))?;
         let (wildcard, rest) = match rest.strip_prefix("*.") {
@@ -453,8 +458,26 @@ impl AllowedOrigin {
             scheme: url.scheme().to_string(),
             host: host.trim_end_matches('.').to_ascii_lowercase(),
             wildcard,
-            port: url.port_or_known_default().unwrap_or(443),
+            port: if any_port {
+                None
+            } else {
+                url.port_or_known_default()
+            },
         })
+    }
+
+    /// Whether a request to `scheme://host:port` matches this origin. `host`
+    /// must be lower-case without a trailing dot.
+    pub fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
+        if scheme != self.scheme || self.port.is_some_and(|p| p != port) {
+            return false;
+        }
+        if self.wildcard {
+            host.strip_suffix(&self.host)
+                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
+        } else {
+            host == self.host
+        }
     }
 }
 
@@ -551,10 +574,34 @@ mod tests {
     fn origin_parsing_normalises() {
         let origin = AllowedOrigin::parse("https://*.Example.COM").unwrap();
         assert!(origin.wildcard);
-        assert_eq!((origin.host.as_str(), origin.port), ("example.com", 443));
+        assert_eq!(
+            (origin.host.as_str(), origin.port),
+            ("example.com", Some(443))
+        );
         assert_eq!(
             AllowedOrigin::parse("http://127.0.0.1:8080").unwrap().port,
-            8080
+            Some(8080)
         );
+        assert_eq!(
+            AllowedOrigin::parse("http://127.0.0.1:*").unwrap().port,
+            None
+        );
+    }
+
+    #[test]
+    fn origins_match_scheme_host_and_port_exactly() {
+        let wildcard = AllowedOrigin::parse("https://*.example.com").unwrap();
+        assert!(wildcard.matches("https", "api.example.com", 443));
+        assert!(wildcard.matches("https", "a.b.example.com", 443));
+        assert!(
+            !wildcard.matches("https", "example.com", 443),
+            "the apex is not a subdomain"
+        );
+        assert!(!wildcard.matches("https", "evilexample.com", 443));
+        assert!(!wildcard.matches("http", "api.example.com", 443));
+        assert!(!wildcard.matches("https", "api.example.com", 8443));
+        let any_port = AllowedOrigin::parse("http://127.0.0.1:*").unwrap();
+        assert!(any_port.matches("http", "127.0.0.1", 9999));
+        assert!(!any_port.matches("http", "127.0.0.2", 9999));
     }
 }

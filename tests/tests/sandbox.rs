@@ -159,7 +159,7 @@ async fn hooks_not_implemented_are_never_called() {
 }
 
 #[tokio::test]
-async fn guest_errors_keep_their_variant_and_outbound_http_is_refused() {
+async fn guest_errors_keep_their_variant() {
     let runtime = test_runtime();
     let insightly = load(&runtime, "apikey_insightly").await;
     let info = ConnectionInfo {
@@ -179,7 +179,7 @@ async fn guest_errors_keep_their_variant_and_outbound_http_is_refused() {
         }) => {
             assert_eq!(connector.id, "insightly");
             assert!(
-                provider.message.contains("not permitted"),
+                provider.message.contains("credential unavailable"),
                 "{}",
                 provider.message
             );

@@ -22,13 +22,14 @@ pub struct AppState {
 }
 
 /// The router: `/healthz`, `/v1/connectors`, `/v1/connectors/{id}`,
-/// `/v1/connectors/{id}/versions`.
+/// `/v1/connectors/{id}/versions`, `/v1/connectors/{id}/audit`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/connectors", get(list_connectors))
         .route("/v1/connectors/{id}", get(get_connector))
         .route("/v1/connectors/{id}/versions", get(connector_versions))
+        .route("/v1/connectors/{id}/audit", get(connector_audit))
         .with_state(state)
 }
 
@@ -135,4 +136,25 @@ async fn connector_versions(
         )));
     }
     Ok(Json(versions))
+}
+
+/// Query of the audit route.
+#[derive(Debug, serde::Deserialize)]
+struct AuditQuery {
+    /// How many requests, newest first (default 50, at most 1000).
+    limit: Option<i64>,
+}
+
+async fn connector_audit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<AuditQuery>,
+) -> Result<Json<Vec<crate::capabilities::http::AuditEvent>>, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let events = state
+        .database
+        .outbound_audit(&id, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(events))
 }

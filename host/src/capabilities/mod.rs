@@ -5,7 +5,7 @@
 //! standard library needs).
 
 mod config;
-mod http;
+pub mod http;
 mod log;
 
 pub use config::ConfigCapability;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use super::cache::CompileCache;
 use super::inspect::{ComponentInfo, InspectError, inspect};
-use crate::manifest::AuthKind;
+use crate::capabilities::http::ConnectorPolicy;
+use crate::config::ConnectorSettings;
+use crate::manifest::{AllowedOrigin, AuthKind};
 use crate::runtime::bindings::AuthType;
 use crate::runtime::{CallContext, CallError, ConnectorRef, Prepared, Runtime};
 
@@ -60,6 +62,9 @@ pub enum LoadError {
         /// From the hook.
         component: AuthKind,
     },
+    /// The outbound policy could not be built.
+    #[error("invalid allowed hosts: {0}")]
+    Policy(String),
     /// Calling `auth-type` failed.
     #[error("the auth-type hook failed: {0}")]
     AuthTypeCall(#[from] CallError),
@@ -72,7 +77,7 @@ pub async fn load(
     cache: &CompileCache,
     bytes: Vec<u8>,
     file: PathBuf,
-    config: &BTreeMap<String, BTreeMap<String, String>>,
+    settings: &BTreeMap<String, ConnectorSettings>,
 ) -> Result<LoadedConnector, LoadError> {
     let info = inspect(&bytes)?;
     let (component, from_cache) = {
@@ -91,13 +96,15 @@ pub async fn load(
         id: info.manifest.id.clone(),
         version: info.manifest.version.clone(),
     };
-    let connector_config = config.get(&info.manifest.id).cloned().unwrap_or_default();
+    let settings = settings.get(&info.manifest.id).cloned().unwrap_or_default();
+    let policy = connector_policy(&info, &settings)?;
     let prepared = Prepared::new(
         runtime.clone(),
         connector,
         pre,
         info.hooks.clone(),
-        connector_config,
+        settings.config,
+        policy,
     );
 
     let declared = prepared.auth_type(&CallContext::default()).await.result?;
@@ -119,16 +126,39 @@ pub async fn load(
     })
 }
 
+/// The connector's outbound policy: manifest origins, narrowed by the operator.
+fn connector_policy(
+    info: &ComponentInfo,
+    settings: &ConnectorSettings,
+) -> Result<ConnectorPolicy, LoadError> {
+    let parse = |origins: &[String]| -> Result<Vec<AllowedOrigin>, String> {
+        origins.iter().map(|o| AllowedOrigin::parse(o)).collect()
+    };
+    let manifest_origins = parse(&info.manifest.allowed_hosts).map_err(LoadError::Policy)?;
+    let operator_origins = match &settings.allowed_hosts {
+        Some(origins) => Some(
+            parse(origins)
+                .map_err(|e| LoadError::Policy(format!("operator allowed_hosts: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(ConnectorPolicy {
+        manifest_origins,
+        operator_origins,
+        declared_secrets: info.manifest.secrets.iter().cloned().collect(),
+    })
+}
+
 /// Reads and loads a file.
 pub async fn load_file(
     runtime: &Arc<Runtime>,
     cache: &CompileCache,
     path: &std::path::Path,
-    config: &BTreeMap<String, BTreeMap<String, String>>,
+    settings: &BTreeMap<String, ConnectorSettings>,
 ) -> Result<LoadedConnector, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    load(runtime, cache, bytes, path.to_path_buf(), config).await
+    load(runtime, cache, bytes, path.to_path_buf(), settings).await
 }

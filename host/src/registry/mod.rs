@@ -24,6 +24,7 @@ pub use loader::{LoadError, LoadedConnector, load, load_file};
 pub use report::{AuthPage, InspectReport};
 pub use watcher::WatchHandle;
 
+use crate::config::ConnectorSettings;
 use crate::runtime::{ConnectorRef, Runtime};
 use crate::store::Database;
 
@@ -64,7 +65,7 @@ pub struct Registry {
     runtime: Arc<Runtime>,
     cache: CompileCache,
     dir: PathBuf,
-    config: BTreeMap<String, BTreeMap<String, String>>,
+    config: BTreeMap<String, ConnectorSettings>,
     database: Option<Database>,
     snapshot: ArcSwap<Snapshot>,
     files: tokio::sync::Mutex<BTreeMap<PathBuf, FileRecord>>,
@@ -76,7 +77,7 @@ impl Registry {
         runtime: Arc<Runtime>,
         dir: impl Into<PathBuf>,
         cache: CompileCache,
-        config: BTreeMap<String, BTreeMap<String, String>>,
+        config: BTreeMap<String, ConnectorSettings>,
     ) -> Self {
         Self {
             runtime,

@@ -12,7 +12,8 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, AuthType, ConnectorError, hooks};
 use super::{CallContext, CallError, CallLimiter, CallState, ConnectorRef, Runtime};
-use crate::capabilities::{HttpCapability, LogCapability, LogLevel, LogLine};
+use crate::capabilities::http::{ConnectorPolicy, HttpCapability};
+use crate::capabilities::{LogCapability, LogLevel, LogLine};
 use crate::hook::Hook;
 
 /// What a call left behind besides its result.
@@ -47,6 +48,7 @@ pub struct Prepared {
     pre: bindings::ConnectorPre<CallState>,
     hooks: BTreeSet<Hook>,
     config: Arc<BTreeMap<String, String>>,
+    policy: Arc<ConnectorPolicy>,
 }
 
 impl Prepared {
@@ -57,6 +59,7 @@ impl Prepared {
         pre: bindings::ConnectorPre<CallState>,
         hooks: BTreeSet<Hook>,
         config: BTreeMap<String, String>,
+        policy: ConnectorPolicy,
     ) -> Self {
         Self {
             runtime,
@@ -64,7 +67,13 @@ impl Prepared {
             pre,
             hooks,
             config: Arc::new(config),
+            policy: Arc::new(policy),
         }
+    }
+
+    /// What this connector may reach.
+    pub fn policy(&self) -> &ConnectorPolicy {
+        &self.policy
     }
 
     /// Which connector version this is.
@@ -117,7 +126,14 @@ impl Prepared {
                 limits.log_bytes_per_call,
             ),
             self.config.clone(),
-            HttpCapability::default(),
+            HttpCapability::new(
+                self.runtime.outbound.clone(),
+                self.policy.clone(),
+                ctx.credentials.clone(),
+                self.connector.clone(),
+                ctx.account_id.clone(),
+                deadline,
+            ),
             limits.output_bytes_per_call,
         );
         let mut store = Store::new(self.runtime.engine(), state);

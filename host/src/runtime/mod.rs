@@ -19,6 +19,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
+
+use crate::capabilities::http::Outbound;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use call::{CallReport, Outcome, Prepared};
@@ -77,7 +79,8 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     limits: RuntimeLimits,
-    permits: Arc<tokio::sync::Semaphore>,
+    pub(crate) permits: Arc<tokio::sync::Semaphore>,
+    pub(crate) outbound: Arc<Outbound>,
     pooling: bool,
     _ticker: EpochTicker,
 }
@@ -86,6 +89,11 @@ impl Runtime {
     /// Builds the engine (pooling allocator unless it cannot reserve memory, then
     /// on-demand allocation with a warning) and links the capabilities.
     pub fn new(limits: RuntimeLimits) -> anyhow::Result<Self> {
+        Self::with_outbound(limits, Outbound::default_for_tests_and_tools())
+    }
+
+    /// Like [`Runtime::new`], with the operator's outbound HTTP settings.
+    pub fn with_outbound(limits: RuntimeLimits, outbound: Outbound) -> anyhow::Result<Self> {
         let (engine, pooling) = if limits.pooling {
             match Engine::new(&engine_config(&limits, true)) {
                 Ok(engine) => (engine, true),
@@ -109,6 +117,7 @@ impl Runtime {
             linker,
             limits,
             permits,
+            outbound: Arc::new(outbound),
             pooling,
             _ticker: ticker,
         })

@@ -10,13 +10,16 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::output::GuestOutput;
 use crate::capabilities::{ConfigCapability, HttpCapability, LogCapability};
 
-/// Who a call is for, for logs and audit.
+/// Who a call is for (for logs and audit) and the secrets the host may inject
+/// into its outbound requests (never visible to the guest).
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
     /// The platform account (tenant) the call is made for.
     pub account_id: Option<String>,
     /// The platform user the call is made for.
     pub user_id: Option<String>,
+    /// Credentials the guest may name in `http` requests.
+    pub credentials: Arc<crate::capabilities::http::CallCredentials>,
 }
 
 /// Memory, table and instance caps of one call; remembers whether the guest hit

@@ -1,11 +1,15 @@
 //! Persistent state through sqlx: SQLite by default (a file, WAL mode),
 //! PostgreSQL when the URL says so. Each backend has its own migrations folder.
 
+mod audit;
+
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, Row};
+
+pub use audit::AuditWriter;
 
 use crate::registry::inspect::ComponentInfo;
 

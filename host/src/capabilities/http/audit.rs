@@ -1,0 +1,90 @@
+//! The record of every outbound request, allowed or refused. Never holds a
+//! credential value or a query string.
+
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// What happened to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOutcome {
+    /// Sent; the provider answered (`status` is set).
+    Sent,
+    /// Refused by the host's policy before anything left the host.
+    Refused,
+    /// Allowed but failed (connection, timeout, size caps).
+    Failed,
+}
+
+/// One outbound request.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+    /// Connector id.
+    pub connector_id: String,
+    /// Connector version.
+    pub connector_version: String,
+    /// Platform account the call was for.
+    pub account_id: Option<String>,
+    /// HTTP method.
+    pub method: String,
+    /// URL scheme, when the URL parsed.
+    pub scheme: Option<String>,
+    /// Destination host, when the URL parsed.
+    pub host: Option<String>,
+    /// Destination port.
+    pub port: Option<u16>,
+    /// Path without the query.
+    pub path: Option<String>,
+    /// Outcome.
+    pub outcome: AuditOutcome,
+    /// For refused and failed requests: the error kind and its explanation.
+    pub reason: Option<String>,
+    /// The provider's status.
+    pub status: Option<u16>,
+    /// Request body bytes.
+    pub request_bytes: u64,
+    /// Response body bytes.
+    pub response_bytes: u64,
+    /// Time spent, in microseconds.
+    pub duration_us: u64,
+    /// The kind of credential injected (`access-token`, `api-key`, …), never
+    /// its value.
+    pub credential: Option<String>,
+}
+
+/// Where audit events go (the database in `serve`, memory in tests).
+pub trait AuditSink: Send + Sync + 'static {
+    /// Records one event. Must not block.
+    fn record(&self, event: AuditEvent);
+}
+
+/// Keeps events in memory (tests, `check`).
+#[derive(Debug, Default)]
+pub struct MemoryAuditSink {
+    events: Mutex<Vec<AuditEvent>>,
+}
+
+impl MemoryAuditSink {
+    /// Every event so far.
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.events.lock().expect("audit lock").clone()
+    }
+}
+
+impl AuditSink for MemoryAuditSink {
+    fn record(&self, event: AuditEvent) {
+        self.events.lock().expect("audit lock").push(event);
+    }
+}
+
+/// Only the `tracing` event (which every sink also gets).
+#[derive(Debug, Default)]
+pub struct TracingOnlyAuditSink;
+
+impl AuditSink for TracingOnlyAuditSink {
+    fn record(&self, _event: AuditEvent) {}
+}
