@@ -262,3 +262,52 @@ fn serve_loads_the_folder_hot_reloads_it_and_records_versions() {
     let (status, error) = get(&format!("{}/v1/connectors/nope", server.base));
     assert_eq!((status, error["code"].as_str()), (404, Some("not_found")));
 }
+
+#[test]
+fn audit_lists_a_connectors_outbound_requests() {
+    use connector_host::capabilities::http::{AuditEvent, AuditOutcome, AuditSink};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let database = connector_host::store::Database::connect(&url)
+            .await
+            .unwrap();
+        let writer = connector_host::store::AuditWriter::start(&database);
+        writer.record(AuditEvent {
+            at_ms: 1,
+            connector_id: "insightly".into(),
+            connector_version: "1.0.0".into(),
+            account_id: None,
+            method: "GET".into(),
+            scheme: Some("https".into()),
+            host: Some("api.na1.insightly.com".into()),
+            port: Some(443),
+            path: Some("/v3.1/Users/Me".into()),
+            outcome: AuditOutcome::Sent,
+            reason: None,
+            status: Some(200),
+            request_bytes: 0,
+            response_bytes: 10,
+            duration_us: 5,
+            credential: Some("api-key".into()),
+        });
+        writer.flush().await;
+    });
+    let (ok, stdout, stderr) = run(&["audit", "insightly", "--database-url", &url, "--json"]);
+    assert!(ok, "{stderr}");
+    let event: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(event["host"], "api.na1.insightly.com");
+    assert_eq!(event["credential"], "api-key");
+    let (ok, text, _) = run(&["audit", "insightly", "--database-url", &url]);
+    assert!(ok);
+    assert!(
+        text.contains("https://api.na1.insightly.com:443/v3.1/Users/Me")
+            && text.contains("cred=api-key"),
+        "{text}"
+    );
+    let (ok, text, _) = run(&["audit", "nobody", "--database-url", &url]);
+    assert!(
+        ok && text.contains("no outbound requests recorded"),
+        "{text}"
+    );
+}
