@@ -372,7 +372,9 @@ async fn the_guest_never_holds_an_injected_secret() {
     // An allowed origin: the credential reaches exactly that server, placed as
     // declared; the guest sees it only because this server reflects it.
     let probe = probe(Setup::default()).await;
-    let cases: Vec<(Vec<(&str, &str)>, ApiKeyPlacement, &str, String)> = vec![
+    // (extra probe keys, API-key placement, header expected at the server, its value)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, ApiKeyPlacement, &'a str, String);
+    let cases: Vec<Case> = vec![
         (
             vec![("credential", "access-token")],
             ApiKeyPlacement::Bearer,

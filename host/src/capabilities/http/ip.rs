@@ -80,10 +80,10 @@ fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
 
 /// Why `addr` is not globally routable, or `None` when it is.
 pub fn non_global_reason(addr: IpAddr) -> Option<String> {
-    if let IpAddr::V6(v6) = addr {
-        if let Some(v4) = embedded_ipv4(v6) {
-            return non_global_reason(IpAddr::V4(v4)).map(|why| format!("{why}, embedded in {v6}"));
-        }
+    if let IpAddr::V6(v6) = addr
+        && let Some(v4) = embedded_ipv4(v6)
+    {
+        return non_global_reason(IpAddr::V4(v4)).map(|why| format!("{why}, embedded in {v6}"));
     }
     TABLE
         .iter()

@@ -94,12 +94,12 @@ impl ConnectorPolicy {
                 "{origin} is not in the manifest's allowedHosts"
             )));
         }
-        if let Some(operator) = &self.operator_origins {
-            if !allowed(operator) {
-                return Err(HttpError::OriginNotAllowed(format!(
-                    "{origin} is not in the operator's allowed_hosts for this connector"
-                )));
-            }
+        if let Some(operator) = &self.operator_origins
+            && !allowed(operator)
+        {
+            return Err(HttpError::OriginNotAllowed(format!(
+                "{origin} is not in the operator's allowed_hosts for this connector"
+            )));
         }
         if let Some(ip) = literal {
             network.check(ip).map_err(HttpError::AddressBlocked)?;
