@@ -2,6 +2,7 @@
 //! PostgreSQL when the URL says so. Each backend has its own migrations folder.
 
 mod audit;
+pub mod crypto;
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
