@@ -15,7 +15,7 @@
 //! allow_private_networks = []          # e.g. ["127.0.0.1/32"] for a local provider
 //!
 //! [secrets]
-//! regional-crm-client-secret = { env = "REGIONAL_CRM_CLIENT_SECRET" }
+//! regional-crm-client-secret = { env = "REGIONAL_CRM_CLIENT_SECRET", connectors = ["regional-crm"] }
 //!
 //! [connectors.regional-crm]
 //! allowed_hosts = ["https://eu.regional-crm.example"]   # narrows the manifest
@@ -31,7 +31,7 @@ use serde::Deserialize;
 
 use secrecy::SecretString;
 
-use crate::capabilities::http::OutboundConfig;
+use crate::capabilities::http::{HostSecret, OutboundConfig};
 use crate::manifest::AllowedOrigin;
 use crate::runtime::RuntimeLimits;
 
@@ -76,31 +76,46 @@ pub struct ConnectorSettings {
     pub allowed_hosts: Option<Vec<String>>,
 }
 
-/// Where a host secret's value comes from. Values never sit in the config file.
+/// A host secret: where its value comes from (never the config file itself)
+/// and which connectors may have it injected. A connector gets a secret only if
+/// it is granted here *and* listed in the connector's manifest `secrets`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
-pub enum SecretSource {
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
     /// An environment variable of the host process.
-    Env(String),
+    #[serde(default)]
+    pub env: Option<String>,
     /// A file (its content, without the trailing newline).
-    File(PathBuf),
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Connector ids allowed to use the secret (required, not empty).
+    pub connectors: Vec<String>,
 }
 
 impl SecretSource {
-    /// Reads the value; the error names the secret, never the value.
-    pub fn read(&self, name: &str) -> anyhow::Result<SecretString> {
-        let value = match self {
-            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+    /// Reads the value; errors name the secret, never the value.
+    pub fn read(&self, name: &str) -> anyhow::Result<HostSecret> {
+        if self.connectors.is_empty() {
+            anyhow::bail!(
+                "secrets.{name}.connectors: grant the secret to at least one connector id"
+            );
+        }
+        let value = match (&self.env, &self.file) {
+            (Some(var), None) => std::env::var(var).map_err(|_| {
                 anyhow::anyhow!("secret `{name}`: environment variable {var} is not set")
             })?,
-            SecretSource::File(path) => std::fs::read_to_string(path)
+            (None, Some(path)) => std::fs::read_to_string(path)
                 .map_err(|e| {
                     anyhow::anyhow!("secret `{name}`: cannot read {}: {e}", path.display())
                 })?
                 .trim_end_matches(['\n', '\r'])
                 .to_string(),
+            _ => anyhow::bail!("secrets.{name}: set exactly one of `env` or `file`"),
         };
-        Ok(SecretString::from(value))
+        Ok(HostSecret {
+            value: SecretString::from(value),
+            connectors: self.connectors.iter().cloned().collect(),
+        })
     }
 }
 
@@ -114,7 +129,7 @@ impl HostConfig {
     }
 
     /// Reads every configured host secret.
-    pub fn host_secrets(&self) -> anyhow::Result<BTreeMap<String, SecretString>> {
+    pub fn host_secrets(&self) -> anyhow::Result<BTreeMap<String, HostSecret>> {
         self.secrets
             .iter()
             .map(|(name, source)| Ok((name.clone(), source.read(name)?)))
@@ -147,7 +162,7 @@ mod tests {
         assert_eq!(config.limits.call_timeout_ms, 5);
         assert_eq!(config.connectors["x"].config["region"], "eu");
         let config: HostConfig = toml::from_str(
-            "[network]\nallow_private_networks = [\"127.0.0.1/32\"]\n[connectors.x]\nallowed_hosts = [\"https://a.example\"]\n[secrets]\nk = { env = \"CONNECTOR_HOST_TEST_SECRET_UNSET\" }",
+            "[network]\nallow_private_networks = [\"127.0.0.1/32\"]\n[connectors.x]\nallowed_hosts = [\"https://a.example\"]\n[secrets]\nk = { env = \"CONNECTOR_HOST_TEST_SECRET_UNSET\", connectors = [\"x\"] }",
         )
         .unwrap();
         assert_eq!(config.network.allow_private_networks.len(), 1);

@@ -162,7 +162,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         file_config.network.clone(),
         Arc::new(SystemResolver),
         Arc::new(file_config.host_secrets()?),
-        Arc::new(audit),
+        Arc::new(audit.clone()),
     )?;
     let runtime = Arc::new(Runtime::with_outbound(
         file_config.limits.clone(),
@@ -194,6 +194,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // Requests in flight have finished: make sure their audit events are stored.
+    audit.flush().await;
     Ok(())
 }
 
@@ -266,7 +268,9 @@ async fn audit(
     let database = Database::connect(database_url)
         .await
         .with_context(|| format!("cannot open database {database_url}"))?;
-    let events = database.outbound_audit(connector, limit).await?;
+    let events = database
+        .outbound_audit(connector, limit.clamp(1, 10_000))
+        .await?;
     if json {
         for event in &events {
             println!("{}", serde_json::to_string(event)?);

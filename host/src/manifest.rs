@@ -443,9 +443,14 @@ impl AllowedOrigin {
                 "`{text}`: an origin has no path, query or fragment"
             ));
         }
-        let host = url
-            .host_str()
-            .ok_or_else(|| format!("`{text}` has no host"))?;
+        // The same normal form as request URLs: IPv6 without brackets, no
+        // trailing dot, lower case.
+        let host = match url.host() {
+            Some(url::Host::Domain(name)) => name.trim_end_matches('.').to_ascii_lowercase(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(format!("`{text}` has no host")),
+        };
         if host.contains('*') {
             return Err(format!("`{text}`: `*` is only allowed as a leading `*.`"));
         }
@@ -454,9 +459,14 @@ impl AllowedOrigin {
                 "`{text}`: a wildcard needs a domain name, not an IP address"
             ));
         }
+        if wildcard && !host.contains('.') {
+            return Err(format!(
+                "`{text}`: a wildcard must sit under a registrable domain, not a top-level domain"
+            ));
+        }
         Ok(Self {
             scheme: url.scheme().to_string(),
-            host: host.trim_end_matches('.').to_ascii_lowercase(),
+            host,
             wildcard,
             port: if any_port {
                 None
@@ -603,5 +613,11 @@ mod tests {
         let any_port = AllowedOrigin::parse("http://127.0.0.1:*").unwrap();
         assert!(any_port.matches("http", "127.0.0.1", 9999));
         assert!(!any_port.matches("http", "127.0.0.2", 9999));
+        let v6 = AllowedOrigin::parse("http://[::1]:8080").unwrap();
+        assert!(
+            v6.matches("http", "::1", 8080),
+            "IPv6 origins compare without brackets"
+        );
+        assert!(AllowedOrigin::parse("https://*.com").is_err());
     }
 }

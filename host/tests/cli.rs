@@ -259,6 +259,16 @@ fn serve_loads_the_folder_hot_reloads_it_and_records_versions() {
     ));
     assert_eq!(status, 200);
     assert_eq!(versions[0]["sha256"].as_str().unwrap().len(), 64);
+    let (status, audit) = get(&format!(
+        "{}/v1/connectors/test-versioned/audit?limit=5",
+        server.base
+    ));
+    assert_eq!(status, 200);
+    assert_eq!(
+        audit,
+        serde_json::json!([]),
+        "loading makes no outbound request"
+    );
     let (status, error) = get(&format!("{}/v1/connectors/nope", server.base));
     assert_eq!((status, error["code"].as_str()), (404, Some("not_found")));
 }

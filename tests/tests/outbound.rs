@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use connector_host::capabilities::http::{
     ApiKeyCredential, ApiKeyPlacement, AuditOutcome, CallCredentials, ClientCredentials,
-    MemoryAuditSink, Outbound, OutboundConfig, Resolver, StaticResolver, SystemResolver,
+    HostSecret, MemoryAuditSink, Outbound, OutboundConfig, Resolver, StaticResolver,
+    SystemResolver,
 };
 use connector_host::config::ConnectorSettings;
 use connector_host::registry::{CompileCache, LoadedConnector, load_file};
@@ -32,6 +33,7 @@ struct Setup {
     resolver: Arc<dyn Resolver>,
     operator_hosts: Option<Vec<&'static str>>,
     config: OutboundConfig,
+    secret_grantee: &'static str,
 }
 
 impl Default for Setup {
@@ -41,6 +43,7 @@ impl Default for Setup {
             resolver: Arc::new(SystemResolver),
             operator_hosts: None,
             config: OutboundConfig::default(),
+            secret_grantee: "test-http-probe",
         }
     }
 }
@@ -51,7 +54,11 @@ async fn probe(setup: Setup) -> Probe {
         config.allow_private_networks = vec!["127.0.0.1/32".parse().unwrap()];
     }
     let audit = Arc::new(MemoryAuditSink::default());
-    let secrets = BTreeMap::from([("probe-secret".to_string(), SecretString::from(HOST_SECRET))]);
+    let grant = HostSecret {
+        value: SecretString::from(HOST_SECRET),
+        connectors: [setup.secret_grantee.to_string()].into(),
+    };
+    let secrets = BTreeMap::from([("probe-secret".to_string(), grant)]);
     let outbound = Outbound::new(config, setup.resolver, Arc::new(secrets), audit.clone()).unwrap();
     let limits = RuntimeLimits {
         call_timeout_ms: 5_000,
@@ -112,8 +119,8 @@ impl Probe {
         };
         let ctx = CallContext {
             account_id: Some("acct-1".into()),
-            user_id: None,
             credentials,
+            ..CallContext::default()
         };
         let outcome = self.connector.prepared.user_info(&ctx, info).await;
         for line in &outcome.report.logs {
@@ -517,4 +524,58 @@ fn base64(text: &str) -> String {
         }
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_go_only_to_granted_connectors_and_never_into_host_controlled_headers() {
+    let echo = start(Behaviour::Echo).await;
+    let url = echo.url("/");
+    // Declared in the manifest, but granted to another connector by the operator.
+    let ungranted = probe(Setup {
+        secret_grantee: "someone-else",
+        ..Setup::default()
+    })
+    .await;
+    let seen = ungranted
+        .request(
+            &[("url", &url), ("credential", "secret:probe-secret:X-Token")],
+            Arc::default(),
+        )
+        .await;
+    assert_eq!(error_kind(&seen), "credential-unavailable", "{}", seen.name);
+
+    let probe = probe(Setup::default()).await;
+    for header in ["Host", "Content-Length", "Transfer-Encoding", "Connection"] {
+        let spec = format!("secret:probe-secret:{header}");
+        let seen = probe
+            .request(&[("url", &url), ("credential", &spec)], Arc::default())
+            .await;
+        assert_eq!(
+            error_kind(&seen),
+            "credential-header",
+            "{header}: {}",
+            seen.name
+        );
+        let seen = probe
+            .request(
+                &[("url", &url), ("credential", "api-key")],
+                credentials(ApiKeyPlacement::Header(header.into())),
+            )
+            .await;
+        assert_eq!(
+            error_kind(&seen),
+            "credential-header",
+            "{header}: {}",
+            seen.name
+        );
+    }
+    assert!(echo.seen.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loading_a_connector_makes_no_outbound_request() {
+    // The load-time auth-type call runs with outbound HTTP denied; loading the
+    // probe (whose hooks could make requests) records no audit event.
+    let probe = probe(Setup::default()).await;
+    assert!(probe.audit.events().is_empty());
 }

@@ -107,7 +107,11 @@ pub async fn load(
         policy,
     );
 
-    let declared = prepared.auth_type(&CallContext::default()).await.result?;
+    let loading = CallContext {
+        deny_outbound: true,
+        ..CallContext::default()
+    };
+    let declared = prepared.auth_type(&loading).await.result?;
     let declared = match declared {
         AuthType::Oauth => AuthKind::OAuth,
         AuthType::ApiKey => AuthKind::ApiKey,

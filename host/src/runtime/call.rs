@@ -133,7 +133,8 @@ impl Prepared {
                 self.connector.clone(),
                 ctx.account_id.clone(),
                 deadline,
-            ),
+            )
+            .deny_all(ctx.deny_outbound),
             limits.output_bytes_per_call,
         );
         let mut store = Store::new(self.runtime.engine(), state);

@@ -20,6 +20,9 @@ pub struct CallContext {
     pub user_id: Option<String>,
     /// Credentials the guest may name in `http` requests.
     pub credentials: Arc<crate::capabilities::http::CallCredentials>,
+    /// Refuse every outbound request (`not-permitted`): set for the calls the
+    /// host makes while loading a connector, before anyone asked for it.
+    pub deny_outbound: bool,
 }
 
 /// Memory, table and instance caps of one call; remembers whether the guest hit

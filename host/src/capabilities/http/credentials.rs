@@ -56,8 +56,17 @@ pub struct CallCredentials {
     pub client: Option<ClientCredentials>,
 }
 
+/// A secret the operator configured, and the connectors it is granted to.
+#[derive(Debug, Clone)]
+pub struct HostSecret {
+    /// The value.
+    pub value: SecretString,
+    /// Connector ids that may have it injected.
+    pub connectors: BTreeSet<String>,
+}
+
 /// Host secrets by name, from the operator's configuration.
-pub type HostSecrets = Arc<BTreeMap<String, SecretString>>;
+pub type HostSecrets = Arc<BTreeMap<String, HostSecret>>;
 
 /// Where an injected value goes.
 pub(crate) enum Injection {
@@ -94,12 +103,24 @@ fn basic(user_and_password: &str) -> Result<HeaderValue, HttpError> {
     sensitive(format!("Basic {encoded}"))
 }
 
+/// A header a credential may go into: valid, and not one the host controls
+/// (`host`, `content-length`, `transfer-encoding`, …).
+fn injectable_header(name: &str) -> Result<HeaderName, HttpError> {
+    let header = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| unavailable(&format!("`{name}` is not a valid header name")))?;
+    if super::policy::HOST_CONTROLLED_HEADERS.contains(&header.as_str()) {
+        return Err(HttpError::CredentialHeader(header.as_str().to_string()));
+    }
+    Ok(header)
+}
+
 /// Resolves the named credential to what must be attached.
 pub(crate) fn injection(
     credential: &Credential,
     credentials: &CallCredentials,
     host_secrets: &HostSecrets,
     declared_secrets: &BTreeSet<String>,
+    connector_id: &str,
 ) -> Result<Injection, HttpError> {
     let authorization = reqwest::header::AUTHORIZATION;
     match credential {
@@ -132,8 +153,7 @@ pub(crate) fn injection(
                     Ok(Injection::Header(authorization, basic(&filled)?))
                 }
                 ApiKeyPlacement::Header(name) => {
-                    let name = HeaderName::from_bytes(name.as_bytes())
-                        .map_err(|_| unavailable("the API-key header name is invalid"))?;
+                    let name = injectable_header(name)?;
                     Ok(Injection::Header(name, sensitive(key.to_string())?))
                 }
                 ApiKeyPlacement::Query(name) => {
@@ -160,15 +180,17 @@ pub(crate) fn injection(
                     spec.secret
                 )));
             }
-            let value = host_secrets.get(&spec.secret).ok_or_else(|| {
-                unavailable(&format!(
-                    "secret `{}` is not configured on this host",
-                    spec.secret
-                ))
-            })?;
-            let name = HeaderName::from_bytes(spec.header.as_bytes()).map_err(|_| {
-                HttpError::InvalidUrl(format!("`{}` is not a header name", spec.header))
-            })?;
+            let secret = host_secrets
+                .get(&spec.secret)
+                .filter(|secret| secret.connectors.contains(connector_id))
+                .ok_or_else(|| {
+                    unavailable(&format!(
+                        "secret `{}` is not configured for this connector on this host",
+                        spec.secret
+                    ))
+                })?;
+            let value = &secret.value;
+            let name = injectable_header(&spec.header)?;
             let prefix = spec.prefix.as_deref().unwrap_or("");
             Ok(Injection::Header(
                 name,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 pub use audit::{AuditEvent, AuditOutcome, AuditSink, MemoryAuditSink, TracingOnlyAuditSink};
 pub use credentials::{
-    ApiKeyCredential, ApiKeyPlacement, CallCredentials, ClientCredentials, HostSecrets,
+    ApiKeyCredential, ApiKeyPlacement, CallCredentials, ClientCredentials, HostSecret, HostSecrets,
 };
 pub use ip::{NetworkPolicy, non_global_reason};
 pub use policy::ConnectorPolicy;
@@ -124,6 +124,7 @@ pub struct HttpCapability {
     account_id: Option<String>,
     deadline: Instant,
     refused: u32,
+    deny_all: bool,
 }
 
 impl HttpCapability {
@@ -144,7 +145,15 @@ impl HttpCapability {
             account_id,
             deadline,
             refused: 0,
+            deny_all: false,
         }
+    }
+
+    /// Refuses every request of this call with `not-permitted` (used while the
+    /// host loads a connector).
+    pub fn deny_all(mut self, deny: bool) -> Self {
+        self.deny_all = deny;
+        self
     }
 
     /// How many requests this call had refused by the policy.
@@ -154,6 +163,11 @@ impl HttpCapability {
 
     /// Checks and sends one request, filling `event` as it goes.
     async fn send(&self, request: Request, event: &mut AuditEvent) -> Result<Response, HttpError> {
+        if self.deny_all {
+            return Err(HttpError::NotPermitted(
+                "outbound HTTP is not available while the host loads a connector".into(),
+            ));
+        }
         let outbound = &self.outbound;
         let config = &outbound.config;
         let checked = self.policy.check_url(&request.url, &outbound.network)?;
@@ -180,6 +194,7 @@ impl HttpCapability {
                 &self.credentials,
                 &outbound.host_secrets,
                 &self.policy.declared_secrets,
+                &self.connector.id,
             )? {
                 Injection::Header(name, value) => {
                     headers.insert(name, value);

@@ -15,7 +15,7 @@ use crate::runtime::bindings::connector::auth::http::HttpError;
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
 /// Hop-by-hop and framing headers the host controls; a guest's are dropped.
-const HOST_CONTROLLED_HEADERS: &[&str] = &[
+pub(crate) const HOST_CONTROLLED_HEADERS: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
