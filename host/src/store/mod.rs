@@ -2,6 +2,7 @@
 //! PostgreSQL when the URL says so. Each backend has its own migrations folder.
 
 mod audit;
+mod connections;
 pub mod crypto;
 
 use std::str::FromStr;
@@ -11,13 +12,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, Row};
 
 pub use audit::AuditWriter;
+pub use connections::{
+    Connection, ConnectionSecrets, ConnectionStatus, ConnectionStore, ConnectionStoreError,
+    NewConnection, RotationReport,
+};
 
 use crate::registry::inspect::ComponentInfo;
 
 /// A connected, migrated database.
 #[derive(Clone, Debug)]
 pub struct Database {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
 }
 
 /// A connector version the host loaded at some point.
@@ -116,5 +121,33 @@ impl Database {
                 })
             })
             .collect()
+    }
+
+    /// Test support: copies a secret column from one connection row to another,
+    /// as an attacker with database access would. Not used by the host.
+    #[doc(hidden)]
+    pub async fn copy_column_for_tests(
+        &self,
+        column: &str,
+        from: &str,
+        to: &str,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            ["access_token", "refresh_token", "api_key"].contains(&column),
+            "not a secret column"
+        );
+        let value: Option<String> =
+            sqlx::query_scalar(&format!("SELECT {column} FROM connections WHERE id = $1"))
+                .bind(from)
+                .fetch_one(&self.pool)
+                .await?;
+        sqlx::query(&format!(
+            "UPDATE connections SET {column} = $1 WHERE id = $2"
+        ))
+        .bind(value)
+        .bind(to)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

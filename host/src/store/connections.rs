@@ -1,0 +1,417 @@
+//! Connections and their secrets. Every query is scoped by account; secrets
+//! are stored only as AEAD envelopes bound to their row and column, and are
+//! never part of [`Connection`] (which is what APIs return).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::Database;
+use super::crypto::{Aad, CryptoError, Keyring};
+
+/// Whether a connection can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Usable.
+    Active,
+    /// The provider refused the credentials: the user must connect again.
+    NeedsReauth,
+    /// Logged out: credentials cleared.
+    Revoked,
+}
+
+impl ConnectionStatus {
+    /// The stored name (`active`, `needs_reauth`, `revoked`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::NeedsReauth => "needs_reauth",
+            ConnectionStatus::Revoked => "revoked",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "active" => ConnectionStatus::Active,
+            "needs_reauth" => ConnectionStatus::NeedsReauth,
+            _ => ConnectionStatus::Revoked,
+        }
+    }
+}
+
+/// A connection without its secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    /// Stable id.
+    pub id: String,
+    /// Platform account.
+    pub account_id: String,
+    /// Platform user.
+    pub user_id: String,
+    /// Connector id.
+    pub connector_id: String,
+    /// `oauth` or `apiKey`.
+    pub auth_type: String,
+    /// Status.
+    pub status: ConnectionStatus,
+    /// CRM hostname.
+    pub hostname: Option<String>,
+    /// The user's id in the CRM.
+    pub platform_user_id: Option<String>,
+    /// The user's name in the CRM.
+    pub user_name: Option<String>,
+    /// IANA time zone.
+    pub timezone_name: Option<String>,
+    /// UTC offset.
+    pub timezone_offset: Option<String>,
+    /// Non-secret values saved with the connection.
+    pub additional_info: Vec<(String, String)>,
+    /// Access-token expiry, Unix seconds.
+    pub expires_at: Option<i64>,
+    /// Which secrets are stored (never their values).
+    pub has_access_token: bool,
+    /// A refresh token is stored.
+    pub has_refresh_token: bool,
+    /// An API key is stored.
+    pub has_api_key: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A connection's secrets, decrypted. `Debug` shows no value.
+#[derive(Debug, Default, Clone)]
+pub struct ConnectionSecrets {
+    /// OAuth access token.
+    pub access_token: Option<SecretString>,
+    /// OAuth refresh token.
+    pub refresh_token: Option<SecretString>,
+    /// API key.
+    pub api_key: Option<SecretString>,
+}
+
+/// What a successful login saves.
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    /// Platform account.
+    pub account_id: String,
+    /// Platform user.
+    pub user_id: String,
+    /// Connector id.
+    pub connector_id: String,
+    /// `oauth` or `apiKey`.
+    pub auth_type: String,
+    /// CRM hostname.
+    pub hostname: Option<String>,
+    /// The user's id in the CRM.
+    pub platform_user_id: Option<String>,
+    /// The user's name.
+    pub user_name: Option<String>,
+    /// IANA time zone.
+    pub timezone_name: Option<String>,
+    /// UTC offset.
+    pub timezone_offset: Option<String>,
+    /// Non-secret values.
+    pub additional_info: Vec<(String, String)>,
+    /// Access-token expiry, Unix seconds.
+    pub expires_at: Option<i64>,
+    /// Secrets to encrypt.
+    pub secrets: ConnectionSecrets,
+}
+
+/// Errors of the connection store.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionStoreError {
+    /// Database failure.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A secret column did not decrypt (copied between rows, unknown key, tampered).
+    #[error("connection {id}: column {column}: {source}")]
+    Crypto {
+        /// The connection.
+        id: String,
+        /// The column.
+        column: &'static str,
+        /// Why.
+        source: CryptoError,
+    },
+    /// Stored JSON is invalid.
+    #[error("connection {0}: stored additional info is not valid JSON")]
+    Corrupt(String),
+}
+
+const SECRET_COLUMNS: [&str; 3] = ["access_token", "refresh_token", "api_key"];
+const COLUMNS: &str = "id, account_id, user_id, connector_id, auth_type, status, hostname, platform_user_id, user_name, \
+     timezone_name, timezone_offset, additional_info, expires_at, access_token, refresh_token, api_key, created_at, updated_at";
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Connections in the database, encrypted with a keyring.
+#[derive(Clone)]
+pub struct ConnectionStore {
+    database: Database,
+    keys: Arc<Keyring>,
+}
+
+impl ConnectionStore {
+    /// A store over `database` using `keys`.
+    pub fn new(database: Database, keys: Arc<Keyring>) -> Self {
+        Self { database, keys }
+    }
+
+    fn aad<'a>(account: &'a str, connector: &'a str, id: &'a str, column: &'a str) -> Aad<'a> {
+        Aad {
+            tenant: account,
+            connector,
+            record: id,
+            purpose: column,
+        }
+    }
+
+    /// Saves a login: a new connection, or the replacement of the user's existing
+    /// connection to that connector (same id, new secrets, status active).
+    pub async fn save(&self, new: NewConnection) -> Result<Connection, ConnectionStoreError> {
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM connections WHERE account_id = $1 AND user_id = $2 AND connector_id = $3",
+        )
+        .bind(&new.account_id)
+        .bind(&new.user_id)
+        .bind(&new.connector_id)
+        .fetch_optional(&self.database.pool)
+        .await?;
+        let id = existing.clone().unwrap_or_else(new_id);
+        let seal = |column: &'static str, value: &Option<SecretString>| {
+            value.as_ref().map(|v| {
+                self.keys.encrypt(
+                    v.expose_secret().as_bytes(),
+                    Self::aad(&new.account_id, &new.connector_id, &id, column),
+                )
+            })
+        };
+        let access = seal("access_token", &new.secrets.access_token);
+        let refresh = seal("refresh_token", &new.secrets.refresh_token);
+        let api_key = seal("api_key", &new.secrets.api_key);
+        let info = serde_json::to_string(&new.additional_info).expect("pairs of strings serialise");
+        let now = now();
+        let query = if existing.is_some() {
+            "UPDATE connections SET auth_type = $4, status = 'active', hostname = $5, platform_user_id = $6,
+             user_name = $7, timezone_name = $8, timezone_offset = $9, additional_info = $10, expires_at = $11,
+             access_token = $12, refresh_token = $13, api_key = $14, updated_at = $15
+             WHERE id = $1 AND account_id = $2 AND connector_id = $3"
+        } else {
+            "INSERT INTO connections (id, account_id, connector_id, auth_type, status, hostname, platform_user_id,
+             user_name, timezone_name, timezone_offset, additional_info, expires_at, access_token, refresh_token,
+             api_key, created_at, updated_at, user_id)
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)"
+        };
+        let mut statement = sqlx::query(query)
+            .bind(&id)
+            .bind(&new.account_id)
+            .bind(&new.connector_id)
+            .bind(&new.auth_type)
+            .bind(&new.hostname)
+            .bind(&new.platform_user_id)
+            .bind(&new.user_name)
+            .bind(&new.timezone_name)
+            .bind(&new.timezone_offset)
+            .bind(&info)
+            .bind(new.expires_at)
+            .bind(&access)
+            .bind(&refresh)
+            .bind(&api_key)
+            .bind(now);
+        if existing.is_none() {
+            statement = statement.bind(&new.user_id);
+        }
+        statement.execute(&self.database.pool).await?;
+        Ok(self.get(&new.account_id, &id).await?.expect("just saved"))
+    }
+
+    /// A connection of `account_id` by id (another account's id reads nothing).
+    pub async fn get(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<Option<Connection>, ConnectionStoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE id = $1 AND account_id = $2"
+        ))
+        .bind(id)
+        .bind(account_id)
+        .fetch_optional(&self.database.pool)
+        .await?;
+        row.map(|row| connection(&row)).transpose()
+    }
+
+    /// A user's connections, oldest first.
+    pub async fn list(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<Connection>, ConnectionStoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE account_id = $1 AND user_id = $2 ORDER BY created_at, id"
+        ))
+        .bind(account_id)
+        .bind(user_id)
+        .fetch_all(&self.database.pool)
+        .await?;
+        rows.iter().map(connection).collect()
+    }
+
+    /// Decrypts a connection's secrets.
+    pub async fn secrets(
+        &self,
+        connection: &Connection,
+    ) -> Result<ConnectionSecrets, ConnectionStoreError> {
+        let row = sqlx::query("SELECT access_token, refresh_token, api_key FROM connections WHERE id = $1 AND account_id = $2")
+            .bind(&connection.id)
+            .bind(&connection.account_id)
+            .fetch_one(&self.database.pool)
+            .await?;
+        let mut secrets = ConnectionSecrets::default();
+        for (index, column) in SECRET_COLUMNS.iter().enumerate() {
+            let Some(envelope) = row.try_get::<Option<String>, _>(index)? else {
+                continue;
+            };
+            let aad = Self::aad(
+                &connection.account_id,
+                &connection.connector_id,
+                &connection.id,
+                column,
+            );
+            let plain = self.keys.decrypt(&envelope, aad).map_err(|source| {
+                ConnectionStoreError::Crypto {
+                    id: connection.id.clone(),
+                    column,
+                    source,
+                }
+            })?;
+            let value = SecretString::from(String::from_utf8_lossy(&plain).into_owned());
+            match *column {
+                "access_token" => secrets.access_token = Some(value),
+                "refresh_token" => secrets.refresh_token = Some(value),
+                _ => secrets.api_key = Some(value),
+            }
+        }
+        Ok(secrets)
+    }
+
+    /// Logout: clears every secret and marks the connection revoked.
+    pub async fn clear_credentials(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<bool, ConnectionStoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET access_token = NULL, refresh_token = NULL, api_key = NULL, expires_at = NULL,
+             status = 'revoked', updated_at = $3 WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(now())
+        .execute(&self.database.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Re-encrypts every secret not under the keyring's current key. Values
+    /// that do not decrypt (a key id missing from the keyring, a tampered row)
+    /// are reported and left as they are. Each value is replaced only if it
+    /// did not change meanwhile.
+    pub async fn rotate_keys(&self) -> Result<RotationReport, ConnectionStoreError> {
+        let rows = sqlx::query("SELECT id, account_id, connector_id, access_token, refresh_token, api_key FROM connections")
+            .fetch_all(&self.database.pool)
+            .await?;
+        let mut report = RotationReport::default();
+        for row in rows {
+            let (id, account, connector): (String, String, String) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            for (offset, column) in SECRET_COLUMNS.iter().enumerate() {
+                let Some(old) = row.try_get::<Option<String>, _>(3 + offset)? else {
+                    continue;
+                };
+                if !self.keys.needs_rotation(&old) {
+                    continue;
+                }
+                let aad = Self::aad(&account, &connector, &id, column);
+                let plain = match self.keys.decrypt(&old, aad) {
+                    Ok(plain) => plain,
+                    Err(error) => {
+                        report
+                            .failed
+                            .push(format!("connection {id} column {column}: {error}"));
+                        continue;
+                    }
+                };
+                let new = self.keys.encrypt(&plain, aad);
+                let sql =
+                    format!("UPDATE connections SET {column} = $1 WHERE id = $2 AND {column} = $3");
+                let done = sqlx::query(&sql)
+                    .bind(&new)
+                    .bind(&id)
+                    .bind(&old)
+                    .execute(&self.database.pool)
+                    .await?;
+                report.rotated += done.rows_affected();
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What a key rotation did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RotationReport {
+    /// Values re-encrypted under the current key.
+    pub rotated: u64,
+    /// Values that could not be decrypted (which row and column, and why).
+    pub failed: Vec<String>,
+}
+
+fn new_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("conn_{}", hex::encode(bytes))
+}
+
+fn connection(row: &AnyRow) -> Result<Connection, ConnectionStoreError> {
+    let id: String = row.try_get(0)?;
+    let info: String = row.try_get(11)?;
+    let additional_info =
+        serde_json::from_str(&info).map_err(|_| ConnectionStoreError::Corrupt(id.clone()))?;
+    let status: String = row.try_get(5)?;
+    Ok(Connection {
+        account_id: row.try_get(1)?,
+        user_id: row.try_get(2)?,
+        connector_id: row.try_get(3)?,
+        auth_type: row.try_get(4)?,
+        status: ConnectionStatus::parse(&status),
+        hostname: row.try_get(6)?,
+        platform_user_id: row.try_get(7)?,
+        user_name: row.try_get(8)?,
+        timezone_name: row.try_get(9)?,
+        timezone_offset: row.try_get(10)?,
+        additional_info,
+        expires_at: row.try_get(12)?,
+        has_access_token: row.try_get::<Option<String>, _>(13)?.is_some(),
+        has_refresh_token: row.try_get::<Option<String>, _>(14)?.is_some(),
+        has_api_key: row.try_get::<Option<String>, _>(15)?.is_some(),
+        created_at: row.try_get(16)?,
+        updated_at: row.try_get(17)?,
+        id,
+    })
+}
