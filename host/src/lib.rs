@@ -13,6 +13,7 @@ pub mod api;
 pub mod capabilities;
 pub mod config;
 pub mod hook;
+pub mod keys;
 pub mod manifest;
 pub mod registry;
 pub mod runtime;

@@ -10,11 +10,13 @@ use clap::{Parser, Subcommand};
 use connector_host::api::{AppState, router};
 use connector_host::capabilities::http::{Outbound, SystemResolver};
 use connector_host::config::{self, HostConfig};
+use connector_host::keys::load_keyring;
 use connector_host::registry::{
     CompileCache, InspectReport, Registry, inspect::inspect, load_file,
 };
 use connector_host::runtime::{Runtime, RuntimeLimits};
-use connector_host::store::{AuditWriter, Database};
+use connector_host::store::crypto::Keyring;
+use connector_host::store::{AuditWriter, ConnectionStore, Database};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +46,9 @@ enum Command {
         /// The `.wasm` file.
         file: PathBuf,
     },
+    /// Master keys: generate one, or re-encrypt stored secrets under the current key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// List a connector's recent outbound requests from the audit log.
     Audit {
         /// Connector id.
@@ -57,6 +62,26 @@ enum Command {
         /// Print JSON lines instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random key entry `id:base64key` for CONNECTOR_HOST_MASTER_KEYS.
+    Generate {
+        /// The key id [default: k<unix time>].
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Re-encrypt every stored secret under the first (current) key. Old keys
+    /// must still be in the keyring; remove them afterwards.
+    Rotate {
+        /// Database URL [default: sqlite://connector-host.db?mode=rwc].
+        #[arg(long, env = "CONNECTOR_HOST_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Master keys file (else CONNECTOR_HOST_MASTER_KEYS).
+        #[arg(long)]
+        master_keys_file: Option<PathBuf>,
     },
 }
 
@@ -77,7 +102,12 @@ struct ServeArgs {
     /// Compile cache folder [default: .connector-host/cache].
     #[arg(long, env = "CONNECTOR_HOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
-    /// Development defaults: serve the example connectors built from this repository.
+    /// Master keys file (lines or commas of `id:base64key`; the first encrypts).
+    /// `CONNECTOR_HOST_MASTER_KEYS` takes precedence.
+    #[arg(long)]
+    master_keys_file: Option<PathBuf>,
+    /// Development defaults: serve the example connectors built from this
+    /// repository, generate a development master key if none is set.
     #[arg(long)]
     dev: bool,
 }
@@ -100,6 +130,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
             Command::Inspect { file, json } => inspect_file(&file, json),
             Command::Check { file } => check_file(&file).await,
+            Command::Keys(command) => keys(command).await,
             Command::Audit {
                 connector,
                 database_url,
@@ -153,10 +184,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             format!("cannot create the plugins folder {}", plugins_dir.display())
         })?;
     }
+    let keyring = load_keyring(args.master_keys_file.as_deref(), args.dev)?;
+    tracing::info!(current_key = keyring.current_key_id(), "master keys loaded");
     let database = Database::connect(&database_url)
         .await
         .with_context(|| format!("cannot open database {database_url}"))?;
     file_config.validate()?;
+    let connections = ConnectionStore::new(database.clone(), Arc::new(keyring));
     let audit = AuditWriter::start(&database);
     let outbound = Outbound::new(
         file_config.network.clone(),
@@ -186,7 +220,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let _watch = registry.watch();
 
-    let app = router(AppState { registry, database });
+    let app = router(AppState {
+        registry,
+        database,
+        connections,
+    });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -305,4 +343,48 @@ async fn audit(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        KeysCommand::Generate { id } => {
+            let id = id.unwrap_or_else(|| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                format!("k{}", now.as_secs())
+            });
+            println!("{}", Keyring::generate_entry(&id));
+            eprintln!(
+                "add it first in CONNECTOR_HOST_MASTER_KEYS (comma-separated, current key first), then run `connector-host keys rotate`"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Rotate {
+            database_url,
+            master_keys_file,
+        } => {
+            let keyring = load_keyring(master_keys_file.as_deref(), false)?;
+            let url = database_url.unwrap_or_else(|| config::DEFAULT_DATABASE_URL.into());
+            let database = Database::connect(&url)
+                .await
+                .with_context(|| format!("cannot open database {url}"))?;
+            let current = keyring.current_key_id().to_string();
+            let report = ConnectionStore::new(database, Arc::new(keyring))
+                .rotate_keys()
+                .await?;
+            println!(
+                "re-encrypted {} value(s) under key `{current}`",
+                report.rotated
+            );
+            for failure in &report.failed {
+                eprintln!("not re-encrypted: {failure}");
+            }
+            Ok(if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
 }

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_connector-host");
 
+/// One master key for every server these tests start.
+static TEST_KEYS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| connector_host::store::crypto::Keyring::generate_entry("test1"));
+
 fn guest(name: &str) -> PathBuf {
     PathBuf::from(connector_host::GUESTS_DIR).join(format!("{name}.wasm"))
 }
@@ -166,6 +170,7 @@ fn start_server(plugins: &Path, work: &Path) -> Server {
         .arg("--cache-dir")
         .arg(work.join("cache"))
         .env("RUST_LOG", "info")
+        .env("CONNECTOR_HOST_MASTER_KEYS", TEST_KEYS.as_str())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start serve");
@@ -269,6 +274,16 @@ fn serve_loads_the_folder_hot_reloads_it_and_records_versions() {
         serde_json::json!([]),
         "loading makes no outbound request"
     );
+    let (status, list) = get(&format!(
+        "{}/v1/accounts/acct-1/users/u1/connections",
+        server.base
+    ));
+    assert_eq!((status, list), (200, serde_json::json!([])));
+    let (status, _) = get(&format!(
+        "{}/v1/accounts/acct-1/connections/conn_nope",
+        server.base
+    ));
+    assert_eq!(status, 404);
     let (status, error) = get(&format!("{}/v1/connectors/nope", server.base));
     assert_eq!((status, error["code"].as_str()), (404, Some("not_found")));
 }
@@ -320,4 +335,100 @@ fn audit_lists_a_connectors_outbound_requests() {
         ok && text.contains("no outbound requests recorded"),
         "{text}"
     );
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_master_key() {
+    let work = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--plugins-dir"])
+        .arg(work.path())
+        .arg("--database-url")
+        .arg(format!(
+            "sqlite://{}?mode=rwc",
+            work.path().join("h.db").display()
+        ))
+        .env_remove("CONNECTOR_HOST_MASTER_KEYS")
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no master key") && stderr.contains("keys generate"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn keys_generate_and_rotate_re_encrypt_stored_secrets() {
+    use connector_host::store::crypto::Keyring;
+    use connector_host::store::{ConnectionSecrets, ConnectionStore, Database, NewConnection};
+    use secrecy::ExposeSecret;
+
+    let (ok, entry, _) = run(&["keys", "generate", "--id", "new"]);
+    assert!(ok);
+    let new = entry.trim().to_string();
+    assert!(
+        new.starts_with("new:") && Keyring::from_spec(&new).is_ok(),
+        "{new}"
+    );
+    let old = Keyring::generate_entry("old");
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let saved = tokio.block_on(async {
+        let database = Database::connect(&url).await.unwrap();
+        let store = ConnectionStore::new(
+            database,
+            std::sync::Arc::new(Keyring::from_spec(&old).unwrap()),
+        );
+        store
+            .save(NewConnection {
+                account_id: "a".into(),
+                user_id: "u".into(),
+                connector_id: "insightly".into(),
+                auth_type: "apiKey".into(),
+                hostname: None,
+                platform_user_id: None,
+                user_name: None,
+                timezone_name: None,
+                timezone_offset: None,
+                additional_info: vec![],
+                expires_at: None,
+                secrets: ConnectionSecrets {
+                    api_key: Some("k-secret".into()),
+                    ..Default::default()
+                },
+            })
+            .await
+            .unwrap()
+    });
+    let output = Command::new(BIN)
+        .args(["keys", "rotate", "--database-url", &url])
+        .env("CONNECTOR_HOST_MASTER_KEYS", format!("{new},{old}"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("re-encrypted 1 value(s) under key `new`")
+    );
+    tokio.block_on(async {
+        let database = Database::connect(&url).await.unwrap();
+        let store = ConnectionStore::new(
+            database,
+            std::sync::Arc::new(Keyring::from_spec(&new).unwrap()),
+        );
+        let secrets = store.secrets(&saved).await.unwrap();
+        assert_eq!(
+            secrets.api_key.unwrap().expose_secret(),
+            "k-secret",
+            "readable with the new key alone"
+        );
+    });
 }

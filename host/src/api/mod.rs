@@ -19,10 +19,14 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// The database.
     pub database: Database,
+    /// Connections (encrypted secrets; routes never return them).
+    pub connections: crate::store::ConnectionStore,
 }
 
-/// The router: `/healthz`, `/v1/connectors`, `/v1/connectors/{id}`,
-/// `/v1/connectors/{id}/versions`, `/v1/connectors/{id}/audit`.
+/// The router: `/healthz`; connectors: `/v1/connectors`, `/v1/connectors/{id}`,
+/// `…/{id}/versions`, `…/{id}/audit`; connections (never with secrets):
+/// `/v1/accounts/{account}/users/{user}/connections`,
+/// `/v1/accounts/{account}/connections/{id}`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -30,6 +34,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/connectors/{id}", get(get_connector))
         .route("/v1/connectors/{id}/versions", get(connector_versions))
         .route("/v1/connectors/{id}/audit", get(connector_audit))
+        .route(
+            "/v1/accounts/{account}/users/{user}/connections",
+            get(list_connections),
+        )
+        .route(
+            "/v1/accounts/{account}/connections/{id}",
+            get(get_connection),
+        )
         .with_state(state)
 }
 
@@ -157,4 +169,30 @@ async fn connector_audit(
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(events))
+}
+
+async fn list_connections(
+    State(state): State<AppState>,
+    Path((account, user)): Path<(String, String)>,
+) -> Result<Json<Vec<crate::store::Connection>>, ApiError> {
+    let connections = state
+        .connections
+        .list(&account, &user)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+    Ok(Json(connections))
+}
+
+async fn get_connection(
+    State(state): State<AppState>,
+    Path((account, id)): Path<(String, String)>,
+) -> Result<Json<crate::store::Connection>, ApiError> {
+    let connection = state
+        .connections
+        .get(&account, &id)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+    connection
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no connection `{id}` in account `{account}`")))
 }
