@@ -12,6 +12,8 @@
 pub mod api;
 pub mod capabilities;
 pub mod config;
+pub mod dev_provider;
+pub mod flows;
 pub mod hook;
 pub mod keys;
 pub mod manifest;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use connector_host::api::{AppState, router};
 use connector_host::capabilities::http::{Outbound, SystemResolver};
 use connector_host::config::{self, HostConfig};
+use connector_host::flows::Flows;
 use connector_host::keys::load_keyring;
 use connector_host::registry::{
     CompileCache, InspectReport, Registry, inspect::inspect, load_file,
@@ -220,10 +221,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let _watch = registry.watch();
 
+    let flows = Flows::new(registry.clone(), connections.clone());
     let app = router(AppState {
         registry,
         database,
         connections,
+        flows,
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -9,6 +9,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+mod flows;
+
 use crate::registry::{InspectReport, Registry};
 use crate::store::Database;
 
@@ -21,6 +23,8 @@ pub struct AppState {
     pub database: Database,
     /// Connections (encrypted secrets; routes never return them).
     pub connections: crate::store::ConnectionStore,
+    /// The connection flows.
+    pub flows: crate::flows::Flows,
 }
 
 /// The router: `/healthz`; connectors: `/v1/connectors`, `/v1/connectors/{id}`,
@@ -42,18 +46,36 @@ pub fn router(state: AppState) -> Router {
             "/v1/accounts/{account}/connections/{id}",
             get(get_connection),
         )
+        .merge(flows::routes())
         .with_state(state)
 }
 
-/// A JSON error body: a stable code and a message.
+/// A JSON error body: a stable code, a message, and the field it is about.
 #[derive(Debug, Serialize)]
 pub struct ApiError {
     /// Stable machine-readable code.
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
+    /// The request field the error is about, for bad input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     #[serde(skip)]
     status: StatusCode,
+}
+
+impl From<crate::flows::FlowError> for ApiError {
+    fn from(error: crate::flows::FlowError) -> Self {
+        if let crate::flows::FlowError::Storage(inner) = &error {
+            tracing::error!(error = %inner, "storage failure in a flow");
+        }
+        Self {
+            code: error.code(),
+            message: error.to_string(),
+            field: error.field().map(str::to_string),
+            status: error.status(),
+        }
+    }
 }
 
 impl ApiError {
@@ -61,7 +83,19 @@ impl ApiError {
         Self {
             code: "not_found",
             message,
+            field: None,
             status: StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// A request body that is not the expected JSON (the message names the
+    /// field serde complained about).
+    fn bad_body(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        Self {
+            code: "invalid_body",
+            message: rejection.body_text(),
+            field: None,
+            status: StatusCode::BAD_REQUEST,
         }
     }
 
@@ -70,6 +104,7 @@ impl ApiError {
         Self {
             code: "internal",
             message: "internal error".into(),
+            field: None,
             status: StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

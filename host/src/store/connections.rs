@@ -97,6 +97,19 @@ pub struct ConnectionSecrets {
     pub api_key: Option<SecretString>,
 }
 
+/// Who the user is in the CRM (from `user-info`).
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// The user's id in the CRM.
+    pub platform_user_id: Option<String>,
+    /// The user's name.
+    pub user_name: Option<String>,
+    /// IANA time zone.
+    pub timezone_name: Option<String>,
+    /// UTC offset.
+    pub timezone_offset: Option<String>,
+}
+
 /// What a successful login saves.
 #[derive(Debug, Clone)]
 pub struct NewConnection {
@@ -307,6 +320,51 @@ impl ConnectionStore {
             }
         }
         Ok(secrets)
+    }
+
+    /// Sets a connection's status.
+    pub async fn set_status(
+        &self,
+        account_id: &str,
+        id: &str,
+        status: ConnectionStatus,
+    ) -> Result<bool, ConnectionStoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET status = $3, updated_at = $4 WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(status.as_str())
+        .bind(now())
+        .execute(&self.database.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Replaces the identity and non-secret values of a connection.
+    pub async fn update_identity(
+        &self,
+        account_id: &str,
+        id: &str,
+        identity: &Identity,
+        additional_info: &[(String, String)],
+    ) -> Result<bool, ConnectionStoreError> {
+        let info = serde_json::to_string(additional_info).expect("pairs of strings serialise");
+        let done = sqlx::query(
+            "UPDATE connections SET platform_user_id = $3, user_name = $4, timezone_name = $5, timezone_offset = $6,
+             additional_info = $7, updated_at = $8 WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(&identity.platform_user_id)
+        .bind(&identity.user_name)
+        .bind(&identity.timezone_name)
+        .bind(&identity.timezone_offset)
+        .bind(&info)
+        .bind(now())
+        .execute(&self.database.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Logout: clears every secret and marks the connection revoked.

@@ -14,7 +14,7 @@ use sqlx::{AnyPool, Row};
 pub use audit::AuditWriter;
 pub use connections::{
     Connection, ConnectionSecrets, ConnectionStatus, ConnectionStore, ConnectionStoreError,
-    NewConnection, RotationReport,
+    Identity, NewConnection, RotationReport,
 };
 
 use crate::registry::inspect::ComponentInfo;

@@ -1,0 +1,268 @@
+//! A local fake CRM: an OAuth 2.0 authorization server plus the two user-info
+//! APIs the example connectors call, served over real HTTP on `127.0.0.1`.
+//!
+//! **For tests, benchmarks and demos only — never production.** It keeps
+//! everything in memory, approves every authorization request without asking
+//! anyone, and its users are made up. It exists so that the host's OAuth
+//! client (code exchange, PKCE, refresh rotation, revocation) and the example
+//! connectors can be exercised on a machine with no internet.
+//!
+//! What it serves (see [`DevProvider::start`]):
+//!
+//! | endpoint | what |
+//! |---|---|
+//! | `GET /oauth/authorize` | auto-approving authorization endpoint (RFC 6749 §4.1, PKCE S256 per RFC 7636, `iss` per RFC 9207) |
+//! | `POST /oauth/token` | `authorization_code` and `refresh_token` grants, with refresh-token rotation and replay detection (RFC 9700) |
+//! | `POST /oauth/revoke` | token revocation (RFC 7009) |
+//! | `GET /api/v1/me` | the `oauth-regional` example's user info (Bearer access token) |
+//! | `GET /v3.1/Users/Me` | the `apikey-insightly` example's user info (Basic API key) |
+//!
+//! It is strict where a real provider is strict, so a sloppy client fails
+//! here too: exact redirect-URI matching, single-use codes (a replay revokes
+//! what the code produced), PKCE verification, spent refresh tokens revoking
+//! their whole grant. Tokens are random 256-bit values and are never logged.
+
+mod api;
+mod oauth;
+mod request;
+mod store;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rand::RngCore as _;
+use tokio::sync::oneshot;
+
+use store::Store;
+
+/// What a [`DevProvider`] accepts: its OAuth clients, its API keys and how
+/// long access tokens live.
+#[derive(Clone)]
+pub struct DevProviderConfig {
+    /// The registered OAuth clients (confidential clients: each has a secret).
+    pub clients: Vec<DevClient>,
+    /// The API keys `GET /v3.1/Users/Me` accepts.
+    pub api_keys: Vec<String>,
+    /// `expires_in` of issued access tokens, in seconds (default 3600). `0`
+    /// issues access tokens that are already expired: a way to test refresh
+    /// paths without sleeping.
+    pub access_token_lifetime_secs: u64,
+}
+
+impl Default for DevProviderConfig {
+    /// No clients, no API keys, one-hour access tokens.
+    fn default() -> Self {
+        Self {
+            clients: Vec::new(),
+            api_keys: Vec::new(),
+            access_token_lifetime_secs: 3600,
+        }
+    }
+}
+
+impl fmt::Debug for DevProviderConfig {
+    /// Shows the client ids and the number of API keys, never a secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DevProviderConfig")
+            .field("clients", &self.clients)
+            .field(
+                "api_keys",
+                &format_args!("[{} redacted]", self.api_keys.len()),
+            )
+            .field(
+                "access_token_lifetime_secs",
+                &self.access_token_lifetime_secs,
+            )
+            .finish()
+    }
+}
+
+/// One registered OAuth client.
+#[derive(Clone)]
+pub struct DevClient {
+    /// The public client id.
+    pub client_id: String,
+    /// The client secret, checked on the token and revocation endpoints.
+    pub client_secret: String,
+    /// The redirect URIs the authorization endpoint accepts for this client,
+    /// compared as exact strings (no normalisation, no prefix matching).
+    pub redirect_uris: Vec<String>,
+}
+
+impl fmt::Debug for DevClient {
+    /// Shows the id and redirect URIs, never the secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DevClient")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("redirect_uris", &self.redirect_uris)
+            .finish()
+    }
+}
+
+/// What a [`DevProvider`] has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DevProviderStats {
+    /// Successful `authorization_code` grants (tokens issued for a code).
+    pub authorization_code_grants: u64,
+    /// Successful `refresh_token` grants.
+    pub refresh_grants: u64,
+    /// Error answers of `POST /oauth/token`, whatever the error.
+    pub token_errors: u64,
+    /// `POST /oauth/revoke` requests answered 200 (including those naming an
+    /// unknown token, which RFC 7009 also answers 200).
+    pub revocations: u64,
+    /// Requests to `GET /api/v1/me` and `GET /v3.1/Users/Me`, answered 200 or
+    /// not.
+    pub userinfo_requests: u64,
+}
+
+/// A running fake provider on `127.0.0.1`. Dropping it shuts the server down.
+pub struct DevProvider {
+    shared: Arc<Shared>,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// State shared by the handlers.
+struct Shared {
+    /// `http://127.0.0.1:PORT`: the base URL, the issuer and `instance_url`.
+    base_url: String,
+    config: DevProviderConfig,
+    store: Mutex<Store>,
+}
+
+impl Shared {
+    /// The store; a handler that panicked cannot leave it half-updated in a
+    /// way that matters for a test server, so poisoning is ignored.
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn client(&self, client_id: &str) -> Option<&DevClient> {
+        self.config
+            .clients
+            .iter()
+            .find(|client| client.client_id == client_id)
+    }
+}
+
+impl DevProvider {
+    /// Binds `127.0.0.1:0` (a free port) and serves the endpoints listed in
+    /// the [module documentation](self) on the current tokio runtime until the
+    /// returned value is dropped.
+    pub async fn start(config: DevProviderConfig) -> std::io::Result<DevProvider> {
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared {
+            base_url,
+            config,
+            store: Mutex::new(Store::default()),
+        });
+        let router = Router::new()
+            .route("/oauth/authorize", get(oauth::authorize))
+            .route("/oauth/token", post(oauth::token))
+            .route("/oauth/revoke", post(oauth::revoke))
+            .route("/api/v1/me", get(api::me))
+            .route("/v3.1/Users/Me", get(api::insightly_users_me))
+            .with_state(shared.clone());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                // Sent or dropped: either way, stop.
+                let _ = stopped.await;
+            });
+            if let Err(error) = serve.await {
+                tracing::warn!(%error, "dev provider stopped with an error");
+            }
+        });
+        tracing::debug!(base_url = %shared.base_url, "dev provider listening");
+        Ok(DevProvider {
+            shared,
+            _shutdown: shutdown,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// The issuer identifier sent as `iss` on authorization responses (RFC
+    /// 9207): the same as [`base_url`](Self::base_url).
+    pub fn issuer(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> DevProviderStats {
+        self.shared.store().stats.clone()
+    }
+
+    /// Whether `token` (an access or refresh token this provider issued) has
+    /// been revoked, on its own or with its grant. `false` for unknown tokens,
+    /// and for tokens that merely expired or (refresh tokens) were spent by a
+    /// normal rotation.
+    pub fn is_revoked(&self, token: &str) -> bool {
+        self.shared.store().is_revoked(token)
+    }
+}
+
+impl fmt::Debug for DevProvider {
+    /// Shows the base URL only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DevProvider")
+            .field("base_url", &self.shared.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fresh random value: 256 bits from the OS, base64url without padding.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Compares two secrets without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The credentials of an `Authorization: <scheme> <credentials>` header if
+/// the request has one naming `scheme` (case-insensitively). `Err` when the
+/// header is there but unusable (another scheme, not text, several of them).
+fn authorization<'a>(headers: &'a HeaderMap, scheme: &str) -> Result<Option<&'a str>, ()> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(());
+    }
+    let (name, credentials) = value.to_str().map_err(|_| ())?.split_once(' ').ok_or(())?;
+    if !name.eq_ignore_ascii_case(scheme) {
+        return Err(());
+    }
+    Ok(Some(credentials.trim()))
+}
+
+/// `base64(user:password)` of a Basic header, split at the first `:`.
+fn decode_basic(credentials: &str) -> Option<(String, String)> {
+    let decoded = STANDARD.decode(credentials).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}

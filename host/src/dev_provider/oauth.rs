@@ -1,0 +1,267 @@
+//! The OAuth endpoints: `GET /oauth/authorize`, `POST /oauth/token`,
+//! `POST /oauth/revoke`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{CACHE_CONTROL, LOCATION, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use url::Url;
+
+use super::request::{authenticate, form_params, parse_params};
+use super::store::{Authorization, GrantError, Issued};
+use super::{DevClient, Shared};
+
+/// The scope granted when the authorization request names none.
+const DEFAULT_SCOPE: &str = "api";
+
+/// An OAuth error answer: `{"error", "error_description"}` (RFC 6749 §5.2).
+#[derive(Debug)]
+pub(super) struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    pub(super) fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    pub(super) fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.error, "error_description": self.description }));
+        let mut response = (self.status, no_store(), body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                "Basic realm=\"dev-provider\""
+                    .parse()
+                    .expect("static header"),
+            );
+        }
+        response
+    }
+}
+
+impl From<GrantError> for OAuthError {
+    fn from(error: GrantError) -> Self {
+        match error {
+            GrantError::InvalidGrant(why) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_grant", why)
+            }
+            GrantError::InvalidScope => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                "the requested scope exceeds the grant's",
+            ),
+        }
+    }
+}
+
+/// `GET /oauth/authorize`: approves at once. Problems with the client or the
+/// redirect URI answer 400 (never redirect to an unverified place); problems
+/// after that redirect back with `error` (RFC 6749 §4.1.2.1).
+pub(super) async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = match parse_params(query.as_deref().unwrap_or("").as_bytes()) {
+        Ok(params) => params,
+        Err(error) => return error.into_response(),
+    };
+    let (client, redirect_uri) = match check_client_and_redirect(&shared, &params) {
+        Ok(found) => found,
+        Err(error) => return error.into_response(),
+    };
+    let state = params.get("state").map(String::as_str);
+    let redirect = |pairs: &[(&str, &str)]| {
+        let mut url = redirect_uri.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query.extend_pairs(pairs);
+            if let Some(state) = state {
+                query.append_pair("state", state);
+            }
+            query.append_pair("iss", &shared.base_url);
+        }
+        (StatusCode::FOUND, no_store(), [(LOCATION, url.to_string())]).into_response()
+    };
+    let challenge = params.get("code_challenge");
+    let method = params.get("code_challenge_method").map(String::as_str);
+    let refusal = match (challenge, method) {
+        (None, None) | (Some(_), Some("S256")) => None,
+        (None, Some(_)) => Some("code_challenge_method without code_challenge"),
+        (Some(_), None) => Some("code_challenge_method is required: only S256 is supported"),
+        (_, Some("plain")) => Some("PKCE method `plain` is not supported: use S256"),
+        (_, Some(_)) => Some("unknown code_challenge_method: only S256 is supported"),
+    };
+    // An S256 challenge is a SHA-256 in base64url without padding.
+    let malformed = challenge.is_some_and(|c| {
+        c.len() != 43
+            || !c
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    if let Some(why) = refusal.or(malformed.then_some("malformed code_challenge")) {
+        return redirect(&[("error", "invalid_request"), ("error_description", why)]);
+    }
+    let code = shared.store().issue_code(Authorization {
+        client_id: client.client_id.clone(),
+        redirect_uri: params["redirect_uri"].clone(),
+        scope: params
+            .get("scope")
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_SCOPE.into()),
+        code_challenge: challenge.cloned(),
+    });
+    tracing::debug!(client_id = %client.client_id, "dev provider issued an authorization code");
+    redirect(&[("code", &code)])
+}
+
+/// The checks of an authorization request that must pass before the
+/// provider may redirect anywhere.
+fn check_client_and_redirect<'a>(
+    shared: &'a Shared,
+    params: &HashMap<String, String>,
+) -> Result<(&'a DevClient, Url), OAuthError> {
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| OAuthError::invalid_request("client_id is required"))?;
+    let client = shared
+        .client(client_id)
+        .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
+    if !client.redirect_uris.iter().any(|uri| uri == redirect_uri) {
+        return Err(OAuthError::invalid_request(
+            "redirect_uri is not registered for this client",
+        ));
+    }
+    let url = Url::parse(redirect_uri)
+        .ok()
+        .filter(|url| url.fragment().is_none())
+        .ok_or_else(|| OAuthError::invalid_request("registered redirect_uri is not usable"))?;
+    match params.get("response_type").map(String::as_str) {
+        Some("code") => Ok((client, url)),
+        None => Err(OAuthError::invalid_request("response_type is required")),
+        Some(_) => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        )),
+    }
+}
+
+/// `POST /oauth/token`.
+pub(super) async fn token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match token_grant(&shared, &headers, &body) {
+        Ok(issued) => {
+            let body = Json(json!({
+                "access_token": issued.access_token,
+                "token_type": "Bearer",
+                "expires_in": shared.config.access_token_lifetime_secs,
+                "refresh_token": issued.refresh_token,
+                "scope": issued.scope,
+                "instance_url": shared.base_url,
+            }));
+            (StatusCode::OK, no_store(), body).into_response()
+        }
+        Err(error) => {
+            shared.store().stats.token_errors += 1;
+            tracing::debug!(error = error.error, "dev provider refused a token request");
+            error.into_response()
+        }
+    }
+}
+
+fn token_grant(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Issued, OAuthError> {
+    let params = form_params(headers, body)?;
+    let client = authenticate(shared, headers, &params)?;
+    let lifetime = Duration::from_secs(shared.config.access_token_lifetime_secs);
+    let param = |name: &str| params.get(name).map(String::as_str);
+    let required = |name: &str| {
+        param(name).ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+    };
+    match required("grant_type")? {
+        "authorization_code" => {
+            let code = required("code")?;
+            let mut store = shared.store();
+            let issued = store.redeem_code(
+                code,
+                &client.client_id,
+                param("redirect_uri"),
+                param("code_verifier"),
+                lifetime,
+            )?;
+            Ok(issued)
+        }
+        "refresh_token" => {
+            let refresh_token = required("refresh_token")?;
+            let mut store = shared.store();
+            let issued =
+                store.refresh(refresh_token, &client.client_id, param("scope"), lifetime)?;
+            Ok(issued)
+        }
+        _ => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only authorization_code and refresh_token are supported",
+        )),
+    }
+}
+
+/// `POST /oauth/revoke` (RFC 7009): 200 for any token the client may
+/// revoke, known or not.
+pub(super) async fn revoke(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = form_params(&headers, &body).and_then(|params| {
+        let client = authenticate(&shared, &headers, &params)?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        // `token_type_hint` is only a hint: every token is looked up anyway.
+        let mut store = shared.store();
+        store
+            .revoke(token, &client.client_id)
+            .map_err(|_| OAuthError::invalid_request("the token was issued to another client"))?;
+        store.stats.revocations += 1;
+        Ok(())
+    });
+    match result {
+        Ok(()) => (StatusCode::OK, no_store()).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Token and error answers must not be cached (RFC 6749 §5.1).
+fn no_store() -> [(axum::http::HeaderName, &'static str); 2] {
+    [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")]
+}

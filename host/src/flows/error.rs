@@ -1,0 +1,123 @@
+//! Errors of the connection flows, each with a stable code, an HTTP status and
+//! (for bad input) the field it is about. Messages never contain secrets.
+
+use axum::http::StatusCode;
+
+use crate::runtime::bindings::ConnectorError;
+use crate::runtime::{CallError, describe};
+use crate::store::ConnectionStoreError;
+
+/// Why a flow did not complete. Nothing is saved when a flow fails.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// No such connector is loaded.
+    #[error("no connector `{0}` is loaded")]
+    UnknownConnector(String),
+    /// No such connection in this account.
+    #[error("no connection `{0}` in this account")]
+    UnknownConnection(String),
+    /// The connector does not use this auth type.
+    #[error("connector `{connector}` uses {actual} auth, not {requested}")]
+    WrongAuthType {
+        /// Which connector.
+        connector: String,
+        /// Its auth type.
+        actual: String,
+        /// What the request asked for.
+        requested: &'static str,
+    },
+    /// A submitted field is missing, unknown or of the wrong type.
+    #[error("field `{field}`: {message}")]
+    Field {
+        /// Which field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The provider does not accept the user's credentials.
+    #[error("the provider rejected the credentials: {0}")]
+    InvalidCredentials(String),
+    /// The provider failed.
+    #[error("provider error: {0}")]
+    Provider(String),
+    /// The connector failed (trap, timeout, hook error other than the above).
+    #[error("{0}")]
+    Connector(String),
+    /// The connector needs a hook it does not implement.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// The connection is not usable (logged out or needing re-auth).
+    #[error("{0}")]
+    NotUsable(String),
+    /// Storage failed.
+    #[error("storage error")]
+    Storage(#[from] ConnectionStoreError),
+}
+
+impl FlowError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FlowError::UnknownConnector(_) => "unknown_connector",
+            FlowError::UnknownConnection(_) => "unknown_connection",
+            FlowError::WrongAuthType { .. } => "wrong_auth_type",
+            FlowError::Field { .. } => "invalid_field",
+            FlowError::InvalidCredentials(_) => "invalid_credentials",
+            FlowError::Provider(_) => "provider_error",
+            FlowError::Connector(_) => "connector_error",
+            FlowError::NotImplemented(_) => "not_implemented",
+            FlowError::NotUsable(_) => "connection_not_usable",
+            FlowError::Storage(_) => "storage_error",
+        }
+    }
+
+    /// The HTTP status for the API.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            FlowError::UnknownConnector(_) | FlowError::UnknownConnection(_) => {
+                StatusCode::NOT_FOUND
+            }
+            FlowError::WrongAuthType { .. } | FlowError::Field { .. } => StatusCode::BAD_REQUEST,
+            FlowError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
+            FlowError::NotUsable(_) => StatusCode::CONFLICT,
+            FlowError::Provider(_) | FlowError::Connector(_) => StatusCode::BAD_GATEWAY,
+            FlowError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            FlowError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The field a bad-input error is about.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            FlowError::Field { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn field_error(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FlowError::Field {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<CallError> for FlowError {
+    fn from(error: CallError) -> Self {
+        match error {
+            CallError::Guest { error, .. } => match error {
+                ConnectorError::ReauthRequired(m) => FlowError::InvalidCredentials(m),
+                ConnectorError::Provider(p) if matches!(p.status, Some(401 | 403)) => {
+                    FlowError::InvalidCredentials(p.message)
+                }
+                ConnectorError::BadInput(m) => FlowError::Field {
+                    field: "(connector)".into(),
+                    message: m,
+                },
+                other => FlowError::Provider(describe(&other)),
+            },
+            CallError::NotImplemented { .. } => FlowError::NotImplemented(error.to_string()),
+            other => FlowError::Connector(other.to_string()),
+        }
+    }
+}

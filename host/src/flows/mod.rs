@@ -1,0 +1,299 @@
+//! The connection flows: what the host does when a platform connects, checks
+//! or disconnects one of its users (App Connect seeds 001/002). The API layer
+//! (`api::flows`) only translates HTTP to these calls.
+//!
+//! Every flow runs the connector's hooks with the secrets injected by the host
+//! (the guest never receives them), and saves nothing unless every step
+//! succeeded.
+
+mod api_key;
+mod error;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use api_key::{ApiKeyLogin, AuthPageView};
+pub use error::FlowError;
+
+use crate::capabilities::http::{ApiKeyCredential, ApiKeyPlacement, CallCredentials};
+use crate::hook::Hook;
+use crate::manifest::AuthKind;
+use crate::registry::{LoadedConnector, Registry};
+use crate::runtime::CallContext;
+use crate::runtime::bindings::hooks::{self, ConnectionInfo};
+use crate::store::{Connection, ConnectionStatus, ConnectionStore};
+
+/// The flows, over the live connectors and the connection store.
+#[derive(Clone)]
+pub struct Flows {
+    registry: Arc<Registry>,
+    connections: ConnectionStore,
+}
+
+/// The outcome of a logout.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutResult {
+    /// The connection, now revoked, without credentials.
+    pub connection: Connection,
+    /// The connector's message, if any.
+    pub message: Option<String>,
+    /// Problems during provider-side cleanup (our copy is cleared regardless).
+    pub warnings: Vec<String>,
+}
+
+/// The outcome of `auth-validation`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationResult {
+    /// The connection works.
+    pub successful: bool,
+    /// The status the CRM answered with.
+    pub status: Option<u16>,
+    /// Why not.
+    pub fail_reason: Option<String>,
+    /// The connection after validation (marked as needing re-auth on a 401).
+    pub connection: Connection,
+}
+
+impl Flows {
+    /// Flows over `registry` and `connections`.
+    pub fn new(registry: Arc<Registry>, connections: ConnectionStore) -> Self {
+        Self {
+            registry,
+            connections,
+        }
+    }
+
+    fn connector(&self, id: &str) -> Result<Arc<LoadedConnector>, FlowError> {
+        self.registry
+            .get(id)
+            .ok_or_else(|| FlowError::UnknownConnector(id.to_string()))
+    }
+
+    async fn connection(&self, account_id: &str, id: &str) -> Result<Connection, FlowError> {
+        self.connections
+            .get(account_id, id)
+            .await?
+            .ok_or_else(|| FlowError::UnknownConnection(id.to_string()))
+    }
+
+    /// What hooks acting on an existing connection see.
+    fn info(connection: &Connection) -> ConnectionInfo {
+        ConnectionInfo {
+            hostname: connection.hostname.clone(),
+            platform_user_id: connection.platform_user_id.clone(),
+            additional_info: connection.additional_info.clone(),
+        }
+    }
+
+    /// The call context of a stored connection: its decrypted secrets, the API
+    /// key placed as the connector's `basic-auth` hook says.
+    async fn context(
+        &self,
+        connector: &LoadedConnector,
+        connection: &Connection,
+    ) -> Result<CallContext, FlowError> {
+        if connection.status == ConnectionStatus::Revoked {
+            return Err(FlowError::NotUsable(format!(
+                "connection `{}` is logged out",
+                connection.id
+            )));
+        }
+        let secrets = self.connections.secrets(connection).await?;
+        let mut credentials = CallCredentials {
+            access_token: secrets.access_token,
+            ..Default::default()
+        };
+        if let Some(key) = secrets.api_key {
+            let bare = CallContext {
+                account_id: Some(connection.account_id.clone()),
+                ..CallContext::default()
+            };
+            let placement = connector
+                .prepared
+                .basic_auth(&bare, Self::info(connection))
+                .await
+                .result?;
+            credentials.api_key = Some(ApiKeyCredential {
+                key,
+                placement: placement_from(placement),
+                fields: connection
+                    .additional_info
+                    .iter()
+                    .cloned()
+                    .collect::<BTreeMap<_, _>>(),
+            });
+        }
+        Ok(CallContext {
+            account_id: Some(connection.account_id.clone()),
+            user_id: Some(connection.user_id.clone()),
+            credentials: Arc::new(credentials),
+            deny_outbound: false,
+        })
+    }
+
+    /// Logout: the connector's `unauthorize` hook (if any), then always clears
+    /// our copy of the credentials.
+    pub async fn logout(&self, account_id: &str, id: &str) -> Result<LogoutResult, FlowError> {
+        let connection = self.connection(account_id, id).await?;
+        let mut message = None;
+        let mut warnings = Vec::new();
+        let connector = self.registry.get(&connection.connector_id);
+        match connector {
+            Some(connector)
+                if connector.prepared.implements(Hook::Unauthorize)
+                    && connection.status != ConnectionStatus::Revoked =>
+            {
+                match self.context(&connector, &connection).await {
+                    Ok(ctx) => match connector
+                        .prepared
+                        .unauthorize(&ctx, Self::info(&connection))
+                        .await
+                        .result
+                    {
+                        Ok(text) => message = text,
+                        Err(error) => warnings.push(format!("unauthorize hook failed: {error}")),
+                    },
+                    Err(error) => {
+                        warnings.push(format!("cannot prepare the unauthorize hook: {error}"))
+                    }
+                }
+            }
+            Some(_) => {}
+            None => warnings.push(format!(
+                "connector `{}` is not loaded: no provider-side cleanup",
+                connection.connector_id
+            )),
+        }
+        self.connections.clear_credentials(account_id, id).await?;
+        for warning in &warnings {
+            tracing::warn!(connection = %id, "{warning}");
+        }
+        let connection = self.connection(account_id, id).await?;
+        Ok(LogoutResult {
+            connection,
+            message,
+            warnings,
+        })
+    }
+
+    /// `auth-validation`; a 401 from the CRM marks the connection as needing re-auth.
+    pub async fn validate(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<ValidationResult, FlowError> {
+        let connection = self.connection(account_id, id).await?;
+        let connector = self.connector(&connection.connector_id)?;
+        let ctx = self.context(&connector, &connection).await?;
+        let outcome = connector
+            .prepared
+            .auth_validation(&ctx, Self::info(&connection))
+            .await
+            .result;
+        let (successful, status, fail_reason) = match outcome {
+            Ok(v) => (v.successful, v.status, v.fail_reason),
+            Err(error) => match FlowError::from(error) {
+                FlowError::InvalidCredentials(m) => (false, Some(401), Some(m)),
+                other => return Err(other),
+            },
+        };
+        if !successful && status == Some(401) {
+            self.connections
+                .set_status(account_id, id, ConnectionStatus::NeedsReauth)
+                .await?;
+        }
+        let connection = self.connection(account_id, id).await?;
+        Ok(ValidationResult {
+            successful,
+            status,
+            fail_reason,
+            connection,
+        })
+    }
+
+    /// `refresh-user-info` (or `user-info` when the connector has no refresh
+    /// variant); saves the new identity.
+    pub async fn refresh_user_info(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<Connection, FlowError> {
+        let connection = self.connection(account_id, id).await?;
+        let connector = self.connector(&connection.connector_id)?;
+        let ctx = self.context(&connector, &connection).await?;
+        let info = Self::info(&connection);
+        let identity = if connector.prepared.implements(Hook::RefreshUserInfo) {
+            connector
+                .prepared
+                .refresh_user_info(&ctx, info)
+                .await
+                .result?
+        } else {
+            connector.prepared.user_info(&ctx, info).await.result?
+        };
+        let additional_info = merge(&connection.additional_info, &identity.additional_info);
+        self.connections
+            .update_identity(
+                account_id,
+                id,
+                &identity_fields(&identity),
+                &additional_info,
+            )
+            .await?;
+        self.connection(account_id, id).await
+    }
+
+    fn require(
+        connector: &LoadedConnector,
+        kind: AuthKind,
+        requested: &'static str,
+    ) -> Result<(), FlowError> {
+        let actual = connector.info.manifest.auth.kind;
+        if actual == kind {
+            Ok(())
+        } else {
+            Err(FlowError::WrongAuthType {
+                connector: connector.info.manifest.id.clone(),
+                actual: actual.to_string(),
+                requested,
+            })
+        }
+    }
+}
+
+/// The identity fields of a `user-info` answer.
+pub(crate) fn identity_fields(identity: &hooks::UserIdentity) -> crate::store::Identity {
+    crate::store::Identity {
+        platform_user_id: Some(identity.platform_user_id.clone()),
+        user_name: Some(identity.name.clone()),
+        timezone_name: identity.timezone_name.clone(),
+        timezone_offset: identity.timezone_offset.clone(),
+    }
+}
+
+/// `base` with `overrides` applied (same keys replaced, new keys appended).
+pub(crate) fn merge(
+    base: &[(String, String)],
+    overrides: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut merged: Vec<(String, String)> = base
+        .iter()
+        .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
+        .cloned()
+        .collect();
+    merged.extend(overrides.iter().cloned());
+    merged
+}
+
+fn placement_from(placement: hooks::ApiKeyPlacement) -> ApiKeyPlacement {
+    match placement {
+        hooks::ApiKeyPlacement::Basic(template) => ApiKeyPlacement::Basic(template),
+        hooks::ApiKeyPlacement::Bearer => ApiKeyPlacement::Bearer,
+        hooks::ApiKeyPlacement::Header(name) => ApiKeyPlacement::Header(name),
+        hooks::ApiKeyPlacement::Query(name) => ApiKeyPlacement::Query(name),
+    }
+}
