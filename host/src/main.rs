@@ -17,7 +17,7 @@ use connector_host::registry::{
 };
 use connector_host::runtime::{Runtime, RuntimeLimits};
 use connector_host::store::crypto::Keyring;
-use connector_host::store::{AuditWriter, ConnectionStore, Database};
+use connector_host::store::{AuditWriter, ConnectionStore, Database, OAuthStateStore};
 
 #[derive(Parser)]
 #[command(
@@ -191,7 +191,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open database {database_url}"))?;
     file_config.validate()?;
-    let connections = ConnectionStore::new(database.clone(), Arc::new(keyring));
+    let keyring = Arc::new(keyring);
+    let connections = ConnectionStore::new(database.clone(), keyring.clone());
+    let states = OAuthStateStore::new(database.clone(), keyring);
     let audit = AuditWriter::start(&database);
     let outbound = Outbound::new(
         file_config.network.clone(),
@@ -221,7 +223,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let _watch = registry.watch();
 
-    let flows = Flows::new(registry.clone(), connections.clone());
+    let flows = Flows::new(registry.clone(), connections.clone(), states);
     let app = router(AppState {
         registry,
         database,

@@ -15,7 +15,7 @@ use connector_host::flows::Flows;
 use connector_host::registry::{CompileCache, Registry};
 use connector_host::runtime::{Runtime, RuntimeLimits};
 use connector_host::store::crypto::Keyring;
-use connector_host::store::{ConnectionStore, Database};
+use connector_host::store::{ConnectionStore, Database, OAuthStateStore};
 use connector_host_tests::guest;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -55,10 +55,17 @@ struct Host {
     http: reqwest::Client,
     provider: DevProvider,
     audit: Arc<MemoryAuditSink>,
+    states: OAuthStateStore,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
 }
 
 async fn host() -> Host {
+    host_with_regional_host(None).await
+}
+
+/// A host whose `local-regional` connector accepts `regional_host` (the
+/// provider's address when `None`) as its hostname.
+async fn host_with_regional_host(regional_host: Option<String>) -> Host {
     captured_logs();
     let provider = DevProvider::start(DevProviderConfig {
         clients: vec![DevClient {
@@ -94,10 +101,12 @@ async fn host() -> Host {
     )
     .unwrap();
     let runtime = Arc::new(Runtime::with_outbound(RuntimeLimits::default(), outbound).unwrap());
-    let provider_host = provider
-        .base_url()
-        .trim_start_matches("http://")
-        .to_string();
+    let provider_host = regional_host.unwrap_or_else(|| {
+        provider
+            .base_url()
+            .trim_start_matches("http://")
+            .to_string()
+    });
     let regional = ConnectorSettings {
         config: BTreeMap::from([
             ("scheme".into(), "http".into()),
@@ -121,8 +130,9 @@ async fn host() -> Host {
     );
     let database = Database::connect(&url).await.unwrap();
     let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
-    let connections = ConnectionStore::new(database.clone(), keys);
-    let flows = Flows::new(registry.clone(), connections.clone());
+    let connections = ConnectionStore::new(database.clone(), keys.clone());
+    let states = OAuthStateStore::new(database.clone(), keys);
+    let flows = Flows::new(registry.clone(), connections.clone(), states.clone());
     let app = router(AppState {
         registry,
         database,
@@ -132,11 +142,16 @@ async fn host() -> Host {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     Host {
         base,
-        http: reqwest::Client::new(),
+        http,
         provider,
         audit,
+        states,
         _dirs: (plugins, work),
     }
 }
@@ -171,6 +186,34 @@ impl Host {
 
     fn api_url(&self) -> String {
         self.provider.base_url()
+    }
+
+    fn provider_host(&self) -> String {
+        self.provider
+            .base_url()
+            .trim_start_matches("http://")
+            .to_string()
+    }
+
+    /// Starts an OAuth login and has the provider approve it; returns the
+    /// query of the redirect back to our callback.
+    async fn authorize(&self, account: &str, hostname: &str) -> (Value, String) {
+        let start = json!({"accountId": account, "userId": "user-1", "hostname": hostname});
+        let (status, started) = self
+            .post("/v1/connectors/local-regional/oauth/start", start)
+            .await;
+        assert_eq!(status, 200, "{started}");
+        let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
+        // The user's browser would go to the provider: the test client does.
+        let at_provider = format!(
+            "{}/oauth/authorize?{}",
+            self.provider.base_url(),
+            authorize.query().unwrap()
+        );
+        let response = self.http.get(at_provider).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 302);
+        let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+        (started, location.query().unwrap().to_string())
     }
 }
 
@@ -382,4 +425,209 @@ async fn api_key_login_rejects_bad_input_and_saves_nothing() {
         .await;
     assert_eq!(listed, json!([]), "nothing is saved when a login fails");
     assert_no_secret_in_logs();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_login_with_pkce_through_the_local_provider() {
+    let host = host().await;
+    let (started, callback) = host.authorize("acct-1", &host.provider_host()).await;
+    let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
+    let params: BTreeMap<String, String> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["client_id"], "regional-public-client");
+    assert_eq!(
+        params["redirect_uri"],
+        "https://apps.example.com/oauth/callback"
+    );
+    assert_eq!(params["scope"], "contacts.read contacts.write");
+    assert_eq!(params["prompt"], "consent", "manifest `extra` parameters");
+    assert_eq!(params["state"], started["state"].as_str().unwrap());
+    assert!(params["state"].len() >= 43, "at least 256 bits of state");
+
+    let (status, connected) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
+    assert_eq!(status, 200, "{connected}");
+    let connection = &connected["connection"];
+    assert_eq!(connection["userName"], "Ada Lovelace");
+    assert_eq!(connection["authType"], "oauth");
+    assert_eq!(
+        (
+            connection["hasAccessToken"].as_bool(),
+            connection["hasRefreshToken"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert!(connection["expiresAt"].as_i64().unwrap() > 0);
+    assert_eq!(connection["hostname"], host.provider_host());
+    assert_eq!(
+        connected["customState"], "platform=regional-crm",
+        "customState is kept, not used as the CSRF value"
+    );
+    assert_eq!(host.provider.stats().authorization_code_grants, 1);
+    // user-info reached the CRM with the access token injected by the host.
+    let me = host
+        .audit
+        .events()
+        .into_iter()
+        .find(|e| e.path.as_deref() == Some("/api/v1/me"))
+        .unwrap();
+    assert_eq!(
+        (me.status, me.credential.as_deref()),
+        (Some(200), Some("access-token"))
+    );
+
+    // The same redirect again: the state is single-use.
+    let (status, error) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("invalid_state")),
+        "{error}"
+    );
+    assert!(error["message"].as_str().unwrap().contains("already used"));
+    assert_no_secret_in_logs();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_callbacks_that_must_fail_save_nothing() {
+    let host = host().await;
+    let provider_host = host.provider_host();
+
+    let (status, error) = host
+        .get("/v1/oauth/callback?code=x&state=never-issued")
+        .await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("invalid_state"))
+    );
+    let (status, error) = host.get("/v1/oauth/callback?code=x").await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("invalid_state"))
+    );
+
+    // Expired.
+    let (started, callback) = host.authorize("acct-1", &provider_host).await;
+    host.states
+        .expire_for_tests(started["state"].as_str().unwrap())
+        .await
+        .unwrap();
+    let (status, error) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("invalid_state"))
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("expired"),
+        "{error}"
+    );
+
+    // A mismatched issuer (RFC 9207): a mix-up attack.
+    let (_, callback) = host.authorize("acct-1", &provider_host).await;
+    let forged = callback.replace("iss=", "iss=https%3A%2F%2Fevil.example&was=");
+    let (status, error) = host.get(&format!("/v1/oauth/callback?{forged}")).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("invalid_state")),
+        "{error}"
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("issuer"),
+        "{error}"
+    );
+
+    // The provider refused (user denied).
+    let (started, _) = host.authorize("acct-1", &provider_host).await;
+    let state = started["state"].as_str().unwrap();
+    let (status, error) = host
+        .get(&format!(
+            "/v1/oauth/callback?error=access_denied&state={state}"
+        ))
+        .await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("oauth_failed"))
+    );
+
+    // A code obtained with the attacker's own PKCE challenge (code injection):
+    // the host's verifier does not match, the provider refuses the exchange.
+    let (started, _) = host.authorize("acct-1", &provider_host).await;
+    let state = started["state"].as_str().unwrap();
+    let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
+    let tampered: String = authorize
+        .query_pairs()
+        .map(|(k, v)| {
+            if k == "code_challenge" {
+                (k, "A".repeat(43).into())
+            } else {
+                (k, v)
+            }
+        })
+        .fold(
+            url::form_urlencoded::Serializer::new(String::new()),
+            |mut s, (k, v)| {
+                s.append_pair(&k, &v);
+                s
+            },
+        )
+        .finish();
+    let response = host
+        .http
+        .get(format!(
+            "{}/oauth/authorize?{tampered}",
+            host.provider.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.query().unwrap().contains(state));
+    let (status, error) = host
+        .get(&format!("/v1/oauth/callback?{}", location.query().unwrap()))
+        .await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("token_exchange_failed")),
+        "{error}"
+    );
+    assert!(error["message"].as_str().unwrap().contains("invalid_grant"));
+
+    let (_, listed) = host
+        .get("/v1/accounts/acct-1/users/user-1/connections")
+        .await;
+    assert_eq!(listed, json!([]), "no failed callback saved anything");
+    assert_no_secret_in_logs();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_endpoint_redirect_is_not_followed() {
+    let elsewhere =
+        connector_host_tests::servers::start(connector_host_tests::servers::Behaviour::Echo).await;
+    let redirect = connector_host_tests::servers::start(
+        connector_host_tests::servers::Behaviour::Redirect(elsewhere.url("/oauth/token")),
+    )
+    .await;
+    let host = host_with_regional_host(Some(redirect.addr.to_string())).await;
+    // The regional connector derives its token URL from the hostname.
+    let (_, callback) = host.authorize("acct-1", &redirect.addr.to_string()).await;
+    // A provider without RFC 9207 sends no `iss` (with it, the mix-up check
+    // would already refuse this token endpoint).
+    let callback: String = callback
+        .split('&')
+        .filter(|p| !p.starts_with("iss="))
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, error) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (502, Some("provider_error")),
+        "{error}"
+    );
+    assert_eq!(
+        redirect.seen.requests().len(),
+        1,
+        "the token request went to the checked endpoint"
+    );
+    assert!(
+        elsewhere.seen.requests().is_empty(),
+        "the redirect (with the code and client secret) was not followed"
+    );
 }

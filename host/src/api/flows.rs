@@ -7,15 +7,21 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::{ApiError, AppState};
-use crate::flows::{ApiKeyLogin, AuthPageView, LogoutResult, ValidationResult};
+use crate::flows::{
+    ApiKeyLogin, AuthPageView, LogoutResult, OAuthCallback, OAuthConnected, OAuthStart,
+    OAuthStarted, ValidationResult,
+};
 use crate::store::Connection;
 
 /// `GET /v1/connectors/{id}/auth-page`, `POST /v1/connectors/{id}/api-key/login`,
+/// `POST /v1/connectors/{id}/oauth/start`, `GET /v1/oauth/callback`,
 /// `POST /v1/accounts/{account}/connections/{id}/{logout,validate,refresh-user-info}`.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/connectors/{id}/auth-page", get(auth_page))
         .route("/v1/connectors/{id}/api-key/login", post(api_key_login))
+        .route("/v1/connectors/{id}/oauth/start", post(oauth_start))
+        .route("/v1/oauth/callback", get(oauth_callback))
         .route(
             "/v1/accounts/{account}/connections/{id}/logout",
             post(logout),
@@ -65,4 +71,20 @@ async fn refresh_user_info(
     Path((account, id)): Path<(String, String)>,
 ) -> Result<Json<Connection>, ApiError> {
     Ok(Json(state.flows.refresh_user_info(&account, &id).await?))
+}
+
+async fn oauth_start(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<OAuthStart>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<OAuthStarted>, ApiError> {
+    let Json(start) = body.map_err(ApiError::bad_body)?;
+    Ok(Json(state.flows.oauth_start(&id, start).await?))
+}
+
+async fn oauth_callback(
+    State(state): State<AppState>,
+    axum::extract::Query(callback): axum::extract::Query<OAuthCallback>,
+) -> Result<Json<OAuthConnected>, ApiError> {
+    Ok(Json(state.flows.oauth_callback(callback).await?))
 }

@@ -49,6 +49,16 @@ pub enum FlowError {
     /// The connection is not usable (logged out or needing re-auth).
     #[error("{0}")]
     NotUsable(String),
+    /// The OAuth state is missing, unknown, replayed or expired, or the
+    /// issuer does not match.
+    #[error("{0}")]
+    State(String),
+    /// The connector (`failMessage`) or the provider stopped the login.
+    #[error("{0}")]
+    OAuthFailed(String),
+    /// The token endpoint refused the code exchange.
+    #[error("token exchange failed: {0}")]
+    TokenExchange(String),
     /// Storage failed.
     #[error("storage error")]
     Storage(#[from] ConnectionStoreError),
@@ -67,6 +77,9 @@ impl FlowError {
             FlowError::Connector(_) => "connector_error",
             FlowError::NotImplemented(_) => "not_implemented",
             FlowError::NotUsable(_) => "connection_not_usable",
+            FlowError::State(_) => "invalid_state",
+            FlowError::OAuthFailed(_) => "oauth_failed",
+            FlowError::TokenExchange(_) => "token_exchange_failed",
             FlowError::Storage(_) => "storage_error",
         }
     }
@@ -77,7 +90,11 @@ impl FlowError {
             FlowError::UnknownConnector(_) | FlowError::UnknownConnection(_) => {
                 StatusCode::NOT_FOUND
             }
-            FlowError::WrongAuthType { .. } | FlowError::Field { .. } => StatusCode::BAD_REQUEST,
+            FlowError::WrongAuthType { .. }
+            | FlowError::Field { .. }
+            | FlowError::State(_)
+            | FlowError::OAuthFailed(_)
+            | FlowError::TokenExchange(_) => StatusCode::BAD_REQUEST,
             FlowError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
             FlowError::NotUsable(_) => StatusCode::CONFLICT,
             FlowError::Provider(_) | FlowError::Connector(_) => StatusCode::BAD_GATEWAY,

@@ -8,6 +8,7 @@
 
 mod api_key;
 mod error;
+mod oauth;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 pub use api_key::{ApiKeyLogin, AuthPageView};
 pub use error::FlowError;
+pub use oauth::{OAuthCallback, OAuthConnected, OAuthStart, OAuthStarted};
 
 use crate::capabilities::http::{ApiKeyCredential, ApiKeyPlacement, CallCredentials};
 use crate::hook::Hook;
@@ -23,13 +25,14 @@ use crate::manifest::AuthKind;
 use crate::registry::{LoadedConnector, Registry};
 use crate::runtime::CallContext;
 use crate::runtime::bindings::hooks::{self, ConnectionInfo};
-use crate::store::{Connection, ConnectionStatus, ConnectionStore};
+use crate::store::{Connection, ConnectionStatus, ConnectionStore, OAuthStateStore};
 
 /// The flows, over the live connectors and the connection store.
 #[derive(Clone)]
 pub struct Flows {
     registry: Arc<Registry>,
     connections: ConnectionStore,
+    states: OAuthStateStore,
 }
 
 /// The outcome of a logout.
@@ -60,10 +63,15 @@ pub struct ValidationResult {
 
 impl Flows {
     /// Flows over `registry` and `connections`.
-    pub fn new(registry: Arc<Registry>, connections: ConnectionStore) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        connections: ConnectionStore,
+        states: OAuthStateStore,
+    ) -> Self {
         Self {
             registry,
             connections,
+            states,
         }
     }
 

@@ -128,6 +128,11 @@ impl Runtime {
         &self.engine
     }
 
+    /// The outbound HTTP client and policy.
+    pub(crate) fn outbound(&self) -> &Arc<Outbound> {
+        &self.outbound
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &RuntimeLimits {
         &self.limits

@@ -4,6 +4,7 @@
 mod audit;
 mod connections;
 pub mod crypto;
+mod oauth_states;
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,6 +17,7 @@ pub use connections::{
     Connection, ConnectionSecrets, ConnectionStatus, ConnectionStore, ConnectionStoreError,
     Identity, NewConnection, RotationReport,
 };
+pub use oauth_states::{OAuthStateStore, PendingAuthorization, STATE_LIFETIME_SECS, StateError};
 
 use crate::registry::inspect::ComponentInfo;
 

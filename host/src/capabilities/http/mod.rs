@@ -115,6 +115,42 @@ impl Outbound {
     }
 }
 
+impl Outbound {
+    /// The checking client (host-side DNS filter, no redirects, no proxy), for
+    /// requests the host makes on a connector's behalf (token exchange,
+    /// revocation).
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Checks a URL the host will call for a connector against its policy.
+    pub(crate) fn check_url(
+        &self,
+        policy: &ConnectorPolicy,
+        url: &str,
+    ) -> Result<url::Url, HttpError> {
+        policy
+            .check_url(url, &self.network)
+            .map(|checked| checked.url)
+    }
+
+    /// A host secret, if it is declared by and granted to the connector.
+    pub(crate) fn host_secret(
+        &self,
+        policy: &ConnectorPolicy,
+        connector_id: &str,
+        name: &str,
+    ) -> Option<secrecy::SecretString> {
+        if !policy.declared_secrets.contains(name) {
+            return None;
+        }
+        self.host_secrets
+            .get(name)
+            .filter(|s| s.connectors.contains(connector_id))
+            .map(|s| s.value.clone())
+    }
+}
+
 /// Per-call outbound state.
 pub struct HttpCapability {
     outbound: Arc<Outbound>,

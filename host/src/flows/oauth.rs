@@ -1,0 +1,513 @@
+//! OAuth 2.0 authorization code (App Connect `auth.oauth` + `getOauthInfo`,
+//! Membrane options): build the authorize URL with a server-side single-use
+//! state and PKCE S256; at the callback check state and `iss`, exchange the
+//! code with the `oauth2` crate through the host's checked client (no
+//! redirects), keep the tokens on the host, call `user-info`, save.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, PkceCodeVerifier, RedirectUrl, RequestTokenError, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
+};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{FlowError, Flows, identity_fields, merge};
+use crate::capabilities::http::CallCredentials;
+use crate::hook::Hook;
+use crate::manifest::{AuthKind, ClientAuthLocation as ManifestAuthLocation};
+use crate::registry::LoadedConnector;
+use crate::runtime::CallContext;
+use crate::runtime::bindings::hooks::{
+    ClientAuthLocation, ClientSecretRef, OauthInfoInput, OauthValues, TokenResponseInput,
+    TokenResponseView,
+};
+use crate::store::{
+    Connection, ConnectionSecrets, NewConnection, PendingAuthorization, StateError,
+};
+
+/// Token-response fields other than the standard ones (e.g. `instance_url`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ExtraFields {
+    #[serde(flatten)]
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ExtraTokenFields for ExtraFields {}
+
+type Tokens = StandardTokenResponse<ExtraFields, BasicTokenType>;
+type OAuthClient = oauth2::Client<
+    BasicErrorResponse,
+    Tokens,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Start of an OAuth login: the `getOauthInfo` inputs plus who is connecting.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OAuthStart {
+    /// Platform account.
+    pub account_id: String,
+    /// Platform user.
+    pub user_id: String,
+    /// CRM hostname (regional connectors).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Token URL saved with the user.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// Proxy connector id.
+    #[serde(default)]
+    pub proxy_id: Option<String>,
+    /// Proxy configuration (any JSON).
+    #[serde(default)]
+    pub proxy_config: Option<serde_json::Value>,
+    /// The user's email.
+    #[serde(default)]
+    pub user_email: Option<String>,
+    /// Started from MCP.
+    #[serde(default)]
+    pub is_from_mcp: bool,
+}
+
+/// Where to send the user.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthStarted {
+    /// The provider's authorize URL with every parameter.
+    pub authorize_url: String,
+    /// The state (also in the URL).
+    pub state: String,
+    /// Unix seconds after which the callback is refused.
+    pub expires_at: i64,
+}
+
+/// The provider's redirect back to us.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OAuthCallback {
+    /// Authorization code.
+    pub code: Option<String>,
+    /// The state we issued.
+    pub state: Option<String>,
+    /// RFC 9207 issuer.
+    pub iss: Option<String>,
+    /// Provider error code, when the user or provider refused.
+    pub error: Option<String>,
+    /// Provider error text.
+    pub error_description: Option<String>,
+    /// Any other query parameters (passed to `credentials-from-token-response`).
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, String>,
+}
+
+/// A completed OAuth login.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthConnected {
+    /// The saved connection (no secrets).
+    pub connection: Connection,
+    /// The manifest's `customState`, kept from the start.
+    pub custom_state: Option<String>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn inputs(start: &OAuthStart) -> OauthInfoInput {
+    OauthInfoInput {
+        token_url: start.token_url.clone(),
+        hostname: start.hostname.clone(),
+        account_id: Some(start.account_id.clone()),
+        proxy_id: start.proxy_id.clone(),
+        proxy_config: start.proxy_config.as_ref().map(|v| v.to_string()),
+        user_email: start.user_email.clone(),
+        is_from_mcp: start.is_from_mcp,
+    }
+}
+
+impl Flows {
+    async fn oauth_info(
+        &self,
+        connector: &LoadedConnector,
+        start: &OAuthStart,
+    ) -> Result<OauthValues, FlowError> {
+        let ctx = CallContext {
+            account_id: Some(start.account_id.clone()),
+            ..CallContext::default()
+        };
+        let info = connector
+            .prepared
+            .oauth_info(&ctx, inputs(start))
+            .await
+            .result?;
+        if let Some(message) = info.fail_message.clone() {
+            return Err(FlowError::OAuthFailed(message));
+        }
+        Ok(info)
+    }
+
+    /// Builds the authorize URL and records the pending authorization.
+    pub async fn oauth_start(
+        &self,
+        connector_id: &str,
+        start: OAuthStart,
+    ) -> Result<OAuthStarted, FlowError> {
+        let connector = self.connector(connector_id)?;
+        Self::require(&connector, AuthKind::OAuth, "oauth")?;
+        let manifest = connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .clone()
+            .expect("validated oauth manifest");
+        let info = self.oauth_info(&connector, &start).await?;
+        let base = info
+            .authorization_uri
+            .clone()
+            .unwrap_or_else(|| manifest.auth_url.clone());
+        let mut url = url::Url::parse(&base).map_err(|e| {
+            FlowError::Connector(format!("authorization URI `{base}` is invalid: {e}"))
+        })?;
+        let state = random_token();
+        let verifier = (!manifest.skip_pkce).then(random_token);
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("response_type", "code");
+            query.append_pair("client_id", &info.client_id);
+            query.append_pair("redirect_uri", &info.redirect_uri);
+            match (&info.scopes, &manifest.scope) {
+                (Some(scopes), _) => {
+                    query.append_pair("scope", &scopes.join(" "));
+                }
+                // App Connect style: `scope=contacts.read contacts.write` or `scopes=a,b`.
+                (None, Some(fragment)) => match fragment.split_once('=') {
+                    Some((name, value)) => {
+                        query.append_pair(name, value);
+                    }
+                    None => {
+                        query.append_pair("scope", fragment);
+                    }
+                },
+                (None, None) => {}
+            }
+            query.append_pair("state", &state);
+            if let Some(verifier) = &verifier {
+                let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(Sha256::digest(verifier.as_bytes()));
+                query.append_pair("code_challenge", &challenge);
+                query.append_pair("code_challenge_method", "S256");
+            }
+            for (name, value) in &manifest.extra {
+                query.append_pair(name, value);
+            }
+        }
+        let pending = PendingAuthorization {
+            connector_id: connector_id.to_string(),
+            account_id: start.account_id.clone(),
+            user_id: start.user_id.clone(),
+            redirect_uri: info.redirect_uri.clone(),
+            code_verifier: verifier.map(SecretString::from),
+            authorize_url: base,
+            inputs: serde_json::to_string(&start).expect("serialisable"),
+            custom_state: manifest.custom_state.clone(),
+        };
+        let expires_at = self
+            .states
+            .create(&state, &pending)
+            .await
+            .map_err(|e| FlowError::Storage(e.into()))?;
+        Ok(OAuthStarted {
+            authorize_url: url.to_string(),
+            state,
+            expires_at,
+        })
+    }
+
+    /// Completes a login from the provider's redirect.
+    pub async fn oauth_callback(
+        &self,
+        callback: OAuthCallback,
+    ) -> Result<OAuthConnected, FlowError> {
+        let state = callback
+            .state
+            .as_deref()
+            .ok_or_else(|| FlowError::State("missing `state`".into()))?;
+        let pending = self.states.take(state).await.map_err(|e| match e {
+            StateError::Storage(m) => FlowError::Connector(format!("state storage: {m}")),
+            other => FlowError::State(other.to_string()),
+        })?;
+        if let Some(error) = &callback.error {
+            let description = callback.error_description.as_deref().unwrap_or("");
+            return Err(FlowError::OAuthFailed(
+                format!("the provider answered `{error}` {description}")
+                    .trim()
+                    .to_string(),
+            ));
+        }
+        let code = callback
+            .code
+            .as_deref()
+            .ok_or_else(|| FlowError::field_error("code", "missing"))?;
+        let connector = self.connector(&pending.connector_id)?;
+        let manifest = connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .clone()
+            .expect("validated oauth manifest");
+        let start: OAuthStart = serde_json::from_str(&pending.inputs)
+            .map_err(|e| FlowError::Connector(e.to_string()))?;
+        let info = self.oauth_info(&connector, &start).await?;
+
+        let overrides = if connector.prepared.implements(Hook::OverridingOauthOption) {
+            let ctx = CallContext {
+                account_id: Some(pending.account_id.clone()),
+                ..CallContext::default()
+            };
+            Some(
+                connector
+                    .prepared
+                    .overriding_oauth_option(&ctx, info.clone())
+                    .await
+                    .result?,
+            )
+        } else {
+            None
+        };
+        let token_url = overrides
+            .as_ref()
+            .and_then(|o| o.token_url.clone())
+            .unwrap_or_else(|| info.access_token_uri.clone());
+        let outbound = self.registry.runtime().outbound().clone();
+        let policy = connector.prepared.policy();
+        let token_url = outbound
+            .check_url(policy, &token_url)
+            .map_err(|e| FlowError::Connector(format!("token endpoint refused: {e:?}")))?;
+        if let Some(iss) = &callback.iss {
+            let accepted = [origin(&pending.authorize_url), origin(token_url.as_str())];
+            if !accepted
+                .iter()
+                .flatten()
+                .any(|o| o == iss.trim_end_matches('/'))
+            {
+                return Err(FlowError::State(format!(
+                    "issuer mismatch: `{iss}` is not the authorization server"
+                )));
+            }
+        }
+        if overrides
+            .as_ref()
+            .is_some_and(|o| !o.extra_headers.is_empty())
+        {
+            return Err(FlowError::NotImplemented(
+                "extra token-request headers are not supported yet".into(),
+            ));
+        }
+        let secret = match &info.client_secret {
+            ClientSecretRef::HostSecret(name) => Some(
+                outbound
+                    .host_secret(policy, &connector.info.manifest.id, name)
+                    .ok_or_else(|| {
+                        FlowError::Connector(format!(
+                            "host secret `{name}` is not configured for this connector"
+                        ))
+                    })?,
+            ),
+            ClientSecretRef::Managed => {
+                return Err(FlowError::NotImplemented(
+                    "admin-managed OAuth credentials are not built yet".into(),
+                ));
+            }
+            ClientSecretRef::None => None,
+        };
+        let location = overrides
+            .as_ref()
+            .and_then(|o| o.client_auth_location)
+            .map(|l| match l {
+                ClientAuthLocation::Header => ManifestAuthLocation::Header,
+                ClientAuthLocation::Body => ManifestAuthLocation::Body,
+                ClientAuthLocation::Both => ManifestAuthLocation::Both,
+            })
+            .or(manifest.client_auth_location)
+            .unwrap_or(ManifestAuthLocation::Both);
+
+        let redirect = RedirectUrl::new(pending.redirect_uri.clone())
+            .map_err(|e| FlowError::Connector(e.to_string()))?;
+        let mut client: OAuthClient = oauth2::Client::new(ClientId::new(info.client_id.clone()))
+            .set_token_uri(TokenUrl::from_url(token_url))
+            .set_redirect_uri(redirect)
+            .set_auth_type(if location == ManifestAuthLocation::Body {
+                AuthType::RequestBody
+            } else {
+                AuthType::BasicAuth
+            });
+        if let Some(secret) = &secret {
+            client =
+                client.set_client_secret(ClientSecret::new(secret.expose_secret().to_string()));
+        }
+        let mut request = client.exchange_code(AuthorizationCode::new(code.to_string()));
+        if let Some(verifier) = &pending.code_verifier {
+            request = request
+                .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_string()));
+        }
+        if location == ManifestAuthLocation::Both {
+            request = request.add_extra_param("client_id", info.client_id.clone());
+            if let Some(secret) = &secret {
+                request =
+                    request.add_extra_param("client_secret", secret.expose_secret().to_string());
+            }
+        }
+        for (name, value) in overrides.iter().flat_map(|o| o.extra_body_params.iter()) {
+            request = request.add_extra_param(name.clone(), value.clone());
+        }
+        let tokens = request
+            .request_async(outbound.client())
+            .await
+            .map_err(token_error)?;
+
+        let access = SecretString::from(tokens.access_token().secret().clone());
+        let refresh = tokens
+            .refresh_token()
+            .map(|t| SecretString::from(t.secret().clone()));
+        let expires_in = tokens.expires_in().map(|d| d.as_secs());
+        let mut fields = tokens.extra_fields().fields.clone();
+        for secret_field in ["access_token", "refresh_token", "id_token"] {
+            fields.remove(secret_field);
+        }
+        let hostname = info.hostname.clone().or(start.hostname.clone());
+        let ctx = CallContext {
+            account_id: Some(pending.account_id.clone()),
+            user_id: Some(pending.user_id.clone()),
+            credentials: Arc::new(CallCredentials {
+                access_token: Some(access.clone()),
+                ..Default::default()
+            }),
+            deny_outbound: false,
+        };
+        let mut kept = Vec::new();
+        if connector
+            .prepared
+            .implements(Hook::CredentialsFromTokenResponse)
+        {
+            let view = TokenResponseView {
+                fields_json: serde_json::Value::Object(fields).to_string(),
+                token_type: Some(format!("{:?}", tokens.token_type()).to_lowercase()),
+                scope: tokens
+                    .scopes()
+                    .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+                expires_in,
+            };
+            let input = TokenResponseInput {
+                token_response: view,
+                hostname: hostname.clone(),
+                callback_query: callback.other.clone().into_iter().collect(),
+            };
+            kept = connector
+                .prepared
+                .credentials_from_token_response(&ctx, input)
+                .await
+                .result?;
+        }
+        let connection_info = crate::runtime::bindings::hooks::ConnectionInfo {
+            hostname: hostname.clone(),
+            platform_user_id: None,
+            additional_info: kept.clone(),
+        };
+        let identity = connector
+            .prepared
+            .user_info(&ctx, connection_info)
+            .await
+            .result?;
+        let who = identity_fields(&identity);
+        let connection = self
+            .connections
+            .save(NewConnection {
+                account_id: pending.account_id,
+                user_id: pending.user_id,
+                connector_id: pending.connector_id,
+                auth_type: AuthKind::OAuth.to_string(),
+                hostname,
+                platform_user_id: who.platform_user_id,
+                user_name: who.user_name,
+                timezone_name: who.timezone_name,
+                timezone_offset: who.timezone_offset,
+                additional_info: merge(&kept, &identity.additional_info),
+                expires_at: expires_in.map(|s| now() + s as i64),
+                secrets: ConnectionSecrets {
+                    access_token: Some(access),
+                    refresh_token: refresh,
+                    api_key: None,
+                },
+            })
+            .await?;
+        Ok(OAuthConnected {
+            connection,
+            custom_state: pending.custom_state,
+        })
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+}
+
+fn token_error<RE: std::error::Error + 'static>(
+    error: RequestTokenError<RE, BasicErrorResponse>,
+) -> FlowError {
+    match error {
+        RequestTokenError::ServerResponse(response) => {
+            let description = response
+                .error_description()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            FlowError::TokenExchange(format!("{}{description}", response.error().as_ref()))
+        }
+        RequestTokenError::Request(error) => {
+            let mut message = error.to_string();
+            let mut source = error.source();
+            while let Some(cause) = source {
+                message = format!("{message}: {cause}");
+                source = cause.source();
+            }
+            FlowError::Provider(format!("token endpoint unreachable: {message}"))
+        }
+        RequestTokenError::Parse(_, _) => FlowError::Provider(
+            "the token endpoint answered something that is not a token response".into(),
+        ),
+        RequestTokenError::Other(message) => {
+            FlowError::Provider(format!("token endpoint: {message}"))
+        }
+    }
+}
