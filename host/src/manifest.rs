@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 /// The custom section that carries the manifest.
 pub const MANIFEST_SECTION: &str = "connector-manifest";
 
+/// In `revocationEndpoint`, replaced by the connection's hostname.
+pub const HOSTNAME_PLACEHOLDER: &str = "{hostname}";
+
 /// Default refresh margin: tokens expiring within it are refreshed before use.
 pub const DEFAULT_REFRESH_MARGIN_SECONDS: u64 = 300;
 
@@ -41,7 +44,8 @@ pub struct Manifest {
     /// Tokens expiring within this many seconds are refreshed before use.
     #[serde(default = "default_refresh_margin")]
     pub refresh_margin_seconds: u64,
-    /// RFC 7009 revocation endpoint the host calls on logout.
+    /// RFC 7009 revocation endpoint the host calls on logout; `{hostname}` is
+    /// replaced by the connection's hostname.
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
     /// The auth block (App Connect `auth`).
@@ -276,7 +280,9 @@ impl Manifest {
             }
         }
         if let Some(endpoint) = &self.revocation_endpoint {
-            absolute_url("revocationEndpoint", endpoint)?;
+            // `{hostname}` stands for the connection's hostname (regional CRMs).
+            let sample = endpoint.replace(HOSTNAME_PLACEHOLDER, "placeholder.example");
+            absolute_url("revocationEndpoint", &sample)?;
         }
         self.auth.validate()
     }

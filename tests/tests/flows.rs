@@ -68,18 +68,25 @@ async fn host() -> Host {
 async fn host_with_regional_host(regional_host: Option<String>) -> Host {
     captured_logs();
     let provider = DevProvider::start(DevProviderConfig {
-        clients: vec![DevClient {
-            client_id: "regional-public-client".into(),
-            client_secret: CLIENT_SECRET.into(),
-            redirect_uris: vec!["https://apps.example.com/oauth/callback".into()],
-        }],
+        clients: vec![
+            DevClient {
+                client_id: "regional-public-client".into(),
+                client_secret: CLIENT_SECRET.into(),
+                redirect_uris: vec!["https://apps.example.com/oauth/callback".into()],
+            },
+            DevClient {
+                client_id: "basic-client".into(),
+                client_secret: CLIENT_SECRET.into(),
+                redirect_uris: vec!["https://apps.example.com/basic/callback".into()],
+            },
+        ],
         api_keys: vec![API_KEY.into()],
         ..DevProviderConfig::default()
     })
     .await
     .unwrap();
     let plugins = tempfile::tempdir().unwrap();
-    for name in ["local_insightly", "local_regional"] {
+    for name in ["local_insightly", "local_regional", "oauth_basic"] {
         std::fs::copy(guest(name), plugins.path().join(format!("{name}.wasm"))).unwrap();
     }
     let audit = Arc::new(MemoryAuditSink::default());
@@ -93,10 +100,16 @@ async fn host_with_regional_host(regional_host: Option<String>) -> Host {
             ..OutboundConfig::default()
         },
         Arc::new(SystemResolver),
-        Arc::new(BTreeMap::from([(
-            "regional-crm-client-secret".to_string(),
-            secret,
-        )])),
+        Arc::new(BTreeMap::from([
+            ("regional-crm-client-secret".to_string(), secret.clone()),
+            (
+                "basic-client-secret".to_string(),
+                HostSecret {
+                    connectors: ["test-oauth-basic".to_string()].into(),
+                    ..secret
+                },
+            ),
+        ])),
         audit.clone(),
     )
     .unwrap();
@@ -114,14 +127,27 @@ async fn host_with_regional_host(regional_host: Option<String>) -> Host {
         ]),
         ..ConnectorSettings::default()
     };
-    let settings = BTreeMap::from([("local-regional".to_string(), regional)]);
+    let basic = ConnectorSettings {
+        config: BTreeMap::from([
+            (
+                "token-url".into(),
+                format!("{}/oauth/token", provider.base_url()),
+            ),
+            ("api-base".into(), provider.base_url()),
+        ]),
+        ..ConnectorSettings::default()
+    };
+    let settings = BTreeMap::from([
+        ("local-regional".to_string(), regional),
+        ("test-oauth-basic".to_string(), basic),
+    ]);
     let registry = Arc::new(Registry::new(
         runtime,
         plugins.path(),
         CompileCache::disabled(),
         settings,
     ));
-    assert_eq!(registry.sync().await.loaded.len(), 2);
+    assert_eq!(registry.sync().await.loaded.len(), 3);
 
     let work = tempfile::tempdir().unwrap();
     let url = format!(
@@ -198,9 +224,19 @@ impl Host {
     /// Starts an OAuth login and has the provider approve it; returns the
     /// query of the redirect back to our callback.
     async fn authorize(&self, account: &str, hostname: &str) -> (Value, String) {
+        self.authorize_with("local-regional", account, hostname)
+            .await
+    }
+
+    async fn authorize_with(
+        &self,
+        connector: &str,
+        account: &str,
+        hostname: &str,
+    ) -> (Value, String) {
         let start = json!({"accountId": account, "userId": "user-1", "hostname": hostname});
         let (status, started) = self
-            .post("/v1/connectors/local-regional/oauth/start", start)
+            .post(&format!("/v1/connectors/{connector}/oauth/start"), start)
             .await;
         assert_eq!(status, 200, "{started}");
         let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
@@ -475,6 +511,22 @@ async fn oauth_login_with_pkce_through_the_local_provider() {
         (Some(200), Some("access-token"))
     );
 
+    // Client credentials went in the body, as the connector's override says.
+    assert!(host.provider.stats().client_auth_body >= 1);
+
+    // Logout revokes at the provider (RFC 7009) and clears our copy.
+    let id = connection["id"].as_str().unwrap();
+    let (status, logout) = host
+        .post(
+            &format!("/v1/accounts/acct-1/connections/{id}/logout"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{logout}");
+    assert_eq!(logout["revokedAtProvider"], true, "{logout}");
+    assert_eq!(host.provider.stats().revocations, 1);
+    assert_eq!(logout["connection"]["hasRefreshToken"], false);
+
     // The same redirect again: the state is single-use.
     let (status, error) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
     assert_eq!(
@@ -629,5 +681,27 @@ async fn the_token_endpoint_redirect_is_not_followed() {
     assert!(
         elsewhere.seen.requests().is_empty(),
         "the redirect (with the code and client secret) was not followed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_without_pkce_and_with_client_auth_in_headers() {
+    let host = host().await;
+    let (started, callback) = host.authorize_with("test-oauth-basic", "acct-9", "").await;
+    let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
+    let params: BTreeMap<String, String> = authorize.query_pairs().into_owned().collect();
+    assert!(
+        !params.contains_key("code_challenge"),
+        "skipPkce sends no challenge"
+    );
+    assert_eq!(params["scope"], "api", "scopes from oauth-info");
+    let (status, connected) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
+    assert_eq!(status, 200, "{connected}");
+    assert_eq!(connected["connection"]["userName"], "Ada Lovelace");
+    let stats = host.provider.stats();
+    assert_eq!(
+        (stats.client_auth_header, stats.client_auth_body),
+        (1, 0),
+        "{stats:?}"
     );
 }

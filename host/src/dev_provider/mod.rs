@@ -122,6 +122,11 @@ pub struct DevProviderStats {
     /// Requests to `GET /api/v1/me` and `GET /v3.1/Users/Me`, answered 200 or
     /// not.
     pub userinfo_requests: u64,
+    /// Successful client authentications with an HTTP Basic header (token
+    /// and revocation endpoints).
+    pub client_auth_header: u64,
+    /// Successful client authentications with body credentials only.
+    pub client_auth_body: u64,
 }
 
 /// A running fake provider on `127.0.0.1`. Dropping it shuts the server down.

@@ -28,8 +28,10 @@ pub(super) fn authenticate<'a>(
         let (Some(id), Some(secret)) = (body_id, body_secret) else {
             return Err(OAuthError::invalid_client("client authentication required"));
         };
-        return verify(id, secret)
-            .ok_or_else(|| OAuthError::invalid_client("unknown client or wrong secret"));
+        let client = verify(id, secret)
+            .ok_or_else(|| OAuthError::invalid_client("unknown client or wrong secret"))?;
+        shared.store().stats.client_auth_body += 1;
+        return Ok(client);
     };
     let (raw_id, raw_secret) = decode_basic(header)
         .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
@@ -48,6 +50,7 @@ pub(super) fn authenticate<'a>(
             "the body's client credentials disagree with the Authorization header",
         ));
     }
+    shared.store().stats.client_auth_header += 1;
     Ok(client)
 }
 

@@ -43,6 +43,8 @@ pub struct LogoutResult {
     pub connection: Connection,
     /// The connector's message, if any.
     pub message: Option<String>,
+    /// The provider confirmed the RFC 7009 revocation.
+    pub revoked_at_provider: bool,
     /// Problems during provider-side cleanup (our copy is cleared regardless).
     pub warnings: Vec<String>,
 }
@@ -176,6 +178,15 @@ impl Flows {
                 connection.connector_id
             )),
         }
+        let mut revoked_at_provider = false;
+        if let Some(connector) = self.registry.get(&connection.connector_id) {
+            if connection.status != ConnectionStatus::Revoked {
+                match self.revoke_at_provider(&connector, &connection).await {
+                    Ok(revoked) => revoked_at_provider = revoked,
+                    Err(warning) => warnings.push(warning),
+                }
+            }
+        }
         self.connections.clear_credentials(account_id, id).await?;
         for warning in &warnings {
             tracing::warn!(connection = %id, "{warning}");
@@ -184,6 +195,7 @@ impl Flows {
         Ok(LogoutResult {
             connection,
             message,
+            revoked_at_provider,
             warnings,
         })
     }

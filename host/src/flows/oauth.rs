@@ -476,6 +476,95 @@ impl Flows {
     }
 }
 
+impl Flows {
+    /// RFC 7009 revocation at the manifest's `revocationEndpoint` (with
+    /// `{hostname}` replaced), authenticated as the OAuth client. Revokes the
+    /// refresh token when there is one (which ends the grant), else the access
+    /// token. `Ok(false)` when the connector declares no endpoint.
+    pub(crate) async fn revoke_at_provider(
+        &self,
+        connector: &LoadedConnector,
+        connection: &Connection,
+    ) -> Result<bool, String> {
+        let Some(template) = connector.info.manifest.revocation_endpoint.clone() else {
+            return Ok(false);
+        };
+        let manifest = connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .clone()
+            .ok_or("not an OAuth connector")?;
+        let secrets = self
+            .connections
+            .secrets(connection)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (token, hint) = match (&secrets.refresh_token, &secrets.access_token) {
+            (Some(refresh), _) => (refresh.clone(), "refresh_token"),
+            (None, Some(access)) => (access.clone(), "access_token"),
+            (None, None) => return Ok(false),
+        };
+        let hostname = connection.hostname.clone().unwrap_or_default();
+        let endpoint = template.replace(crate::manifest::HOSTNAME_PLACEHOLDER, &hostname);
+        let outbound = self.registry.runtime().outbound().clone();
+        let policy = connector.prepared.policy();
+        let url = outbound
+            .check_url(policy, &endpoint)
+            .map_err(|e| format!("revocation endpoint refused: {e:?}"))?;
+        let start = OAuthStart {
+            account_id: connection.account_id.clone(),
+            user_id: connection.user_id.clone(),
+            hostname: connection.hostname.clone(),
+            ..OAuthStart::default()
+        };
+        let info = self
+            .oauth_info(connector, &start)
+            .await
+            .map_err(|e| e.to_string())?;
+        let secret = match &info.client_secret {
+            ClientSecretRef::HostSecret(name) => {
+                outbound.host_secret(policy, &connector.info.manifest.id, name)
+            }
+            _ => None,
+        };
+        let location = manifest
+            .client_auth_location
+            .unwrap_or(ManifestAuthLocation::Both);
+        let mut form = vec![
+            ("token", token.expose_secret().to_string()),
+            ("token_type_hint", hint.to_string()),
+        ];
+        let mut request = outbound.client().post(url);
+        if location != ManifestAuthLocation::Body {
+            request = request.basic_auth(
+                &info.client_id,
+                secret.as_ref().map(|s| s.expose_secret().to_string()),
+            );
+        }
+        if location != ManifestAuthLocation::Header {
+            form.push(("client_id", info.client_id.clone()));
+            if let Some(secret) = &secret {
+                form.push(("client_secret", secret.expose_secret().to_string()));
+            }
+        }
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| format!("revocation request failed: {}", e.without_url()))?;
+        if response.status().is_success() {
+            Ok(true)
+        } else {
+            Err(format!(
+                "the revocation endpoint answered {}",
+                response.status()
+            ))
+        }
+    }
+}
+
 /// `scheme://host[:port]` of a URL.
 fn origin(url: &str) -> Option<String> {
     url::Url::parse(url)

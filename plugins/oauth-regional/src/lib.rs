@@ -107,19 +107,6 @@ impl Connector for RegionalCrm {
                 .then(|| format!("Regional CRM answered HTTP {}", response.status)),
         })
     }
-
-    /// Logout: revoke at the CRM, authenticating as the OAuth client. The host
-    /// clears its copy of the tokens whatever this returns.
-    fn unauthorize(connection: ConnectionInfo) -> Result<Option<String>, ConnectorError> {
-        let region = Region::resolve(connection.hostname).map_err(ConnectorError::BadInput)?;
-        http::Request::post(region.url("/oauth/revoke"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("token_type_hint=access_token")
-            .credential(http::Credential::ClientCredentials)
-            .send()?
-            .error_for_status()?;
-        Ok(None)
-    }
 }
 
 /// The region a call talks to: `{scheme}://{hostname}`.
