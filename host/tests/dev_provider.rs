@@ -299,6 +299,7 @@ async fn code_exchange_with_pkce_and_header_auth() {
         DevProviderStats {
             authorization_code_grants: 1,
             userinfo_requests: 2,
+            client_auth_header: 1,
             ..DevProviderStats::default()
         }
     );

@@ -179,12 +179,12 @@ impl Flows {
             )),
         }
         let mut revoked_at_provider = false;
-        if let Some(connector) = self.registry.get(&connection.connector_id) {
-            if connection.status != ConnectionStatus::Revoked {
-                match self.revoke_at_provider(&connector, &connection).await {
-                    Ok(revoked) => revoked_at_provider = revoked,
-                    Err(warning) => warnings.push(warning),
-                }
+        if let Some(connector) = self.registry.get(&connection.connector_id)
+            && connection.status != ConnectionStatus::Revoked
+        {
+            match self.revoke_at_provider(&connector, &connection).await {
+                Ok(revoked) => revoked_at_provider = revoked,
+                Err(warning) => warnings.push(warning),
             }
         }
         self.connections.clear_credentials(account_id, id).await?;
