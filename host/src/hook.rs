@@ -14,7 +14,7 @@ pub const HOOKS_SECTION: &str = "connector-hooks";
 macro_rules! hooks {
     ($($variant:ident => $name:literal,)*) => {
         /// One hook a connector may export.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
         #[serde(rename_all = "kebab-case")]
         pub enum Hook { $(#[doc = concat!("`", $name, "`")] $variant,)* }
 

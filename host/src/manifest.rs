@@ -57,7 +57,7 @@ fn default_refresh_margin() -> u64 {
 }
 
 /// The manifest's auth mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum AuthKind {
     /// OAuth 2.0 authorization code.
     #[serde(rename = "oauth")]
@@ -92,7 +92,7 @@ pub struct AuthBlock {
 }
 
 /// Where the OAuth client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ClientAuthLocation {
     /// HTTP Basic header.
@@ -104,7 +104,7 @@ pub enum ClientAuthLocation {
 }
 
 /// App Connect `auth.oauth` plus the Membrane OAuth options.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OAuthBlock {
     /// The CRM's authorize endpoint.
@@ -142,7 +142,7 @@ pub struct ApiKeyBlock {
 }
 
 /// The API-key login form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiKeyPage {
     /// Form title.
@@ -155,7 +155,7 @@ pub struct ApiKeyPage {
 }
 
 /// Value type of a form field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FieldType {
     /// Text.
@@ -169,7 +169,7 @@ pub enum FieldType {
 }
 
 /// Who an admin-managed value belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ManagedScope {
     /// One value per account.
@@ -179,7 +179,7 @@ pub enum ManagedScope {
 }
 
 /// One field of the API-key form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FormField {
     /// The field's key (`apiKey` is the API key itself).
@@ -204,6 +204,7 @@ pub struct FormField {
     pub hidden: bool,
     /// Rendering hints passed to the client as is.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub ui_schema: Option<serde_json::Value>,
 }
 

@@ -705,3 +705,47 @@ async fn oauth_without_pkce_and_with_client_auth_in_headers() {
         "{stats:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let host = host().await;
+    let (status, doc) = host.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/v1/connectors",
+        "/v1/connectors/{id}",
+        "/v1/connectors/{id}/versions",
+        "/v1/connectors/{id}/audit",
+        "/v1/connectors/{id}/auth-page",
+        "/v1/connectors/{id}/api-key/login",
+        "/v1/connectors/{id}/oauth/start",
+        "/v1/oauth/callback",
+        "/v1/accounts/{account}/users/{user}/connections",
+        "/v1/accounts/{account}/connections/{id}",
+        "/v1/accounts/{account}/connections/{id}/logout",
+        "/v1/accounts/{account}/connections/{id}/validate",
+        "/v1/accounts/{account}/connections/{id}/refresh-user-info",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for schema in [
+        "Connection",
+        "ApiKeyLogin",
+        "OAuthStart",
+        "ApiError",
+        "AuditEvent",
+        "InspectReport",
+    ] {
+        assert!(schemas.contains_key(schema), "schema {schema} missing");
+    }
+    assert!(
+        schemas["Connection"]["properties"].get("apiKey").is_none(),
+        "no secret field in the schema"
+    );
+}

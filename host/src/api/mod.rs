@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 mod flows;
+mod openapi;
 
 use crate::registry::{InspectReport, Registry};
 use crate::store::Database;
@@ -34,6 +35,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/openapi.json", get(openapi::document))
         .route("/v1/connectors", get(list_connectors))
         .route("/v1/connectors/{id}", get(get_connector))
         .route("/v1/connectors/{id}/versions", get(connector_versions))
@@ -51,7 +53,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// A JSON error body: a stable code, a message, and the field it is about.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     /// Stable machine-readable code.
     pub code: &'static str,
@@ -117,7 +119,7 @@ impl IntoResponse for ApiError {
 }
 
 /// One entry of the connector list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ConnectorSummary {
     id: String,
@@ -127,13 +129,14 @@ struct ConnectorSummary {
     file: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ConnectorList {
     connectors: Vec<ConnectorSummary>,
     /// Files in the plugins folder that failed to load, with the reason.
     errors: std::collections::BTreeMap<String, String>,
 }
 
+#[utoipa::path(get, path = "/v1/connectors", tag = "connectors", responses((status = 200, description = "Loaded connectors and files that failed to load", body = ConnectorList)))]
 async fn list_connectors(State(state): State<AppState>) -> Json<ConnectorList> {
     let snapshot = state.registry.snapshot();
     let connectors = snapshot
@@ -157,6 +160,7 @@ async fn list_connectors(State(state): State<AppState>) -> Json<ConnectorList> {
     })
 }
 
+#[utoipa::path(get, path = "/v1/connectors/{id}", tag = "connectors", params(("id" = String, Path, description = "Connector id")), responses((status = 200, description = "What the connector is and may do", body = InspectReport), (status = 404, description = "Not found", body = ApiError)))]
 async fn get_connector(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -168,6 +172,7 @@ async fn get_connector(
     Ok(Json(InspectReport::new(&connector.info)))
 }
 
+#[utoipa::path(get, path = "/v1/connectors/{id}/versions", tag = "connectors", params(("id" = String, Path, description = "Connector id")), responses((status = 200, description = "Every version loaded, newest first", body = Vec<crate::store::RecordedVersion>), (status = 404, description = "Not found", body = ApiError)))]
 async fn connector_versions(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -192,6 +197,7 @@ struct AuditQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/connectors/{id}/audit", tag = "connectors", params(("id" = String, Path, description = "Connector id"), ("limit" = Option<i64>, Query, description = "How many, newest first (1–1000, default 50)")), responses((status = 200, description = "Outbound requests, allowed or refused", body = Vec<crate::capabilities::http::AuditEvent>)))]
 async fn connector_audit(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -206,6 +212,7 @@ async fn connector_audit(
     Ok(Json(events))
 }
 
+#[utoipa::path(get, path = "/v1/accounts/{account}/users/{user}/connections", tag = "connections", params(("account" = String, Path), ("user" = String, Path)), responses((status = 200, description = "The user's connections (never secrets)", body = Vec<crate::store::Connection>)))]
 async fn list_connections(
     State(state): State<AppState>,
     Path((account, user)): Path<(String, String)>,
@@ -218,6 +225,7 @@ async fn list_connections(
     Ok(Json(connections))
 }
 
+#[utoipa::path(get, path = "/v1/accounts/{account}/connections/{id}", tag = "connections", params(("account" = String, Path), ("id" = String, Path)), responses((status = 200, description = "Connection status (never secrets)", body = crate::store::Connection), (status = 404, description = "Not found", body = ApiError)))]
 async fn get_connection(
     State(state): State<AppState>,
     Path((account, id)): Path<(String, String)>,

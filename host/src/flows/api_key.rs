@@ -16,7 +16,7 @@ use crate::runtime::bindings::hooks::ConnectionInfo;
 use crate::store::{Connection, ConnectionSecrets, NewConnection};
 
 /// An API-key login request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiKeyLogin {
     /// Platform account.
@@ -27,11 +27,12 @@ pub struct ApiKeyLogin {
     #[serde(default)]
     pub hostname: Option<String>,
     /// The form values by field `const` (the API key is `apiKey`).
+    #[schema(value_type = Object)]
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What a client renders to log in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthPageView {
     /// The connector.

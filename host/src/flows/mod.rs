@@ -36,7 +36,7 @@ pub struct Flows {
 }
 
 /// The outcome of a logout.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogoutResult {
     /// The connection, now revoked, without credentials.
@@ -50,7 +50,7 @@ pub struct LogoutResult {
 }
 
 /// The outcome of `auth-validation`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ValidationResult {
     /// The connection works.

@@ -60,7 +60,7 @@ type OAuthClient = oauth2::Client<
 >;
 
 /// Start of an OAuth login: the `getOauthInfo` inputs plus who is connecting.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OAuthStart {
     /// Platform account.
@@ -78,6 +78,7 @@ pub struct OAuthStart {
     pub proxy_id: Option<String>,
     /// Proxy configuration (any JSON).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub proxy_config: Option<serde_json::Value>,
     /// The user's email.
     #[serde(default)]
@@ -88,7 +89,7 @@ pub struct OAuthStart {
 }
 
 /// Where to send the user.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthStarted {
     /// The provider's authorize URL with every parameter.
@@ -118,7 +119,7 @@ pub struct OAuthCallback {
 }
 
 /// A completed OAuth login.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthConnected {
     /// The saved connection (no secrets).

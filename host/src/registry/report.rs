@@ -8,7 +8,7 @@ use crate::hook::Hook;
 use crate::manifest::{AuthKind, OAuthBlock};
 
 /// Everything a reviewer needs to know about a connector, read statically.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InspectReport {
     /// Manifest id.
@@ -42,7 +42,7 @@ pub struct InspectReport {
 }
 
 /// What a client renders to log in.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum AuthPage {
     /// OAuth: the manifest's client-visible values.

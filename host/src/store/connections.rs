@@ -14,7 +14,7 @@ use super::Database;
 use super::crypto::{Aad, CryptoError, Keyring};
 
 /// Whether a connection can be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionStatus {
     /// Usable.
@@ -45,7 +45,7 @@ impl ConnectionStatus {
 }
 
 /// A connection without its secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Connection {
     /// Stable id.
@@ -71,6 +71,7 @@ pub struct Connection {
     /// UTC offset.
     pub timezone_offset: Option<String>,
     /// Non-secret values saved with the connection.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub additional_info: Vec<(String, String)>,
     /// Access-token expiry, Unix seconds.
     pub expires_at: Option<i64>,

@@ -28,7 +28,7 @@ pub struct Database {
 }
 
 /// A connector version the host loaded at some point.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordedVersion {
     /// The manifest id.

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 /// What happened to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AuditOutcome {
     /// Sent; the provider answered (`status` is set).
@@ -18,7 +18,7 @@ pub enum AuditOutcome {
 }
 
 /// One outbound request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     /// Unix time in milliseconds.
