@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use connector_host::api::{AppState, router};
 use connector_host::capabilities::http::{Outbound, SystemResolver};
 use connector_host::config::{self, HostConfig};
+use connector_host::dev_provider::{DevClient, DevProvider, DevProviderConfig};
 use connector_host::flows::Flows;
 use connector_host::keys::load_keyring;
 use connector_host::registry::{
@@ -50,6 +51,29 @@ enum Command {
     /// Master keys: generate one, or re-encrypt stored secrets under the current key.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run the local test provider (OAuth + API-key CRM) on loopback, for demos
+    /// and benchmarks. Never for production.
+    DevProvider {
+        /// Listen address (loopback only).
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: std::net::SocketAddr,
+        /// OAuth client id it accepts.
+        #[arg(long, default_value = "regional-public-client")]
+        client_id: String,
+        /// That client's secret.
+        #[arg(
+            long,
+            env = "DEV_PROVIDER_CLIENT_SECRET",
+            default_value = "dev-client-secret"
+        )]
+        client_secret: String,
+        /// Redirect URIs that client may use.
+        #[arg(long, default_value = "https://apps.example.com/oauth/callback")]
+        redirect_uri: Vec<String>,
+        /// API keys `/v3.1/Users/Me` accepts.
+        #[arg(long, env = "DEV_PROVIDER_API_KEY", default_value = "dev-api-key")]
+        api_key: Vec<String>,
+    },
     /// List a connector's recent outbound requests from the audit log.
     Audit {
         /// Connector id.
@@ -132,6 +156,27 @@ fn main() -> ExitCode {
             Command::Inspect { file, json } => inspect_file(&file, json),
             Command::Check { file } => check_file(&file).await,
             Command::Keys(command) => keys(command).await,
+            Command::DevProvider {
+                listen,
+                client_id,
+                client_secret,
+                redirect_uri,
+                api_key,
+            } => {
+                let config = DevProviderConfig {
+                    clients: vec![DevClient {
+                        client_id,
+                        client_secret,
+                        redirect_uris: redirect_uri,
+                    }],
+                    api_keys: api_key,
+                    ..DevProviderConfig::default()
+                };
+                let provider = DevProvider::start_on(listen, config).await?;
+                println!("dev provider listening on {}", provider.base_url());
+                shutdown_signal().await;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Audit {
                 connector,
                 database_url,

@@ -749,3 +749,35 @@ async fn the_openapi_document_describes_every_route() {
         "no secret field in the schema"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_message_from_oauth_info_stops_the_login() {
+    let host = host().await;
+    // The regional connector refuses hostnames outside its regions.
+    let start = json!({"accountId": "acct-1", "userId": "user-1", "hostname": "crm.evil.example"});
+    let (status, error) = host
+        .post("/v1/connectors/local-regional/oauth/start", start)
+        .await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("oauth_failed")),
+        "{error}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("crm.evil.example"),
+        "{error}"
+    );
+    let (status, error) = host
+        .post(
+            "/v1/connectors/local-insightly/oauth/start",
+            json!({"accountId": "a", "userId": "u"}),
+        )
+        .await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("wrong_auth_type"))
+    );
+}

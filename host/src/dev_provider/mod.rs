@@ -165,8 +165,21 @@ impl DevProvider {
     /// the [module documentation](self) on the current tokio runtime until the
     /// returned value is dropped.
     pub async fn start(config: DevProviderConfig) -> std::io::Result<DevProvider> {
-        let listener =
-            tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
+    }
+
+    /// Like [`DevProvider::start`], on a chosen address (loopback only).
+    pub async fn start_on(
+        addr: SocketAddr,
+        config: DevProviderConfig,
+    ) -> std::io::Result<DevProvider> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the dev provider only listens on loopback addresses",
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(Shared {
             base_url,
