@@ -69,6 +69,17 @@ impl Database {
         }
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(8)
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if !postgres {
+                        // WAL is durable against crashes with NORMAL; FULL would
+                        // fsync every commit. Wait for writers instead of failing.
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *connection).await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *connection).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(url)
             .await?;
         if postgres {
