@@ -7,9 +7,14 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Connectors `serve --dev` serves: the two examples, and their `local-*`
+/// variants (same code, manifests allowing the local test provider) for the
+/// offline login demo.
 const EXAMPLES: &[(&str, &str)] = &[
     ("oauth_regional", "regional-crm"),
     ("apikey_insightly", "insightly"),
+    ("local_regional", "local-regional"),
+    ("local_insightly", "local-insightly"),
 ];
 
 fn main() {

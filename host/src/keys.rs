@@ -11,14 +11,14 @@ pub const MASTER_KEYS_ENV: &str = "CONNECTOR_HOST_MASTER_KEYS";
 /// Where `--dev` keeps its generated key.
 pub const DEV_KEYS_FILE: &str = ".connector-host/dev-master-keys";
 
-/// Loads the keyring: the environment variable wins, then `file`, then (only
-/// when `dev`) a generated development key file.
+/// Loads the keyring: an explicit `file` wins, then the environment variable,
+/// then (only when `dev`) a generated development key file.
 pub fn load_keyring(file: Option<&Path>, dev: bool) -> anyhow::Result<Keyring> {
-    if let Ok(spec) = std::env::var(MASTER_KEYS_ENV) {
-        return Keyring::from_spec(&spec).map_err(|e| anyhow::anyhow!("{MASTER_KEYS_ENV}: {e}"));
-    }
     if let Some(file) = file {
         return read_keys_file(file);
+    }
+    if let Ok(spec) = std::env::var(MASTER_KEYS_ENV) {
+        return Keyring::from_spec(&spec).map_err(|e| anyhow::anyhow!("{MASTER_KEYS_ENV}: {e}"));
     }
     if dev {
         let path = PathBuf::from(DEV_KEYS_FILE);

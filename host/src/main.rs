@@ -198,9 +198,16 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let file_config = match &args.config {
+    let mut file_config = match &args.config {
         Some(path) => HostConfig::load(path)?,
         None => HostConfig::default(),
+    };
+    // `--dev`: a local provider and the settings that let the `local-*` demo
+    // connectors reach it, so a whole login works offline.
+    let _dev_provider = if args.dev {
+        Some(dev::start(&mut file_config).await?)
+    } else {
+        None
     };
     let plugins_dir = args
         .plugins_dir
@@ -404,7 +411,10 @@ async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                     .unwrap_or_default();
                 format!("k{}", now.as_secs())
             });
-            println!("{}", Keyring::generate_entry(&id));
+            let entry = Keyring::generate_entry(&id);
+            // Refuse ids the keyring would not load later.
+            Keyring::from_spec(&entry).map_err(|e| anyhow::anyhow!("--id: {e}"))?;
+            println!("{entry}");
             eprintln!(
                 "add it first in CONNECTOR_HOST_MASTER_KEYS (comma-separated, current key first), then run `connector-host keys rotate`"
             );
@@ -436,5 +446,68 @@ async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+    }
+}
+
+/// The offline demo behind `serve --dev`.
+mod dev {
+    use connector_host::config::{HostConfig, SecretSource};
+    use connector_host::dev_provider::{DevClient, DevProvider, DevProviderConfig};
+
+    /// The demo's API key for `local-insightly`.
+    pub const API_KEY: &str = "dev-api-key";
+    const CLIENT_SECRET_ENV: &str = "CONNECTOR_HOST_DEV_CLIENT_SECRET";
+
+    /// Starts the provider on 127.0.0.1:9100 (or a free port) and configures the
+    /// `local-*` connectors for it.
+    pub async fn start(config: &mut HostConfig) -> anyhow::Result<DevProvider> {
+        let secret = "dev-client-secret";
+        let provider_config = DevProviderConfig {
+            clients: vec![DevClient {
+                client_id: "regional-public-client".into(),
+                client_secret: secret.into(),
+                redirect_uris: vec!["https://apps.example.com/oauth/callback".into()],
+            }],
+            api_keys: vec![API_KEY.into()],
+            ..DevProviderConfig::default()
+        };
+        let provider =
+            match DevProvider::start_on("127.0.0.1:9100".parse()?, provider_config.clone()).await {
+                Ok(provider) => provider,
+                Err(_) => DevProvider::start(provider_config).await?,
+            };
+        let base = provider.base_url();
+        let host = base.trim_start_matches("http://").to_string();
+        let loopback: ipnet::IpNet = "127.0.0.1/32".parse()?;
+        if !config.network.allow_private_networks.contains(&loopback) {
+            config.network.allow_private_networks.push(loopback);
+        }
+        // SAFETY of set_var: called before the runtime spawns any other thread
+        // that reads the environment (single-threaded start-up of `serve`).
+        unsafe { std::env::set_var(CLIENT_SECRET_ENV, secret) };
+        config
+            .secrets
+            .entry("regional-crm-client-secret".into())
+            .or_insert(SecretSource {
+                env: Some(CLIENT_SECRET_ENV.into()),
+                file: None,
+                connectors: vec!["local-regional".into()],
+            });
+        let regional = config
+            .connectors
+            .entry("local-regional".into())
+            .or_default();
+        regional
+            .config
+            .entry("scheme".into())
+            .or_insert_with(|| "http".into());
+        regional
+            .config
+            .entry("default-hostname".into())
+            .or_insert_with(|| host.clone());
+        tracing::warn!(
+            "dev provider listening on {base} (demo API key `{API_KEY}` for local-insightly; local-regional logs in through it)"
+        );
+        Ok(provider)
     }
 }

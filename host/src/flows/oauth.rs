@@ -36,6 +36,9 @@ use crate::store::{
     Connection, ConnectionSecrets, NewConnection, PendingAuthorization, StateError,
 };
 
+/// Time limit of the requests the host makes itself (code exchange, revocation).
+const HOST_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Token-response fields other than the standard ones (e.g. `instance_url`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ExtraFields {
@@ -278,6 +281,8 @@ impl Flows {
             .as_deref()
             .ok_or_else(|| FlowError::field_error("code", "missing"))?;
         let connector = self.connector(&pending.connector_id)?;
+        // The connector may have been replaced since the start: re-check its type.
+        Self::require(&connector, AuthKind::OAuth, "oauth")?;
         let manifest = connector
             .info
             .manifest
@@ -380,20 +385,24 @@ impl Flows {
             request = request
                 .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_string()));
         }
-        if location == ManifestAuthLocation::Both {
+        // `both`: the header (above) and the body. A public client (no secret)
+        // already sends its id in the body; do not repeat it.
+        if location == ManifestAuthLocation::Both
+            && let Some(secret) = &secret
+        {
             request = request.add_extra_param("client_id", info.client_id.clone());
-            if let Some(secret) = &secret {
-                request =
-                    request.add_extra_param("client_secret", secret.expose_secret().to_string());
-            }
+            request = request.add_extra_param("client_secret", secret.expose_secret().to_string());
         }
         for (name, value) in overrides.iter().flat_map(|o| o.extra_body_params.iter()) {
             request = request.add_extra_param(name.clone(), value.clone());
         }
-        let tokens = request
-            .request_async(outbound.client())
-            .await
-            .map_err(token_error)?;
+        let tokens = tokio::time::timeout(
+            HOST_REQUEST_TIMEOUT,
+            request.request_async(outbound.client()),
+        )
+        .await
+        .map_err(|_| FlowError::Provider("the token endpoint did not answer in time".into()))?
+        .map_err(token_error)?;
 
         let access = SecretString::from(tokens.access_token().secret().clone());
         let refresh = tokens
@@ -552,6 +561,7 @@ impl Flows {
         }
         let response = request
             .form(&form)
+            .timeout(HOST_REQUEST_TIMEOUT)
             .send()
             .await
             .map_err(|e| format!("revocation request failed: {}", e.without_url()))?;

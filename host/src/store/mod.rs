@@ -74,8 +74,12 @@ impl Database {
                     if !postgres {
                         // WAL is durable against crashes with NORMAL; FULL would
                         // fsync every commit. Wait for writers instead of failing.
-                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *connection).await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *connection).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *connection)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *connection)
+                            .await?;
                     }
                     Ok(())
                 })
