@@ -128,7 +128,7 @@ struct ServeArgs {
     #[arg(long, env = "CONNECTOR_HOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Master keys file (lines or commas of `id:base64key`; the first encrypts).
-    /// `CONNECTOR_HOST_MASTER_KEYS` takes precedence.
+    /// When given, it wins over `CONNECTOR_HOST_MASTER_KEYS`.
     #[arg(long)]
     master_keys_file: Option<PathBuf>,
     /// Development defaults: serve the example connectors built from this

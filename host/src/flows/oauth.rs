@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use super::{FlowError, Flows, identity_fields, merge};
 use crate::capabilities::http::CallCredentials;
 use crate::hook::Hook;
-use crate::manifest::{AuthKind, ClientAuthLocation as ManifestAuthLocation};
+use crate::manifest::{AuthKind, ClientAuthLocation as ManifestAuthLocation, OAuthBlock};
 use crate::registry::LoadedConnector;
 use crate::runtime::CallContext;
 use crate::runtime::bindings::hooks::{
@@ -157,6 +157,20 @@ fn inputs(start: &OAuthStart) -> OauthInfoInput {
 }
 
 impl Flows {
+    /// A loaded connector that uses OAuth, with its manifest's OAuth block.
+    fn oauth_connector(&self, id: &str) -> Result<(Arc<LoadedConnector>, OAuthBlock), FlowError> {
+        let connector = self.connector(id)?;
+        Self::require(&connector, AuthKind::OAuth, "oauth")?;
+        let block = connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .clone()
+            .expect("an oauth manifest has its block");
+        Ok((connector, block))
+    }
+
     async fn oauth_info(
         &self,
         connector: &LoadedConnector,
@@ -183,15 +197,7 @@ impl Flows {
         connector_id: &str,
         start: OAuthStart,
     ) -> Result<OAuthStarted, FlowError> {
-        let connector = self.connector(connector_id)?;
-        Self::require(&connector, AuthKind::OAuth, "oauth")?;
-        let manifest = connector
-            .info
-            .manifest
-            .auth
-            .oauth
-            .clone()
-            .expect("validated oauth manifest");
+        let (connector, manifest) = self.oauth_connector(connector_id)?;
         let info = self.oauth_info(&connector, &start).await?;
         let base = info
             .authorization_uri
@@ -280,16 +286,8 @@ impl Flows {
             .code
             .as_deref()
             .ok_or_else(|| FlowError::field_error("code", "missing"))?;
-        let connector = self.connector(&pending.connector_id)?;
-        // The connector may have been replaced since the start: re-check its type.
-        Self::require(&connector, AuthKind::OAuth, "oauth")?;
-        let manifest = connector
-            .info
-            .manifest
-            .auth
-            .oauth
-            .clone()
-            .expect("validated oauth manifest");
+        // The connector may have been replaced since the start: checked again.
+        let (connector, manifest) = self.oauth_connector(&pending.connector_id)?;
         let start: OAuthStart = serde_json::from_str(&pending.inputs)
             .map_err(|e| FlowError::Connector(e.to_string()))?;
         let info = self.oauth_info(&connector, &start).await?;
