@@ -66,6 +66,12 @@ async fn host() -> Host {
 /// A host whose `local-regional` connector accepts `regional_host` (the
 /// provider's address when `None`) as its hostname.
 async fn host_with_regional_host(regional_host: Option<String>) -> Host {
+    host_with(regional_host, 3600).await
+}
+
+/// The full harness: `regional_host` as above; access tokens the provider
+/// issues live `token_lifetime_secs` (0: already expired).
+async fn host_with(regional_host: Option<String>, token_lifetime_secs: u64) -> Host {
     captured_logs();
     let provider = DevProvider::start(DevProviderConfig {
         clients: vec![
@@ -81,7 +87,7 @@ async fn host_with_regional_host(regional_host: Option<String>) -> Host {
             },
         ],
         api_keys: vec![API_KEY.into()],
-        ..DevProviderConfig::default()
+        access_token_lifetime_secs: token_lifetime_secs,
     })
     .await
     .unwrap();
@@ -525,6 +531,28 @@ async fn oauth_login_with_pkce_through_the_local_provider() {
     assert_eq!(status, 200, "{logout}");
     assert_eq!(logout["revokedAtProvider"], true, "{logout}");
     assert_eq!(host.provider.stats().revocations, 1);
+    // The host's own requests for the connector are audited like the guest's.
+    let events = host.audit.events();
+    let exchange = events
+        .iter()
+        .find(|e| e.path.as_deref() == Some("/oauth/token"))
+        .expect("code exchange audited");
+    assert_eq!(
+        exchange.credential.as_deref(),
+        Some("client-credentials (code exchange)")
+    );
+    let revoke = events
+        .iter()
+        .find(|e| e.path.as_deref() == Some("/oauth/revoke"))
+        .expect("revocation audited");
+    assert_eq!(
+        (revoke.status, revoke.account_id.as_deref()),
+        (Some(200), Some("acct-1"))
+    );
+    assert!(
+        !format!("{events:?}").contains(CLIENT_SECRET),
+        "no secret in the audit"
+    );
     assert_eq!(logout["connection"]["hasRefreshToken"], false);
 
     // The same redirect again: the state is single-use.
@@ -780,4 +808,27 @@ async fn a_fail_message_from_oauth_info_stops_the_login() {
         (status, error["code"].as_str()),
         (400, Some("wrong_auth_type"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_failing_after_the_code_exchange_revokes_the_new_grant() {
+    // Access tokens are born expired: the exchange succeeds, user-info gets 401.
+    let host = host_with(None, 0).await;
+    let (_, callback) = host.authorize("acct-1", &host.provider_host()).await;
+    let (status, error) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (401, Some("invalid_credentials")),
+        "{error}"
+    );
+    assert_eq!(host.provider.stats().authorization_code_grants, 1);
+    assert_eq!(
+        host.provider.stats().revocations,
+        1,
+        "the grant of the failed login was revoked"
+    );
+    let (_, listed) = host
+        .get("/v1/accounts/acct-1/users/user-1/connections")
+        .await;
+    assert_eq!(listed, json!([]));
 }

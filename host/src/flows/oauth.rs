@@ -316,6 +316,7 @@ impl Flows {
         let token_url = outbound
             .check_url(policy, &token_url)
             .map_err(|e| FlowError::Connector(format!("token endpoint refused: {e:?}")))?;
+        let audited_token_url = token_url.clone();
         if let Some(iss) = &callback.iss {
             let accepted = [origin(&pending.authorize_url), origin(token_url.as_str())];
             if !accepted
@@ -394,93 +395,121 @@ impl Flows {
         for (name, value) in overrides.iter().flat_map(|o| o.extra_body_params.iter()) {
             request = request.add_extra_param(name.clone(), value.clone());
         }
-        let tokens = tokio::time::timeout(
+        let started = std::time::Instant::now();
+        let exchange = tokio::time::timeout(
             HOST_REQUEST_TIMEOUT,
             request.request_async(outbound.client()),
         )
         .await
-        .map_err(|_| FlowError::Provider("the token endpoint did not answer in time".into()))?
-        .map_err(token_error)?;
+        .map_err(|_| FlowError::Provider("the token endpoint did not answer in time".into()))
+        .and_then(|result| result.map_err(token_error));
+        outbound.audit_host_request(
+            connector.prepared.connector(),
+            Some(&pending.account_id),
+            &audited_token_url,
+            "client-credentials (code exchange)",
+            started,
+            exchange.as_ref().map(|_| None).map_err(|e| e.to_string()),
+        );
+        let tokens = exchange?;
 
         let access = SecretString::from(tokens.access_token().secret().clone());
         let refresh = tokens
             .refresh_token()
             .map(|t| SecretString::from(t.secret().clone()));
-        let expires_in = tokens.expires_in().map(|d| d.as_secs());
-        let mut fields = tokens.extra_fields().fields.clone();
-        for secret_field in ["access_token", "refresh_token", "id_token"] {
-            fields.remove(secret_field);
-        }
-        let hostname = info.hostname.clone().or(start.hostname.clone());
-        let ctx = CallContext {
-            account_id: Some(pending.account_id.clone()),
-            user_id: Some(pending.user_id.clone()),
-            credentials: Arc::new(CallCredentials {
-                access_token: Some(access.clone()),
-                ..Default::default()
-            }),
-            deny_outbound: false,
-        };
-        let mut kept = Vec::new();
-        if connector
-            .prepared
-            .implements(Hook::CredentialsFromTokenResponse)
-        {
-            let view = TokenResponseView {
-                fields_json: serde_json::Value::Object(fields).to_string(),
-                token_type: Some(format!("{:?}", tokens.token_type()).to_lowercase()),
-                scope: tokens
-                    .scopes()
-                    .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
-                expires_in,
+        let custom_state = pending.custom_state.clone();
+        let login: Result<Connection, FlowError> = async {
+            let expires_in = tokens.expires_in().map(|d| d.as_secs());
+            let mut fields = tokens.extra_fields().fields.clone();
+            for secret_field in ["access_token", "refresh_token", "id_token"] {
+                fields.remove(secret_field);
+            }
+            let hostname = info.hostname.clone().or(start.hostname.clone());
+            let ctx = CallContext {
+                account_id: Some(pending.account_id.clone()),
+                user_id: Some(pending.user_id.clone()),
+                credentials: Arc::new(CallCredentials {
+                    access_token: Some(access.clone()),
+                    ..Default::default()
+                }),
+                deny_outbound: false,
             };
-            let input = TokenResponseInput {
-                token_response: view,
-                hostname: hostname.clone(),
-                callback_query: callback.other.clone().into_iter().collect(),
-            };
-            kept = connector
+            let mut kept = Vec::new();
+            if connector
                 .prepared
-                .credentials_from_token_response(&ctx, input)
+                .implements(Hook::CredentialsFromTokenResponse)
+            {
+                let view = TokenResponseView {
+                    fields_json: serde_json::Value::Object(fields).to_string(),
+                    token_type: Some(format!("{:?}", tokens.token_type()).to_lowercase()),
+                    scope: tokens
+                        .scopes()
+                        .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+                    expires_in,
+                };
+                let input = TokenResponseInput {
+                    token_response: view,
+                    hostname: hostname.clone(),
+                    callback_query: callback.other.clone().into_iter().collect(),
+                };
+                kept = connector
+                    .prepared
+                    .credentials_from_token_response(&ctx, input)
+                    .await
+                    .result?;
+            }
+            let connection_info = crate::runtime::bindings::hooks::ConnectionInfo {
+                hostname: hostname.clone(),
+                platform_user_id: None,
+                additional_info: kept.clone(),
+            };
+            let identity = connector
+                .prepared
+                .user_info(&ctx, connection_info)
                 .await
                 .result?;
+            let who = identity_fields(&identity);
+            let connection = self
+                .connections
+                .save(NewConnection {
+                    account_id: pending.account_id,
+                    user_id: pending.user_id,
+                    connector_id: pending.connector_id,
+                    auth_type: AuthKind::OAuth.to_string(),
+                    hostname,
+                    platform_user_id: who.platform_user_id,
+                    user_name: who.user_name,
+                    timezone_name: who.timezone_name,
+                    timezone_offset: who.timezone_offset,
+                    additional_info: merge(&kept, &identity.additional_info),
+                    expires_at: expires_in.map(|s| now() + s as i64),
+                    secrets: ConnectionSecrets {
+                        access_token: Some(access.clone()),
+                        refresh_token: refresh.clone(),
+                        api_key: None,
+                    },
+                })
+                .await?;
+            Ok(connection)
         }
-        let connection_info = crate::runtime::bindings::hooks::ConnectionInfo {
-            hostname: hostname.clone(),
-            platform_user_id: None,
-            additional_info: kept.clone(),
-        };
-        let identity = connector
-            .prepared
-            .user_info(&ctx, connection_info)
-            .await
-            .result?;
-        let who = identity_fields(&identity);
-        let connection = self
-            .connections
-            .save(NewConnection {
-                account_id: pending.account_id,
-                user_id: pending.user_id,
-                connector_id: pending.connector_id,
-                auth_type: AuthKind::OAuth.to_string(),
-                hostname,
-                platform_user_id: who.platform_user_id,
-                user_name: who.user_name,
-                timezone_name: who.timezone_name,
-                timezone_offset: who.timezone_offset,
-                additional_info: merge(&kept, &identity.additional_info),
-                expires_at: expires_in.map(|s| now() + s as i64),
-                secrets: ConnectionSecrets {
-                    access_token: Some(access),
-                    refresh_token: refresh,
-                    api_key: None,
-                },
-            })
-            .await?;
-        Ok(OAuthConnected {
-            connection,
-            custom_state: pending.custom_state,
-        })
+        .await;
+        match login {
+            Ok(connection) => Ok(OAuthConnected {
+                connection,
+                custom_state,
+            }),
+            Err(error) => {
+                // Do not leave a live grant behind a failed login.
+                let (token, hint) = match &refresh {
+                    Some(refresh) => (refresh.clone(), "refresh_token"),
+                    None => (access.clone(), "access_token"),
+                };
+                if let Err(warning) = self.revoke_token(&connector, &start, &token, hint).await {
+                    tracing::warn!(%warning, "could not revoke the tokens of a failed login");
+                }
+                Err(error)
+            }
+        }
     }
 }
 
@@ -494,16 +523,9 @@ impl Flows {
         connector: &LoadedConnector,
         connection: &Connection,
     ) -> Result<bool, String> {
-        let Some(template) = connector.info.manifest.revocation_endpoint.clone() else {
+        if connector.info.manifest.revocation_endpoint.is_none() {
             return Ok(false);
-        };
-        let manifest = connector
-            .info
-            .manifest
-            .auth
-            .oauth
-            .clone()
-            .ok_or("not an OAuth connector")?;
+        }
         let secrets = self
             .connections
             .secrets(connection)
@@ -514,21 +536,43 @@ impl Flows {
             (None, Some(access)) => (access.clone(), "access_token"),
             (None, None) => return Ok(false),
         };
-        let hostname = connection.hostname.clone().unwrap_or_default();
-        let endpoint = template.replace(crate::manifest::HOSTNAME_PLACEHOLDER, &hostname);
-        let outbound = self.registry.runtime().outbound().clone();
-        let policy = connector.prepared.policy();
-        let url = outbound
-            .check_url(policy, &endpoint)
-            .map_err(|e| format!("revocation endpoint refused: {e:?}"))?;
         let start = OAuthStart {
             account_id: connection.account_id.clone(),
             user_id: connection.user_id.clone(),
             hostname: connection.hostname.clone(),
             ..OAuthStart::default()
         };
+        self.revoke_token(connector, &start, &token, hint).await
+    }
+
+    /// RFC 7009: revokes one token at the connector's `revocationEndpoint`.
+    async fn revoke_token(
+        &self,
+        connector: &LoadedConnector,
+        start: &OAuthStart,
+        token: &SecretString,
+        hint: &str,
+    ) -> Result<bool, String> {
+        let Some(template) = connector.info.manifest.revocation_endpoint.clone() else {
+            return Ok(false);
+        };
+        let manifest = connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .clone()
+            .ok_or("not an OAuth connector")?;
+        let hostname = start.hostname.clone().unwrap_or_default();
+        let endpoint = template.replace(crate::manifest::HOSTNAME_PLACEHOLDER, &hostname);
+        let outbound = self.registry.runtime().outbound().clone();
+        let policy = connector.prepared.policy();
+        let url = outbound
+            .check_url(policy, &endpoint)
+            .map_err(|e| format!("revocation endpoint refused: {e:?}"))?;
+        let audited_url = url.clone();
         let info = self
-            .oauth_info(connector, &start)
+            .oauth_info(connector, start)
             .await
             .map_err(|e| e.to_string())?;
         let secret = match &info.client_secret {
@@ -557,12 +601,25 @@ impl Flows {
                 form.push(("client_secret", secret.expose_secret().to_string()));
             }
         }
+        let started = std::time::Instant::now();
         let response = request
             .form(&form)
             .timeout(HOST_REQUEST_TIMEOUT)
             .send()
             .await
-            .map_err(|e| format!("revocation request failed: {}", e.without_url()))?;
+            .map_err(|e| format!("revocation request failed: {}", e.without_url()));
+        outbound.audit_host_request(
+            connector.prepared.connector(),
+            Some(&start.account_id),
+            &audited_url,
+            "client-credentials (revocation)",
+            started,
+            response
+                .as_ref()
+                .map(|r| Some(r.status().as_u16()))
+                .map_err(Clone::clone),
+        );
+        let response = response?;
         if response.status().is_success() {
             Ok(true)
         } else {

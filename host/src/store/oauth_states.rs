@@ -93,6 +93,12 @@ impl OAuthStateStore {
             };
             self.keys.encrypt(v.expose_secret().as_bytes(), aad)
         });
+        // Forget authorizations that expired over an hour ago (until then a
+        // replay is still reported as such).
+        sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+            .bind(now() - 3600)
+            .execute(&self.database.pool)
+            .await?;
         let expires_at = now() + STATE_LIFETIME_SECS;
         sqlx::query(
             "INSERT INTO oauth_states (state_hash, connector_id, account_id, user_id, redirect_uri, code_verifier,

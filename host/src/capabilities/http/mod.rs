@@ -134,6 +134,55 @@ impl Outbound {
             .map(|checked| checked.url)
     }
 
+    /// Records a request the host made itself on a connector's behalf (OAuth
+    /// code exchange, revocation): same audit log as guest requests. `outcome`
+    /// is the status (when known) or why it failed.
+    pub(crate) fn audit_host_request(
+        &self,
+        connector: &ConnectorRef,
+        account_id: Option<&str>,
+        url: &url::Url,
+        credential: &str,
+        started: Instant,
+        outcome: Result<Option<u16>, String>,
+    ) {
+        let (outcome, status, reason) = match outcome {
+            Ok(status) => (AuditOutcome::Sent, status, None),
+            Err(reason) => (AuditOutcome::Failed, None, Some(reason)),
+        };
+        let event = AuditEvent {
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or_default(),
+            connector_id: connector.id.clone(),
+            connector_version: connector.version.clone(),
+            account_id: account_id.map(str::to_string),
+            method: "POST".into(),
+            scheme: Some(url.scheme().to_string()),
+            host: url.host_str().map(str::to_string),
+            port: url.port_or_known_default(),
+            path: Some(url.path().to_string()),
+            outcome,
+            reason,
+            status,
+            request_bytes: 0,
+            response_bytes: 0,
+            duration_us: started.elapsed().as_micros() as u64,
+            credential: Some(credential.to_string()),
+        };
+        tracing::info!(
+            target: "connector::outbound",
+            connector = %event.connector_id,
+            host = ?event.host,
+            path = ?event.path,
+            outcome = ?event.outcome,
+            status = ?event.status,
+            "host request for a connector"
+        );
+        self.audit.record(event);
+    }
+
     /// A host secret, if it is declared by and granted to the connector.
     pub(crate) fn host_secret(
         &self,
