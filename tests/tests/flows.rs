@@ -726,6 +726,26 @@ async fn oauth_without_pkce_and_with_client_auth_in_headers() {
     let (status, connected) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
     assert_eq!(status, 200, "{connected}");
     assert_eq!(connected["connection"]["userName"], "Ada Lovelace");
+    // credentials-from-token-response saw the response without its token fields.
+    let info: BTreeMap<String, String> = connected["connection"]["additionalInfo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| {
+            (
+                pair[0].as_str().unwrap().to_string(),
+                pair[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(info["instance_url"], host.provider.base_url());
+    assert_eq!(info["seen_expires_in"], "3600");
+    for token_field in ["access_token", "refresh_token", "id_token"] {
+        assert!(
+            !info["seen_fields"].split(',').any(|f| f == token_field),
+            "{token_field} reached the guest"
+        );
+    }
     let stats = host.provider.stats();
     assert_eq!(
         (stats.client_auth_header, stats.client_auth_body),

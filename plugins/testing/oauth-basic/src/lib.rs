@@ -1,7 +1,7 @@
 //! Test-only: the smallest OAuth connector. The operator configures
 //! `token-url` and `api-base`; the manifest turns PKCE off and puts the client
 //! credentials in the Authorization header (the two options the examples do
-//! not use).
+//! not use), and the `credentials-from-token-response` hook.
 
 use connector_sdk::prelude::*;
 
@@ -29,6 +29,35 @@ impl Connector for OAuthBasic {
             hostname: None,
             fail_message: None,
         })
+    }
+
+    /// Keeps `instance_url` from the token response, and reports which field
+    /// names it was shown (the host removes the token fields first).
+    fn credentials_from_token_response(
+        input: TokenResponseInput,
+    ) -> Result<Vec<KeyValue>, ConnectorError> {
+        let fields: serde_json::Value = serde_json::from_str(&input.token_response.fields_json)
+            .map_err(|e| ConnectorError::Internal(e.to_string()))?;
+        let mut names: Vec<&str> = fields
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        names.sort();
+        Ok(vec![
+            (
+                "instance_url".into(),
+                fields["instance_url"].as_str().unwrap_or_default().into(),
+            ),
+            ("seen_fields".into(), names.join(",")),
+            (
+                "seen_expires_in".into(),
+                input
+                    .token_response
+                    .expires_in
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+            ),
+        ])
     }
 
     fn user_info(connection: ConnectionInfo) -> Result<UserInfo, ConnectorError> {
