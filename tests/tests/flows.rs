@@ -190,30 +190,11 @@ async fn host_with(regional_host: Option<String>, token_lifetime_secs: u64) -> H
 
 impl Host {
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        assert_no_secret(&text);
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        read(self.http.post(format!("{}{path}", self.base)).json(&body)).await
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        assert_no_secret(&text);
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        read(self.http.get(format!("{}{path}", self.base))).await
     }
 
     fn api_url(&self) -> String {
@@ -257,6 +238,16 @@ impl Host {
         let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
         (started, location.query().unwrap().to_string())
     }
+}
+
+/// Sends a request; returns the status and the JSON body, after checking the
+/// body carries no secret.
+async fn read(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_no_secret(&text);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 fn assert_no_secret(text: &str) {

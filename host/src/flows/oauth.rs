@@ -5,7 +5,6 @@
 //! redirects), keep the tokens on the host, call `user-info`, save.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use oauth2::basic::{
@@ -32,6 +31,7 @@ use crate::runtime::bindings::hooks::{
     ClientAuthLocation, ClientSecretRef, OauthInfoInput, OauthValues, TokenResponseInput,
     TokenResponseView,
 };
+use crate::store::unix_seconds;
 use crate::store::{
     Connection, ConnectionSecrets, NewConnection, PendingAuthorization, StateError,
 };
@@ -129,13 +129,6 @@ pub struct OAuthConnected {
     pub connection: Connection,
     /// The manifest's `customState`, kept from the start.
     pub custom_state: Option<String>,
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 fn random_token() -> String {
@@ -482,7 +475,7 @@ impl Flows {
                     timezone_name: who.timezone_name,
                     timezone_offset: who.timezone_offset,
                     additional_info: merge(&kept, &identity.additional_info),
-                    expires_at: expires_in.map(|s| now() + s as i64),
+                    expires_at: expires_in.map(|s| unix_seconds() + s as i64),
                     secrets: ConnectionSecrets {
                         access_token: Some(access.clone()),
                         refresh_token: refresh.clone(),

@@ -3,15 +3,14 @@
 //! never part of [`Connection`] (which is what APIs return).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::Database;
 use super::crypto::{Aad, CryptoError, Keyring};
+use super::{Database, unix_seconds};
 
 /// Whether a connection can be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -165,13 +164,6 @@ const SECRET_COLUMNS: [&str; 3] = ["access_token", "refresh_token", "api_key"];
 const COLUMNS: &str = "id, account_id, user_id, connector_id, auth_type, status, hostname, platform_user_id, user_name, \
      timezone_name, timezone_offset, additional_info, expires_at, access_token, refresh_token, api_key, created_at, updated_at";
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 /// Connections in the database, encrypted with a keyring.
 #[derive(Clone)]
 pub struct ConnectionStore {
@@ -218,7 +210,7 @@ impl ConnectionStore {
         let refresh = seal("refresh_token", &new.secrets.refresh_token);
         let api_key = seal("api_key", &new.secrets.api_key);
         let info = serde_json::to_string(&new.additional_info).expect("pairs of strings serialise");
-        let now = now();
+        let now = unix_seconds();
         let query = if existing.is_some() {
             "UPDATE connections SET auth_type = $4, status = 'active', hostname = $5, platform_user_id = $6,
              user_name = $7, timezone_name = $8, timezone_offset = $9, additional_info = $10, expires_at = $11,
@@ -336,7 +328,7 @@ impl ConnectionStore {
         .bind(id)
         .bind(account_id)
         .bind(status.as_str())
-        .bind(now())
+        .bind(unix_seconds())
         .execute(&self.database.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -362,7 +354,7 @@ impl ConnectionStore {
         .bind(&identity.timezone_name)
         .bind(&identity.timezone_offset)
         .bind(&info)
-        .bind(now())
+        .bind(unix_seconds())
         .execute(&self.database.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -380,7 +372,7 @@ impl ConnectionStore {
         )
         .bind(id)
         .bind(account_id)
-        .bind(now())
+        .bind(unix_seconds())
         .execute(&self.database.pool)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -21,6 +21,14 @@ pub use oauth_states::{OAuthStateStore, PendingAuthorization, STATE_LIFETIME_SEC
 
 use crate::registry::inspect::ComponentInfo;
 
+/// Unix time in seconds: the timestamps of every table.
+pub(crate) fn unix_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
 /// A connected, migrated database.
 #[derive(Clone, Debug)]
 pub struct Database {
@@ -98,7 +106,7 @@ impl Database {
         info: &ComponentInfo,
         file_name: &str,
     ) -> anyhow::Result<()> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
+        let now = unix_seconds();
         sqlx::query(
             "INSERT INTO connector_versions (connector_id, version, sha256, file_name, first_loaded_at, last_loaded_at)
              VALUES ($1, $2, $3, $4, $5, $5)

@@ -3,14 +3,13 @@
 //! SHA-256 is stored; the PKCE verifier is encrypted.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::Database;
 use super::crypto::{Aad, Keyring};
+use super::{Database, unix_seconds};
 
 /// How long a state is valid.
 pub const STATE_LIFETIME_SECS: i64 = 600;
@@ -53,13 +52,6 @@ pub enum StateError {
     Storage(String),
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 fn hash(state: &str) -> String {
     hex::encode(Sha256::digest(state.as_bytes()))
 }
@@ -96,10 +88,10 @@ impl OAuthStateStore {
         // Forget authorizations that expired over an hour ago (until then a
         // replay is still reported as such).
         sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
-            .bind(now() - 3600)
+            .bind(unix_seconds() - 3600)
             .execute(&self.database.pool)
             .await?;
-        let expires_at = now() + STATE_LIFETIME_SECS;
+        let expires_at = unix_seconds() + STATE_LIFETIME_SECS;
         sqlx::query(
             "INSERT INTO oauth_states (state_hash, connector_id, account_id, user_id, redirect_uri, code_verifier,
              authorize_url, inputs, custom_state, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -123,7 +115,7 @@ impl OAuthStateStore {
     pub async fn take(&self, state: &str) -> Result<PendingAuthorization, StateError> {
         let state_hash = hash(state);
         let storage = |e: sqlx::Error| StateError::Storage(e.to_string());
-        let now = now();
+        let now = unix_seconds();
         let claimed = sqlx::query(
             "UPDATE oauth_states SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL",
         )

@@ -56,6 +56,38 @@ pub struct AuditEvent {
     pub credential: Option<String>,
 }
 
+impl AuditEvent {
+    /// An event for a request of `connector` starting now: outcome `sent`,
+    /// destination and counters to be filled in as the request proceeds.
+    pub fn new(
+        connector: &crate::runtime::ConnectorRef,
+        account_id: Option<String>,
+        method: &str,
+    ) -> Self {
+        Self {
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or_default(),
+            connector_id: connector.id.clone(),
+            connector_version: connector.version.clone(),
+            account_id,
+            method: method.to_string(),
+            scheme: None,
+            host: None,
+            port: None,
+            path: None,
+            outcome: AuditOutcome::Sent,
+            reason: None,
+            status: None,
+            request_bytes: 0,
+            response_bytes: 0,
+            duration_us: 0,
+            credential: None,
+        }
+    }
+}
+
 /// Where audit events go (the database in `serve`, memory in tests).
 pub trait AuditSink: Send + Sync + 'static {
     /// Records one event. Must not block.

@@ -150,27 +150,16 @@ impl Outbound {
             Ok(status) => (AuditOutcome::Sent, status, None),
             Err(reason) => (AuditOutcome::Failed, None, Some(reason)),
         };
-        let event = AuditEvent {
-            at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or_default(),
-            connector_id: connector.id.clone(),
-            connector_version: connector.version.clone(),
-            account_id: account_id.map(str::to_string),
-            method: "POST".into(),
-            scheme: Some(url.scheme().to_string()),
-            host: url.host_str().map(str::to_string),
-            port: url.port_or_known_default(),
-            path: Some(url.path().to_string()),
-            outcome,
-            reason,
-            status,
-            request_bytes: 0,
-            response_bytes: 0,
-            duration_us: started.elapsed().as_micros() as u64,
-            credential: Some(credential.to_string()),
-        };
+        let mut event = AuditEvent::new(connector, account_id.map(str::to_string), "POST");
+        event.scheme = Some(url.scheme().to_string());
+        event.host = url.host_str().map(str::to_string);
+        event.port = url.port_or_known_default();
+        event.path = Some(url.path().to_string());
+        event.outcome = outcome;
+        event.reason = reason;
+        event.status = status;
+        event.duration_us = started.elapsed().as_micros() as u64;
+        event.credential = Some(credential.to_string());
         tracing::info!(
             target: "connector::outbound",
             connector = %event.connector_id,
@@ -404,27 +393,11 @@ fn is_refusal(error: &HttpError) -> bool {
 impl Host for CallState {
     async fn send(&mut self, request: Request) -> Result<Response, HttpError> {
         let started = Instant::now();
-        let mut event = AuditEvent {
-            at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or_default(),
-            connector_id: self.http.connector.id.clone(),
-            connector_version: self.http.connector.version.clone(),
-            account_id: self.http.account_id.clone(),
-            method: method(request.method).to_string(),
-            scheme: None,
-            host: None,
-            port: None,
-            path: None,
-            outcome: AuditOutcome::Sent,
-            reason: None,
-            status: None,
-            request_bytes: 0,
-            response_bytes: 0,
-            duration_us: 0,
-            credential: None,
-        };
+        let mut event = AuditEvent::new(
+            &self.http.connector,
+            self.http.account_id.clone(),
+            method(request.method).as_str(),
+        );
         let result = self.http.send(request, &mut event).await;
         event.duration_us = started.elapsed().as_micros() as u64;
         if let Err(error) = &result {
