@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: where the guest components are and
 //! how to load them.
 
+pub mod harness;
 pub mod servers;
 
 use std::path::PathBuf;

@@ -178,6 +178,34 @@ async fn main() {
         ),
     )
     .unwrap();
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        work.path().join("bench.db").display()
+    );
+    // The platform's service key (every /v1 request is authenticated).
+    let created = Command::new(BIN)
+        .args([
+            "api-keys",
+            "create",
+            "--name",
+            "bench",
+            "--role",
+            "service",
+            "--account",
+            "bench",
+        ])
+        .args(["--database-url", &database_url])
+        .output()
+        .expect("create an API key");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let service_key = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
     let (host, host_url) = spawn(
         Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
@@ -185,10 +213,7 @@ async fn main() {
             .arg("--plugins-dir")
             .arg(&plugins)
             .arg("--database-url")
-            .arg(format!(
-                "sqlite://{}?mode=rwc",
-                work.path().join("bench.db").display()
-            ))
+            .arg(&database_url)
             .arg("--cache-dir")
             .arg(work.path().join("cache"))
             .env(
@@ -209,17 +234,21 @@ async fn main() {
 
     for concurrency in [1, 16, 64] {
         let total = if concurrency == 1 { 500 } else { 3000 };
-        let (client, host_url, provider_url) =
-            (client.clone(), host_url.clone(), provider_url.clone());
+        let (client, host_url, provider_url, service_key) = (
+            client.clone(),
+            host_url.clone(),
+            provider_url.clone(),
+            service_key.clone(),
+        );
         let result = run(total, concurrency, host_pid, move |i| {
-            let (client, host_url, provider_url) = (client.clone(), host_url.clone(), provider_url.clone());
+            let (client, host_url, provider_url, key) = (client.clone(), host_url.clone(), provider_url.clone(), service_key.clone());
             async move {
                 let body = serde_json::json!({
                     "accountId": "bench", "userId": format!("k{concurrency}-{i}"),
                     "fields": {"apiKey": API_KEY, "apiUrl": provider_url}
                 });
                 let url = format!("{host_url}/v1/connectors/local-insightly/api-key/login");
-                matches!(client.post(url).json(&body).send().await, Ok(r) if r.status().is_success())
+                matches!(client.post(url).bearer_auth(&key).json(&body).send().await, Ok(r) if r.status().is_success())
             }
         })
         .await;
@@ -228,18 +257,19 @@ async fn main() {
 
     for concurrency in [1, 16, 64] {
         let total = if concurrency == 1 { 300 } else { 2000 };
-        let (client, host_url, provider_url, provider_host) = (
+        let (client, host_url, provider_url, provider_host, service_key) = (
             client.clone(),
             host_url.clone(),
             provider_url.clone(),
             provider_host.clone(),
+            service_key.clone(),
         );
         let result = run(total, concurrency, host_pid, move |i| {
-            let (client, host_url, provider_url, provider_host) =
-                (client.clone(), host_url.clone(), provider_url.clone(), provider_host.clone());
+            let (client, host_url, provider_url, provider_host, key) =
+                (client.clone(), host_url.clone(), provider_url.clone(), provider_host.clone(), service_key.clone());
             async move {
                 let start = serde_json::json!({"accountId": "bench", "userId": format!("o{concurrency}-{i}"), "hostname": provider_host});
-                let Ok(started) = client.post(format!("{host_url}/v1/connectors/local-regional/oauth/start")).json(&start).send().await else {
+                let Ok(started) = client.post(format!("{host_url}/v1/connectors/local-regional/oauth/start")).bearer_auth(&key).json(&start).send().await else {
                     return false;
                 };
                 let Ok(started) = started.json::<serde_json::Value>().await else { return false };
@@ -253,7 +283,7 @@ async fn main() {
                     return false;
                 };
                 let callback = format!("{host_url}/v1/oauth/callback?{}", location.query().unwrap_or(""));
-                matches!(client.get(callback).send().await, Ok(r) if r.status().is_success())
+                matches!(client.get(callback).bearer_auth(&key).send().await, Ok(r) if r.status().is_success())
             }
         })
         .await;

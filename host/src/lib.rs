@@ -6,9 +6,10 @@
 //! - [`runtime`]: the wasmtime sandbox and typed hook calls;
 //! - [`capabilities`]: the host imports a connector may use;
 //! - [`store`]: the database;
-//! - [`api`]: the HTTP API;
+//! - [`api`]: the HTTP API, and [`access`]: who may call it;
 //! - [`config`]: the host configuration file.
 
+pub mod access;
 pub mod api;
 pub mod capabilities;
 pub mod config;

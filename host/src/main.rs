@@ -20,6 +20,11 @@ use connector_host::runtime::{Runtime, RuntimeLimits};
 use connector_host::store::crypto::Keyring;
 use connector_host::store::{AuditWriter, ConnectionStore, Database, OAuthStateStore};
 
+mod cli;
+
+/// Where `serve --dev` keeps the demo's API keys.
+const DEV_API_KEYS_FILE: &str = ".connector-host/dev-api-keys";
+
 #[derive(Parser)]
 #[command(
     name = "connector-host",
@@ -51,6 +56,9 @@ enum Command {
     /// Master keys: generate one, or re-encrypt stored secrets under the current key.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// API keys of the HTTP API: create (shown once), list, revoke.
+    #[command(subcommand)]
+    ApiKeys(cli::api_keys::ApiKeysCommand),
     /// Run the local test provider (OAuth + API-key CRM) on loopback, for demos
     /// and benchmarks. Never for production.
     DevProvider {
@@ -156,6 +164,7 @@ fn main() -> ExitCode {
             Command::Inspect { file, json } => inspect_file(&file, json),
             Command::Check { file } => check_file(&file).await,
             Command::Keys(command) => keys(command).await,
+            Command::ApiKeys(command) => cli::api_keys::run(command).await,
             Command::DevProvider {
                 listen,
                 client_id,
@@ -276,12 +285,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _watch = registry.watch();
 
     let flows = Flows::new(registry.clone(), connections.clone(), states);
-    let app = router(AppState {
-        registry,
-        database,
-        connections,
-        flows,
-    });
+    let state = AppState::new(registry, database, connections, flows);
+    if args.dev {
+        let keys = cli::api_keys::dev_keys(&state.api_keys, Path::new(DEV_API_KEYS_FILE)).await?;
+        tracing::warn!(
+            "development API keys ({}) are in {DEV_API_KEYS_FILE}: service (every account), operator, admin (account `demo`)",
+            keys.len()
+        );
+    } else if state
+        .api_keys
+        .list()
+        .await?
+        .iter()
+        .all(|k| k.revoked_at.is_some())
+    {
+        tracing::warn!(
+            "no API key exists: every /v1 request will be refused; create one with `connector-host api-keys create`"
+        );
+    }
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -430,9 +452,11 @@ async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("cannot open database {url}"))?;
             let current = keyring.current_key_id().to_string();
-            let report = ConnectionStore::new(database, Arc::new(keyring))
-                .rotate_keys()
-                .await?;
+            let connections = ConnectionStore::new(database, Arc::new(keyring));
+            let mut report = connections.rotate_keys().await?;
+            let managed = connections.managed().rotate_keys().await?;
+            report.rotated += managed.rotated;
+            report.failed.extend(managed.failed);
             println!(
                 "re-encrypted {} value(s) under key `{current}`",
                 report.rotated

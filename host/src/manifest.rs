@@ -131,6 +131,57 @@ pub struct OAuthBlock {
     /// Extra authorize-URL parameters.
     #[serde(default)]
     pub extra: BTreeMap<String, String>,
+    /// Each customer account brings its own OAuth application, set up by an
+    /// account admin (App Connect admin-managed OAuth).
+    #[serde(default)]
+    pub admin_managed: Option<AdminManagedOAuth>,
+}
+
+/// `auth.oauth.adminManaged`: which values an account admin must submit, and
+/// how to find them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminManagedOAuth {
+    /// The values the admin must submit (others are optional).
+    pub required: Vec<ManagedOAuthValue>,
+    /// Instructions shown to the admin: where in the CRM's developer portal to
+    /// register the application and which redirect URI to enter.
+    #[serde(default)]
+    pub instructions: Option<String>,
+}
+
+/// One value of an admin-managed OAuth application.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum ManagedOAuthValue {
+    /// The client id.
+    ClientId,
+    /// The client secret (stored encrypted, never shown again).
+    ClientSecret,
+    /// The token endpoint.
+    TokenUrl,
+    /// The authorization endpoint.
+    AuthorizationUrl,
+    /// The redirect URI registered with the application.
+    RedirectUri,
+    /// The CRM hostname.
+    Hostname,
+}
+
+impl ManagedOAuthValue {
+    /// The JSON name (`clientId`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedOAuthValue::ClientId => "clientId",
+            ManagedOAuthValue::ClientSecret => "clientSecret",
+            ManagedOAuthValue::TokenUrl => "tokenUrl",
+            ManagedOAuthValue::AuthorizationUrl => "authorizationUrl",
+            ManagedOAuthValue::RedirectUri => "redirectUri",
+            ManagedOAuthValue::Hostname => "hostname",
+        }
+    }
 }
 
 /// App Connect `auth.apiKey`.
@@ -196,7 +247,8 @@ pub struct FormField {
     /// An admin provides the value.
     #[serde(default)]
     pub managed: bool,
-    /// Whose value an admin provides (`account` or `user`).
+    /// Whose value an admin provides (`account` or `user`; `account` when
+    /// absent).
     #[serde(default)]
     pub managed_scope: Option<ManagedScope>,
     /// Not shown to normal users.
@@ -315,6 +367,23 @@ impl AuthBlock {
                         "must not be empty",
                     ));
                 }
+                if let Some(managed) = &oauth.admin_managed {
+                    let mut seen = BTreeSet::new();
+                    for (i, value) in managed.required.iter().enumerate() {
+                        if !seen.insert(value) {
+                            return Err(ManifestError::new(
+                                format!("auth.oauth.adminManaged.required[{i}]"),
+                                format!("`{}` is listed twice", value.as_str()),
+                            ));
+                        }
+                    }
+                    if !seen.contains(&ManagedOAuthValue::ClientId) {
+                        return Err(ManifestError::new(
+                            "auth.oauth.adminManaged.required",
+                            "must contain `clientId`: the tenant's application is what makes it admin-managed",
+                        ));
+                    }
+                }
                 Ok(())
             }
             AuthKind::ApiKey => {
@@ -372,6 +441,14 @@ impl ApiKeyPage {
             ));
         }
         Ok(())
+    }
+
+    /// The managed fields of one scope (fields without `managedScope` are
+    /// account-scoped).
+    pub fn managed_fields(&self, scope: ManagedScope) -> impl Iterator<Item = &FormField> {
+        self.content
+            .iter()
+            .filter(move |f| f.managed && f.managed_scope.unwrap_or(ManagedScope::Account) == scope)
     }
 
     /// The fields a normal user fills in: without hidden managed fields.

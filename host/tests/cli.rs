@@ -189,8 +189,29 @@ fn start_server(plugins: &Path, work: &Path) -> Server {
     Server { child, base }
 }
 
-fn get(url: &str) -> (u16, serde_json::Value) {
-    let response = ureq_get(url);
+/// Creates an API key with the CLI; returns its secret.
+fn create_key(database_url: &str, role: &str, accounts: &[&str]) -> String {
+    let mut args = vec![
+        "api-keys",
+        "create",
+        "--name",
+        "cli test",
+        "--role",
+        role,
+        "--database-url",
+        database_url,
+    ];
+    for account in accounts {
+        args.extend(["--account", account]);
+    }
+    let (ok, stdout, stderr) = run(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("only time the key is shown"), "{stderr}");
+    stdout.trim().to_string()
+}
+
+fn get(url: &str, key: &str) -> (u16, serde_json::Value) {
+    let response = ureq_get(url, key);
     (
         response.0,
         serde_json::from_str(&response.1).unwrap_or(serde_json::Value::Null),
@@ -198,14 +219,14 @@ fn get(url: &str) -> (u16, serde_json::Value) {
 }
 
 /// A minimal HTTP/1.1 GET over a std TCP stream (the API is plain JSON on loopback).
-fn ureq_get(url: &str) -> (u16, String) {
+fn ureq_get(url: &str, key: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").unwrap();
     let (authority, path) = rest.split_at(rest.find('/').unwrap());
     let mut stream = std::net::TcpStream::connect(authority).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -230,8 +251,19 @@ fn serve_loads_the_folder_hot_reloads_it_and_records_versions() {
     .unwrap();
     std::fs::write(plugins.path().join("broken.wasm"), b"nope").unwrap();
     let server = start_server(plugins.path(), work.path());
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        work.path().join("host.db").display()
+    );
+    let operator = create_key(&database_url, "operator", &[]);
+    let service = create_key(&database_url, "service", &["acct-1"]);
+    let (status, error) = get(&format!("{}/v1/connectors", server.base), "chk_wrong");
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
 
-    let (status, list) = get(&format!("{}/v1/connectors", server.base));
+    let (status, list) = get(&format!("{}/v1/connectors", server.base), &operator);
     assert_eq!(status, 200);
     assert_eq!(list["connectors"][0]["id"], "insightly");
     assert!(
@@ -247,7 +279,10 @@ fn serve_loads_the_folder_hot_reloads_it_and_records_versions() {
     std::fs::rename(&temp, plugins.path().join("versioned.wasm")).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, report) = get(&format!("{}/v1/connectors/test-versioned", server.base));
+        let (status, report) = get(
+            &format!("{}/v1/connectors/test-versioned", server.base),
+            &operator,
+        );
         if status == 200 {
             assert_eq!(report["version"], "1.0.0");
             break;
@@ -258,34 +293,90 @@ fn serve_loads_the_folder_hot_reloads_it_and_records_versions() {
         );
         std::thread::park_timeout(Duration::from_millis(50));
     }
-    let (status, versions) = get(&format!(
-        "{}/v1/connectors/test-versioned/versions",
-        server.base
-    ));
+    let (status, versions) = get(
+        &format!("{}/v1/connectors/test-versioned/versions", server.base),
+        &operator,
+    );
     assert_eq!(status, 200);
     assert_eq!(versions[0]["sha256"].as_str().unwrap().len(), 64);
-    let (status, audit) = get(&format!(
-        "{}/v1/connectors/test-versioned/audit?limit=5",
-        server.base
-    ));
+    let (status, audit) = get(
+        &format!("{}/v1/connectors/test-versioned/audit?limit=5", server.base),
+        &operator,
+    );
     assert_eq!(status, 200);
     assert_eq!(
         audit,
         serde_json::json!([]),
         "loading makes no outbound request"
     );
-    let (status, list) = get(&format!(
-        "{}/v1/accounts/acct-1/users/u1/connections",
-        server.base
-    ));
+    let connections = format!("{}/v1/accounts/acct-1/users/u1/connections", server.base);
+    let (status, list) = get(&connections, &service);
     assert_eq!((status, list), (200, serde_json::json!([])));
-    let (status, _) = get(&format!(
-        "{}/v1/accounts/acct-1/connections/conn_nope",
-        server.base
-    ));
+    let (status, error) = get(&connections, &operator);
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (403, Some("forbidden")),
+        "operators do not run flows"
+    );
+    let (status, _) = get(
+        &format!(
+            "{}/v1/accounts/acct-1/users/u1/connections/conn_nope",
+            server.base
+        ),
+        &service,
+    );
     assert_eq!(status, 404);
-    let (status, error) = get(&format!("{}/v1/connectors/nope", server.base));
+    let (status, error) = get(&format!("{}/v1/connectors/nope", server.base), &operator);
     assert_eq!((status, error["code"].as_str()), (404, Some("not_found")));
+
+    // `api-keys list` shows keys without secrets; `revoke` ends one at once.
+    let (ok, listed, _) = run(&[
+        "api-keys",
+        "list",
+        "--json",
+        "--database-url",
+        &database_url,
+    ]);
+    assert!(ok);
+    assert!(!listed.contains(&service) && !listed.contains(&operator));
+    let service_id = listed
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|k| k["role"] == "service")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, _, stderr) = run(&[
+        "api-keys",
+        "revoke",
+        &service_id,
+        "--database-url",
+        &database_url,
+    ]);
+    assert!(ok, "{stderr}");
+    let (status, _) = get(&connections, &service);
+    assert_eq!(status, 401, "a revoked key stops working at once");
+    let (ok, _, _) = run(&[
+        "api-keys",
+        "revoke",
+        &service_id,
+        "--database-url",
+        &database_url,
+    ]);
+    assert!(!ok, "revoking twice says there is no such active key");
+    let (ok, _, stderr) = run(&[
+        "api-keys",
+        "create",
+        "--name",
+        "x",
+        "--role",
+        "service",
+        "--database-url",
+        &database_url,
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("accounts"), "{stderr}");
 }
 
 #[test]
@@ -490,7 +581,14 @@ fn serve_dev_demos_a_whole_login_offline() {
         work.path().join(".connector-host/dev-master-keys").exists(),
         "--dev generated a key file"
     );
-    let (status, list) = get(&format!("{base}/v1/connectors"));
+    let dev_keys =
+        std::fs::read_to_string(work.path().join(".connector-host/dev-api-keys")).unwrap();
+    let service = dev_keys
+        .lines()
+        .find_map(|l| l.strip_prefix("service="))
+        .expect("--dev wrote a service key")
+        .to_string();
+    let (status, list) = get(&format!("{base}/v1/connectors"), &service);
     assert_eq!(status, 200);
     assert_eq!(list["connectors"].as_array().unwrap().len(), 4, "{list}");
 
@@ -503,6 +601,7 @@ fn serve_dev_demos_a_whole_login_offline() {
             .post(format!(
                 "{base}/v1/connectors/local-insightly/api-key/login"
             ))
+            .bearer_auth(&service)
             .json(&login)
             .send()
             .await

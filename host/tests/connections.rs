@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use connector_host::store::crypto::{CryptoError, Keyring};
 use connector_host::store::{
-    ConnectionSecrets, ConnectionStatus, ConnectionStore, ConnectionStoreError, Database,
-    NewConnection,
+    ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore, ConnectionStoreError,
+    Database, NewConnection,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -78,12 +78,28 @@ async fn secrets_are_encrypted_bound_to_their_row_and_scoped_by_account() {
 
         let secrets = store.secrets(&saved).await.unwrap();
         assert_eq!(secrets.api_key.unwrap().expose_secret(), API_KEY);
+        let elsewhere = ConnectionRef {
+            account_id: &other,
+            ..saved.at()
+        };
         assert!(
-            store.get(&other, &saved.id).await.unwrap().is_none(),
+            store.get(elsewhere).await.unwrap().is_none(),
             "{backend}: other account reads nothing"
         );
         assert!(
-            !store.clear_credentials(&other, &saved.id).await.unwrap(),
+            !store.clear_credentials(elsewhere).await.unwrap(),
+            "{backend}: nor clears it"
+        );
+        let other_user = ConnectionRef {
+            user_id: "u2",
+            ..saved.at()
+        };
+        assert!(
+            store.get(other_user).await.unwrap().is_none(),
+            "{backend}: another user of the account reads nothing"
+        );
+        assert!(
+            !store.clear_credentials(other_user).await.unwrap(),
             "{backend}: nor clears it"
         );
 
@@ -105,9 +121,9 @@ async fn secrets_are_encrypted_bound_to_their_row_and_scoped_by_account() {
         );
         assert_eq!(store.list(&account, "u1").await.unwrap().len(), 1);
 
-        let cleared = store.clear_credentials(&account, &saved.id).await.unwrap();
+        let cleared = store.clear_credentials(saved.at()).await.unwrap();
         assert!(cleared);
-        let after = store.get(&account, &saved.id).await.unwrap().unwrap();
+        let after = store.get(saved.at()).await.unwrap().unwrap();
         assert_eq!(after.status, ConnectionStatus::Revoked);
         assert!(!after.has_api_key);
         assert!(store.secrets(&after).await.unwrap().api_key.is_none());

@@ -46,18 +46,18 @@ pub use connector_sdk_macros::connector;
 
 pub use bindings::connector::auth::types::{AuthType, ConnectorError, KeyValue, ProviderError};
 pub use bindings::exports::connector::auth::hooks::{
-    ApiKeyPlacement, ClientAuthLocation, ClientSecretRef, ConnectionInfo, OauthInfoInput,
-    OauthValues as OauthInfo, RefreshOverride, TokenRequestOverride, TokenResponseInput,
-    TokenResponseView, UserIdentity as UserInfo, Validation,
+    ApiKeyPlacement, ClientAuthLocation, ClientSecretRef, ConnectionInfo, ManagedOauthApp,
+    OauthInfoInput, OauthValues as OauthInfo, RefreshOverride, TokenRequestOverride,
+    TokenResponseInput, TokenResponseView, UserIdentity as UserInfo, Validation,
 };
 
 /// Everything a connector usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
         ApiKeyPlacement, AuthType, ClientAuthLocation, ClientSecretRef, ConnectionInfo, Connector,
-        ConnectorError, KeyValue, OauthInfo, OauthInfoInput, ProviderError, RefreshOverride,
-        TokenRequestOverride, TokenResponseInput, TokenResponseView, UserInfo, Validation, config,
-        connector, http, log,
+        ConnectorError, KeyValue, ManagedOauthApp, OauthInfo, OauthInfoInput, ProviderError,
+        RefreshOverride, TokenRequestOverride, TokenResponseInput, TokenResponseView, UserInfo,
+        Validation, config, connector, http, log,
     };
 }
 

@@ -1,270 +1,15 @@
 //! The connection flows end to end through the HTTP API: an in-process host and
 //! the local test provider, both on 127.0.0.1.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use connector_host::api::{AppState, router};
-use connector_host::capabilities::http::{
-    HostSecret, MemoryAuditSink, Outbound, OutboundConfig, SystemResolver,
+use connector_host_tests::harness::{
+    API_KEY, CLIENT_SECRET, Host, Options, assert_no_secret_in_logs,
 };
-use connector_host::config::ConnectorSettings;
-use connector_host::dev_provider::{DevClient, DevProvider, DevProviderConfig};
-use connector_host::flows::Flows;
-use connector_host::registry::{CompileCache, Registry};
-use connector_host::runtime::{Runtime, RuntimeLimits};
-use connector_host::store::crypto::Keyring;
-use connector_host::store::{ConnectionStore, Database, OAuthStateStore};
-use connector_host_tests::guest;
-use secrecy::SecretString;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-const API_KEY: &str = "ik-5d1f-insightly-secret";
-const CLIENT_SECRET: &str = "cs-regional-secret";
-
-/// Every log line the host writes during these tests (one subscriber per
-/// test binary).
-fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter("info,connector_host=trace,connector=trace")
-            .with_writer(move || Capture(sink.clone()))
-            .init();
-        logs
-    })
-}
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-struct Host {
-    base: String,
-    http: reqwest::Client,
-    provider: DevProvider,
-    audit: Arc<MemoryAuditSink>,
-    states: OAuthStateStore,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
-}
+use serde_json::json;
 
 async fn host() -> Host {
-    host_with_regional_host(None).await
-}
-
-/// A host whose `local-regional` connector accepts `regional_host` (the
-/// provider's address when `None`) as its hostname.
-async fn host_with_regional_host(regional_host: Option<String>) -> Host {
-    host_with(regional_host, 3600).await
-}
-
-/// The full harness: `regional_host` as above; access tokens the provider
-/// issues live `token_lifetime_secs` (0: already expired).
-async fn host_with(regional_host: Option<String>, token_lifetime_secs: u64) -> Host {
-    captured_logs();
-    let provider = DevProvider::start(DevProviderConfig {
-        clients: vec![
-            DevClient {
-                client_id: "regional-public-client".into(),
-                client_secret: CLIENT_SECRET.into(),
-                redirect_uris: vec!["https://apps.example.com/oauth/callback".into()],
-            },
-            DevClient {
-                client_id: "basic-client".into(),
-                client_secret: CLIENT_SECRET.into(),
-                redirect_uris: vec!["https://apps.example.com/basic/callback".into()],
-            },
-        ],
-        api_keys: vec![API_KEY.into()],
-        access_token_lifetime_secs: token_lifetime_secs,
-    })
-    .await
-    .unwrap();
-    let plugins = tempfile::tempdir().unwrap();
-    for name in ["local_insightly", "local_regional", "oauth_basic"] {
-        std::fs::copy(guest(name), plugins.path().join(format!("{name}.wasm"))).unwrap();
-    }
-    let audit = Arc::new(MemoryAuditSink::default());
-    let secret = HostSecret {
-        value: SecretString::from(CLIENT_SECRET),
-        connectors: ["local-regional".to_string()].into(),
-    };
-    let outbound = Outbound::new(
-        OutboundConfig {
-            allow_private_networks: vec!["127.0.0.1/32".parse().unwrap()],
-            ..OutboundConfig::default()
-        },
-        Arc::new(SystemResolver),
-        Arc::new(BTreeMap::from([
-            ("regional-crm-client-secret".to_string(), secret.clone()),
-            (
-                "basic-client-secret".to_string(),
-                HostSecret {
-                    connectors: ["test-oauth-basic".to_string()].into(),
-                    ..secret
-                },
-            ),
-        ])),
-        audit.clone(),
-    )
-    .unwrap();
-    let runtime = Arc::new(Runtime::with_outbound(RuntimeLimits::default(), outbound).unwrap());
-    let provider_host = regional_host.unwrap_or_else(|| {
-        provider
-            .base_url()
-            .trim_start_matches("http://")
-            .to_string()
-    });
-    let regional = ConnectorSettings {
-        config: BTreeMap::from([
-            ("scheme".into(), "http".into()),
-            ("default-hostname".into(), provider_host),
-        ]),
-        ..ConnectorSettings::default()
-    };
-    let basic = ConnectorSettings {
-        config: BTreeMap::from([
-            (
-                "token-url".into(),
-                format!("{}/oauth/token", provider.base_url()),
-            ),
-            ("api-base".into(), provider.base_url()),
-        ]),
-        ..ConnectorSettings::default()
-    };
-    let settings = BTreeMap::from([
-        ("local-regional".to_string(), regional),
-        ("test-oauth-basic".to_string(), basic),
-    ]);
-    let registry = Arc::new(Registry::new(
-        runtime,
-        plugins.path(),
-        CompileCache::disabled(),
-        settings,
-    ));
-    assert_eq!(registry.sync().await.loaded.len(), 3);
-
-    let work = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        work.path().join("host.db").display()
-    );
-    let database = Database::connect(&url).await.unwrap();
-    let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
-    let connections = ConnectionStore::new(database.clone(), keys.clone());
-    let states = OAuthStateStore::new(database.clone(), keys);
-    let flows = Flows::new(registry.clone(), connections.clone(), states.clone());
-    let app = router(AppState {
-        registry,
-        database,
-        connections,
-        flows,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    Host {
-        base,
-        http,
-        provider,
-        audit,
-        states,
-        _dirs: (plugins, work),
-    }
-}
-
-impl Host {
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        read(self.http.post(format!("{}{path}", self.base)).json(&body)).await
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        read(self.http.get(format!("{}{path}", self.base))).await
-    }
-
-    fn api_url(&self) -> String {
-        self.provider.base_url()
-    }
-
-    fn provider_host(&self) -> String {
-        self.provider
-            .base_url()
-            .trim_start_matches("http://")
-            .to_string()
-    }
-
-    /// Starts an OAuth login and has the provider approve it; returns the
-    /// query of the redirect back to our callback.
-    async fn authorize(&self, account: &str, hostname: &str) -> (Value, String) {
-        self.authorize_with("local-regional", account, hostname)
-            .await
-    }
-
-    async fn authorize_with(
-        &self,
-        connector: &str,
-        account: &str,
-        hostname: &str,
-    ) -> (Value, String) {
-        let start = json!({"accountId": account, "userId": "user-1", "hostname": hostname});
-        let (status, started) = self
-            .post(&format!("/v1/connectors/{connector}/oauth/start"), start)
-            .await;
-        assert_eq!(status, 200, "{started}");
-        let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
-        // The user's browser would go to the provider: the test client does.
-        let at_provider = format!(
-            "{}/oauth/authorize?{}",
-            self.provider.base_url(),
-            authorize.query().unwrap()
-        );
-        let response = self.http.get(at_provider).send().await.unwrap();
-        assert_eq!(response.status().as_u16(), 302);
-        let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-        (started, location.query().unwrap().to_string())
-    }
-}
-
-/// Sends a request; returns the status and the JSON body, after checking the
-/// body carries no secret.
-async fn read(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    assert_no_secret(&text);
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn assert_no_secret(text: &str) {
-    for secret in [API_KEY, CLIENT_SECRET] {
-        assert!(
-            !text.contains(secret),
-            "a secret appeared in an API body: {text}"
-        );
-    }
-}
-
-fn assert_no_secret_in_logs() {
-    let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
-    assert!(!logs.is_empty(), "logs were captured");
-    for secret in [API_KEY, CLIENT_SECRET] {
-        assert!(!logs.contains(secret), "a secret appeared in the logs");
-    }
+    Host::start().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,13 +57,15 @@ async fn api_key_login_validation_refresh_and_logout() {
         .await;
     assert_eq!((status, listed.as_array().unwrap().len()), (200, 1));
     let (status, _) = host
-        .get(&format!("/v1/accounts/acct-2/connections/{id}"))
+        .get(&format!(
+            "/v1/accounts/acct-2/users/user-1/connections/{id}"
+        ))
         .await;
     assert_eq!(status, 404, "another account cannot read it");
 
     let (status, validation) = host
         .post(
-            &format!("/v1/accounts/acct-1/connections/{id}/validate"),
+            &format!("/v1/accounts/acct-1/users/user-1/connections/{id}/validate"),
             json!({}),
         )
         .await;
@@ -329,7 +76,7 @@ async fn api_key_login_validation_refresh_and_logout() {
     );
     let (status, refreshed) = host
         .post(
-            &format!("/v1/accounts/acct-1/connections/{id}/refresh-user-info"),
+            &format!("/v1/accounts/acct-1/users/user-1/connections/{id}/refresh-user-info"),
             json!({}),
         )
         .await;
@@ -341,7 +88,7 @@ async fn api_key_login_validation_refresh_and_logout() {
 
     let (status, logout) = host
         .post(
-            &format!("/v1/accounts/acct-1/connections/{id}/logout"),
+            &format!("/v1/accounts/acct-1/users/user-1/connections/{id}/logout"),
             json!({}),
         )
         .await;
@@ -350,7 +97,7 @@ async fn api_key_login_validation_refresh_and_logout() {
     assert_eq!(logout["connection"]["hasApiKey"], false);
     let (status, error) = host
         .post(
-            &format!("/v1/accounts/acct-1/connections/{id}/validate"),
+            &format!("/v1/accounts/acct-1/users/user-1/connections/{id}/validate"),
             json!({}),
         )
         .await;
@@ -515,7 +262,7 @@ async fn oauth_login_with_pkce_through_the_local_provider() {
     let id = connection["id"].as_str().unwrap();
     let (status, logout) = host
         .post(
-            &format!("/v1/accounts/acct-1/connections/{id}/logout"),
+            &format!("/v1/accounts/acct-1/users/user-1/connections/{id}/logout"),
             json!({}),
         )
         .await;
@@ -676,7 +423,11 @@ async fn the_token_endpoint_redirect_is_not_followed() {
         connector_host_tests::servers::Behaviour::Redirect(elsewhere.url("/oauth/token")),
     )
     .await;
-    let host = host_with_regional_host(Some(redirect.addr.to_string())).await;
+    let host = Host::with(Options {
+        regional_host: Some(redirect.addr.to_string()),
+        ..Options::default()
+    })
+    .await;
     // The regional connector derives its token URL from the hostname.
     let (_, callback) = host.authorize("acct-1", &redirect.addr.to_string()).await;
     // A provider without RFC 9207 sends no `iss` (with it, the mix-up check
@@ -762,10 +513,16 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/connectors/{id}/oauth/start",
         "/v1/oauth/callback",
         "/v1/accounts/{account}/users/{user}/connections",
-        "/v1/accounts/{account}/connections/{id}",
-        "/v1/accounts/{account}/connections/{id}/logout",
-        "/v1/accounts/{account}/connections/{id}/validate",
-        "/v1/accounts/{account}/connections/{id}/refresh-user-info",
+        "/v1/accounts/{account}/users/{user}/connections/{id}",
+        "/v1/accounts/{account}/users/{user}/connections/{id}/logout",
+        "/v1/accounts/{account}/users/{user}/connections/{id}/validate",
+        "/v1/accounts/{account}/users/{user}/connections/{id}/refresh-user-info",
+        "/v1/accounts/{account}/connectors/{connector}/managed-oauth",
+        "/v1/accounts/{account}/connectors/{connector}/managed-fields",
+        "/v1/accounts/{account}/users/{user}/connectors/{connector}/managed-fields",
+        "/v1/accounts/{account}/admin-audit",
+        "/v1/admin-audit",
+        "/v1/whoami",
     ] {
         assert!(
             paths.contains_key(path),
@@ -780,12 +537,18 @@ async fn the_openapi_document_describes_every_route() {
         "ApiError",
         "AuditEvent",
         "InspectReport",
+        "ManagedOAuthInput",
+        "ManagedFieldsUpdate",
     ] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }
     assert!(
         schemas["Connection"]["properties"].get("apiKey").is_none(),
         "no secret field in the schema"
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
     );
 }
 
@@ -824,7 +587,11 @@ async fn a_fail_message_from_oauth_info_stops_the_login() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_failing_after_the_code_exchange_revokes_the_new_grant() {
     // Access tokens are born expired: the exchange succeeds, user-info gets 401.
-    let host = host_with(None, 0).await;
+    let host = Host::with(Options {
+        token_lifetime_secs: 0,
+        ..Options::default()
+    })
+    .await;
     let (_, callback) = host.authorize("acct-1", &host.provider_host()).await;
     let (status, error) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
     assert_eq!(

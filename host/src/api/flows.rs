@@ -2,20 +2,22 @@
 //! errors are `{code, message, field?}` with a matching status. No route ever
 //! returns a secret.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Caller};
+use crate::access::{Denied, Principal, Role};
 use crate::flows::{
-    ApiKeyLogin, AuthPageView, LogoutResult, OAuthCallback, OAuthConnected, OAuthStart,
+    ApiKeyLogin, AuthPageView, FlowError, LogoutResult, OAuthCallback, OAuthConnected, OAuthStart,
     OAuthStarted, ValidationResult,
 };
-use crate::store::Connection;
+use crate::store::{Connection, ConnectionRef};
 
-/// `GET /v1/connectors/{id}/auth-page`, `POST /v1/connectors/{id}/api-key/login`,
+/// `GET /v1/connectors/{id}/auth-page` (any key), and for service keys within
+/// their accounts: `POST /v1/connectors/{id}/api-key/login`,
 /// `POST /v1/connectors/{id}/oauth/start`, `GET /v1/oauth/callback`,
-/// `POST /v1/accounts/{account}/connections/{id}/{logout,validate,refresh-user-info}`.
+/// `POST /v1/accounts/{account}/users/{user}/connections/{id}/{logout,validate,refresh-user-info}`.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/connectors/{id}/auth-page", get(auth_page))
@@ -23,75 +25,149 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/connectors/{id}/oauth/start", post(oauth_start))
         .route("/v1/oauth/callback", get(oauth_callback))
         .route(
-            "/v1/accounts/{account}/connections/{id}/logout",
+            "/v1/accounts/{account}/users/{user}/connections/{id}/logout",
             post(logout),
         )
         .route(
-            "/v1/accounts/{account}/connections/{id}/validate",
+            "/v1/accounts/{account}/users/{user}/connections/{id}/validate",
             post(validate),
         )
         .route(
-            "/v1/accounts/{account}/connections/{id}/refresh-user-info",
+            "/v1/accounts/{account}/users/{user}/connections/{id}/refresh-user-info",
             post(refresh_user_info),
         )
 }
 
-#[utoipa::path(get, path = "/v1/connectors/{id}/auth-page", tag = "flows", params(("id" = String, Path)), responses((status = 200, description = "What a client renders to log in", body = AuthPageView), (status = 404, description = "Unknown connector", body = ApiError)))]
+/// The path of one connection.
+type ConnectionPath = Path<(String, String, String)>;
+
+/// Checks the caller may run flows for `account`; returns the connection's reference.
+fn scoped<'a>(
+    caller: &Principal,
+    (account, user, id): &'a (String, String, String),
+    action: &'static str,
+) -> Result<ConnectionRef<'a>, ApiError> {
+    caller.require_account(Role::Service, account, action)?;
+    Ok(ConnectionRef {
+        account_id: account,
+        user_id: user,
+        id,
+    })
+}
+
+/// Query of the auth page.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct AuthPageQuery {
+    /// `manual`: the full form, admin-managed fields included.
+    form: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/connectors/{id}/auth-page", tag = "flows", params(("id" = String, Path), ("form" = Option<String>, Query, description = "`manual`: every field, admin-managed ones included")), responses((status = 200, description = "What a client renders to log in", body = AuthPageView), (status = 400, description = "Unknown form", body = ApiError), (status = 404, description = "Unknown connector", body = ApiError)))]
 pub(super) async fn auth_page(
+    _: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(query): Query<AuthPageQuery>,
 ) -> Result<Json<AuthPageView>, ApiError> {
-    Ok(Json(state.flows.auth_page(&id)?))
+    let manual = match query.form.as_deref() {
+        None | Some("user") => false,
+        Some("manual") => true,
+        Some(other) => {
+            return Err(FlowError::field_error(
+                "form",
+                format!("`{other}` is not a form; use `user` (default) or `manual`"),
+            )
+            .into());
+        }
+    };
+    Ok(Json(state.flows.auth_page(&id, manual)?))
 }
 
 #[utoipa::path(post, path = "/v1/connectors/{id}/api-key/login", tag = "flows", params(("id" = String, Path)), request_body = ApiKeyLogin, responses((status = 200, description = "The saved connection", body = Connection), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
 pub(super) async fn api_key_login(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Result<Json<ApiKeyLogin>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Connection>, ApiError> {
     let Json(login) = body.map_err(ApiError::bad_body)?;
+    caller.require_account(Role::Service, &login.account_id, "log users in")?;
     Ok(Json(state.flows.api_key_login(&id, login).await?))
 }
 
-#[utoipa::path(post, path = "/v1/accounts/{account}/connections/{id}/logout", tag = "flows", params(("account" = String, Path), ("id" = String, Path)), responses((status = 200, description = "Logged out; our copy of the credentials is cleared", body = LogoutResult), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
+#[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/logout", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "Logged out; our copy of the credentials is cleared", body = LogoutResult), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
 pub(super) async fn logout(
+    Caller(caller): Caller,
     State(state): State<AppState>,
-    Path((account, id)): Path<(String, String)>,
+    Path(path): ConnectionPath,
 ) -> Result<Json<LogoutResult>, ApiError> {
-    Ok(Json(state.flows.logout(&account, &id).await?))
+    Ok(Json(
+        state
+            .flows
+            .logout(scoped(&caller, &path, "log users out")?)
+            .await?,
+    ))
 }
 
-#[utoipa::path(post, path = "/v1/accounts/{account}/connections/{id}/validate", tag = "flows", params(("account" = String, Path), ("id" = String, Path)), responses((status = 200, description = "Validation outcome", body = ValidationResult), (status = 409, description = "The connection is logged out", body = ApiError), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
+#[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/validate", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "Validation outcome", body = ValidationResult), (status = 409, description = "The connection is logged out", body = ApiError), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
 pub(super) async fn validate(
+    Caller(caller): Caller,
     State(state): State<AppState>,
-    Path((account, id)): Path<(String, String)>,
+    Path(path): ConnectionPath,
 ) -> Result<Json<ValidationResult>, ApiError> {
-    Ok(Json(state.flows.validate(&account, &id).await?))
+    Ok(Json(
+        state
+            .flows
+            .validate(scoped(&caller, &path, "validate connections")?)
+            .await?,
+    ))
 }
 
-#[utoipa::path(post, path = "/v1/accounts/{account}/connections/{id}/refresh-user-info", tag = "flows", params(("account" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The connection with the refreshed identity", body = Connection), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
+#[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/refresh-user-info", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The connection with the refreshed identity", body = Connection), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
 pub(super) async fn refresh_user_info(
+    Caller(caller): Caller,
     State(state): State<AppState>,
-    Path((account, id)): Path<(String, String)>,
+    Path(path): ConnectionPath,
 ) -> Result<Json<Connection>, ApiError> {
-    Ok(Json(state.flows.refresh_user_info(&account, &id).await?))
+    Ok(Json(
+        state
+            .flows
+            .refresh_user_info(scoped(&caller, &path, "refresh user info")?)
+            .await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/connectors/{id}/oauth/start", tag = "flows", params(("id" = String, Path)), request_body = OAuthStart, responses((status = 200, description = "Where to send the user", body = OAuthStarted), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
 pub(super) async fn oauth_start(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Result<Json<OAuthStart>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<OAuthStarted>, ApiError> {
     let Json(start) = body.map_err(ApiError::bad_body)?;
+    caller.require_account(Role::Service, &start.account_id, "start logins")?;
     Ok(Json(state.flows.oauth_start(&id, start).await?))
 }
 
 #[utoipa::path(get, path = "/v1/oauth/callback", tag = "flows", params(("code" = Option<String>, Query), ("state" = Option<String>, Query), ("iss" = Option<String>, Query), ("error" = Option<String>, Query), ("error_description" = Option<String>, Query)), responses((status = 200, description = "The saved connection", body = OAuthConnected), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
 pub(super) async fn oauth_callback(
+    Caller(caller): Caller,
     State(state): State<AppState>,
-    axum::extract::Query(callback): axum::extract::Query<OAuthCallback>,
+    Query(callback): Query<OAuthCallback>,
 ) -> Result<Json<OAuthConnected>, ApiError> {
+    caller.require_role(&[Role::Service], "complete logins")?;
+    // A state of an account outside the caller's scope is refused without
+    // being consumed (its owner can still complete the login), and without
+    // naming the account.
+    if let Some(state_value) = callback.state.as_deref() {
+        let account = state
+            .flows
+            .state_account(state_value)
+            .await
+            .map_err(ApiError::internal)?;
+        if account.is_some_and(|a| !caller.accounts.contains(&a)) {
+            return Err(Denied::ForeignLogin.into());
+        }
+    }
     Ok(Json(state.flows.oauth_callback(callback).await?))
 }

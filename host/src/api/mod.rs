@@ -9,11 +9,16 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+mod admin;
+mod auth;
 mod flows;
 mod openapi;
 
+pub use auth::Caller;
+
+use crate::access::Role;
 use crate::registry::{InspectReport, Registry};
-use crate::store::Database;
+use crate::store::{AdminAudit, ApiKeyStore, ConnectionRef, Database};
 
 /// Shared state of the routes.
 #[derive(Clone)]
@@ -26,16 +31,42 @@ pub struct AppState {
     pub connections: crate::store::ConnectionStore,
     /// The connection flows.
     pub flows: crate::flows::Flows,
+    /// The API keys every `/v1` request is checked against.
+    pub api_keys: ApiKeyStore,
+    /// Where admin changes are recorded.
+    pub admin_audit: AdminAudit,
 }
 
-/// The router: `/healthz`; connectors: `/v1/connectors`, `/v1/connectors/{id}`,
-/// `…/{id}/versions`, `…/{id}/audit`; connections (never with secrets):
-/// `/v1/accounts/{account}/users/{user}/connections`,
-/// `/v1/accounts/{account}/connections/{id}`.
+impl AppState {
+    /// The state over one database (keys and admin audit live there too).
+    pub fn new(
+        registry: Arc<Registry>,
+        database: Database,
+        connections: crate::store::ConnectionStore,
+        flows: crate::flows::Flows,
+    ) -> Self {
+        Self {
+            api_keys: ApiKeyStore::new(database.clone()),
+            admin_audit: AdminAudit::new(database.clone()),
+            registry,
+            database,
+            connections,
+            flows,
+        }
+    }
+}
+
+/// The router. `/healthz` and `/openapi.json` are public; every `/v1` route
+/// needs a bearer API key ([`crate::access`] lists what each role may do):
+/// connectors (`/v1/connectors…`), connections and flows
+/// (`/v1/accounts/{account}/users/{user}/connections…`, `…/oauth/…`,
+/// `…/api-key/login`), admin-managed credentials
+/// (`/v1/accounts/{account}/connectors/{connector}/managed-…`), audit.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/openapi.json", get(openapi::document))
+        .route("/v1/whoami", get(whoami))
         .route("/v1/connectors", get(list_connectors))
         .route("/v1/connectors/{id}", get(get_connector))
         .route("/v1/connectors/{id}/versions", get(connector_versions))
@@ -45,11 +76,33 @@ pub fn router(state: AppState) -> Router {
             get(list_connections),
         )
         .route(
-            "/v1/accounts/{account}/connections/{id}",
+            "/v1/accounts/{account}/users/{user}/connections/{id}",
             get(get_connection),
         )
         .merge(flows::routes())
+        .merge(admin::routes())
         .with_state(state)
+}
+
+/// Who the presented key is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct WhoAmI {
+    key_id: String,
+    name: String,
+    role: Role,
+    /// `*` for every account; empty for operators.
+    accounts: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/v1/whoami", tag = "access", responses((status = 200, description = "The caller's key: id, name, role, accounts", body = WhoAmI), (status = 401, description = "Missing, unknown or revoked key", body = ApiError)))]
+async fn whoami(Caller(caller): Caller) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        key_id: caller.key_id,
+        name: caller.name,
+        role: caller.role,
+        accounts: caller.accounts.to_list(),
+    })
 }
 
 /// A JSON error body: a stable code, a message, and the field it is about.
@@ -62,19 +115,44 @@ pub struct ApiError {
     /// The request field the error is about, for bad input.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Required admin-managed fields without a value (code
+    /// `managed_fields_missing`, App Connect's warning).
+    #[serde(
+        rename = "missingRequiredFieldConsts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub missing_required_field_consts: Option<Vec<String>>,
+    /// A login with admin-managed values failed: the client may offer the full
+    /// manual form (`auth-page?form=manual`, login with `manual: true`).
+    #[serde(
+        rename = "manualFormAvailable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub manual_form_available: Option<bool>,
     #[serde(skip)]
     status: StatusCode,
 }
 
 impl From<crate::flows::FlowError> for ApiError {
     fn from(error: crate::flows::FlowError) -> Self {
-        if let crate::flows::FlowError::Storage(inner) = &error {
-            tracing::error!(error = %inner, "storage failure in a flow");
+        match &error {
+            crate::flows::FlowError::Storage(inner) => {
+                tracing::error!(error = %inner, "storage failure in a flow")
+            }
+            crate::flows::FlowError::ManagedStorage(inner) => {
+                tracing::error!(error = %inner, "managed-credential storage failure")
+            }
+            _ => {}
         }
         Self {
             code: error.code(),
             message: error.to_string(),
             field: error.field().map(str::to_string),
+            missing_required_field_consts: error
+                .missing_required_field_consts()
+                .map(<[String]>::to_vec),
+            manual_form_available: matches!(error, crate::flows::FlowError::ManagedLoginFailed(_))
+                .then_some(true),
             status: error.status(),
         }
     }
@@ -86,6 +164,8 @@ impl ApiError {
             code: "not_found",
             message,
             field: None,
+            missing_required_field_consts: None,
+            manual_form_available: None,
             status: StatusCode::NOT_FOUND,
         }
     }
@@ -97,6 +177,8 @@ impl ApiError {
             code: "invalid_body",
             message: rejection.body_text(),
             field: None,
+            missing_required_field_consts: None,
+            manual_form_available: None,
             status: StatusCode::BAD_REQUEST,
         }
     }
@@ -107,6 +189,8 @@ impl ApiError {
             code: "internal",
             message: "internal error".into(),
             field: None,
+            missing_required_field_consts: None,
+            manual_form_available: None,
             status: StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -137,7 +221,7 @@ struct ConnectorList {
 }
 
 #[utoipa::path(get, path = "/v1/connectors", tag = "connectors", responses((status = 200, description = "Loaded connectors and files that failed to load", body = ConnectorList)))]
-async fn list_connectors(State(state): State<AppState>) -> Json<ConnectorList> {
+async fn list_connectors(_: Caller, State(state): State<AppState>) -> Json<ConnectorList> {
     let snapshot = state.registry.snapshot();
     let connectors = snapshot
         .connectors
@@ -162,6 +246,7 @@ async fn list_connectors(State(state): State<AppState>) -> Json<ConnectorList> {
 
 #[utoipa::path(get, path = "/v1/connectors/{id}", tag = "connectors", params(("id" = String, Path, description = "Connector id")), responses((status = 200, description = "What the connector is and may do", body = InspectReport), (status = 404, description = "Not found", body = ApiError)))]
 async fn get_connector(
+    _: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<InspectReport>, ApiError> {
@@ -174,9 +259,11 @@ async fn get_connector(
 
 #[utoipa::path(get, path = "/v1/connectors/{id}/versions", tag = "connectors", params(("id" = String, Path, description = "Connector id")), responses((status = 200, description = "Every version loaded, newest first", body = Vec<crate::store::RecordedVersion>), (status = 404, description = "Not found", body = ApiError)))]
 async fn connector_versions(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<crate::store::RecordedVersion>>, ApiError> {
+    caller.require_role(&[Role::Operator], "read connector versions")?;
     let versions = state
         .database
         .connector_versions(&id)
@@ -199,10 +286,12 @@ struct AuditQuery {
 
 #[utoipa::path(get, path = "/v1/connectors/{id}/audit", tag = "connectors", params(("id" = String, Path, description = "Connector id"), ("limit" = Option<i64>, Query, description = "How many, newest first (1–1000, default 50)")), responses((status = 200, description = "Outbound requests, allowed or refused", body = Vec<crate::capabilities::http::AuditEvent>)))]
 async fn connector_audit(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     axum::extract::Query(query): axum::extract::Query<AuditQuery>,
 ) -> Result<Json<Vec<crate::capabilities::http::AuditEvent>>, ApiError> {
+    caller.require_role(&[Role::Operator], "read the outbound audit")?;
     let limit = query.limit.unwrap_or(50).clamp(1, 1000);
     let events = state
         .database
@@ -214,9 +303,11 @@ async fn connector_audit(
 
 #[utoipa::path(get, path = "/v1/accounts/{account}/users/{user}/connections", tag = "connections", params(("account" = String, Path), ("user" = String, Path)), responses((status = 200, description = "The user's connections (never secrets)", body = Vec<crate::store::Connection>)))]
 async fn list_connections(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path((account, user)): Path<(String, String)>,
 ) -> Result<Json<Vec<crate::store::Connection>>, ApiError> {
+    caller.require_account(Role::Service, &account, "list connections")?;
     let connections = state
         .connections
         .list(&account, &user)
@@ -225,17 +316,26 @@ async fn list_connections(
     Ok(Json(connections))
 }
 
-#[utoipa::path(get, path = "/v1/accounts/{account}/connections/{id}", tag = "connections", params(("account" = String, Path), ("id" = String, Path)), responses((status = 200, description = "Connection status (never secrets)", body = crate::store::Connection), (status = 404, description = "Not found", body = ApiError)))]
+#[utoipa::path(get, path = "/v1/accounts/{account}/users/{user}/connections/{id}", tag = "connections", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "Connection status (never secrets)", body = crate::store::Connection), (status = 404, description = "Not found", body = ApiError)))]
 async fn get_connection(
+    Caller(caller): Caller,
     State(state): State<AppState>,
-    Path((account, id)): Path<(String, String)>,
+    Path((account, user, id)): Path<(String, String, String)>,
 ) -> Result<Json<crate::store::Connection>, ApiError> {
+    caller.require_account(Role::Service, &account, "read connections")?;
+    let at = ConnectionRef {
+        account_id: &account,
+        user_id: &user,
+        id: &id,
+    };
     let connection = state
         .connections
-        .get(&account, &id)
+        .get(at)
         .await
         .map_err(|e| ApiError::internal(e.into()))?;
-    connection
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no connection `{id}` in account `{account}`")))
+    connection.map(Json).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no connection `{id}` for user `{user}` of account `{account}`"
+        ))
+    })
 }

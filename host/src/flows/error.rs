@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 
 use crate::runtime::bindings::ConnectorError;
 use crate::runtime::{CallError, describe};
-use crate::store::ConnectionStoreError;
+use crate::store::{ConnectionStoreError, ManagedStoreError};
 
 /// Why a flow did not complete. Nothing is saved when a flow fails.
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +59,29 @@ pub enum FlowError {
     /// The token endpoint refused the code exchange.
     #[error("token exchange failed: {0}")]
     TokenExchange(String),
+    /// The connector or account does not use the admin-managed credentials
+    /// asked for.
+    #[error("{0}")]
+    NotManaged(String),
+    /// The connector uses admin-managed OAuth and the account has not set it up.
+    #[error("{0}")]
+    ManagedCredentialsMissing(String),
+    /// Required admin-managed form fields have no value (App Connect's
+    /// `missingRequiredFieldConsts` warning).
+    #[error("an admin has not set the required managed field(s) {}; ask an admin, or log in with `manual: true` and the full form", .0.join(", "))]
+    ManagedFieldsMissing(Vec<String>),
+    /// A login with admin-managed values failed; the next attempt may use the
+    /// full manual form (`manual: true`).
+    #[error(
+        "the login with the admin-managed values failed ({0}); you may retry with `manual: true` and the full form"
+    )]
+    ManagedLoginFailed(Box<FlowError>),
     /// Storage failed.
     #[error("storage error")]
     Storage(#[from] ConnectionStoreError),
+    /// Storage of managed credentials failed.
+    #[error("storage error")]
+    ManagedStorage(#[from] ManagedStoreError),
 }
 
 impl FlowError {
@@ -80,7 +100,11 @@ impl FlowError {
             FlowError::State(_) => "invalid_state",
             FlowError::OAuthFailed(_) => "oauth_failed",
             FlowError::TokenExchange(_) => "token_exchange_failed",
-            FlowError::Storage(_) => "storage_error",
+            FlowError::NotManaged(_) => "not_admin_managed",
+            FlowError::ManagedCredentialsMissing(_) => "managed_credentials_missing",
+            FlowError::ManagedFieldsMissing(_) => "managed_fields_missing",
+            FlowError::ManagedLoginFailed(_) => "managed_login_failed",
+            FlowError::Storage(_) | FlowError::ManagedStorage(_) => "storage_error",
         }
     }
 
@@ -99,7 +123,14 @@ impl FlowError {
             FlowError::NotUsable(_) => StatusCode::CONFLICT,
             FlowError::Provider(_) | FlowError::Connector(_) => StatusCode::BAD_GATEWAY,
             FlowError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            FlowError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            FlowError::NotManaged(_) | FlowError::ManagedCredentialsMissing(_) => {
+                StatusCode::CONFLICT
+            }
+            FlowError::ManagedFieldsMissing(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            FlowError::ManagedLoginFailed(cause) => cause.status(),
+            FlowError::Storage(_) | FlowError::ManagedStorage(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -107,6 +138,16 @@ impl FlowError {
     pub fn field(&self) -> Option<&str> {
         match self {
             FlowError::Field { field, .. } => Some(field),
+            FlowError::ManagedLoginFailed(cause) => cause.field(),
+            _ => None,
+        }
+    }
+
+    /// The required managed fields without a value, for the
+    /// `missingRequiredFieldConsts` warning.
+    pub fn missing_required_field_consts(&self) -> Option<&[String]> {
+        match self {
+            FlowError::ManagedFieldsMissing(missing) => Some(missing),
             _ => None,
         }
     }

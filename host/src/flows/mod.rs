@@ -8,6 +8,7 @@
 
 mod api_key;
 mod error;
+mod managed;
 mod oauth;
 
 use std::collections::BTreeMap;
@@ -17,15 +18,22 @@ use serde::Serialize;
 
 pub use api_key::{ApiKeyLogin, AuthPageView};
 pub use error::FlowError;
+pub use managed::{
+    MASK, ManagedFieldView, ManagedFields, ManagedFieldsUpdate, ManagedOAuthAppView,
+    ManagedOAuthInput, ManagedOAuthSaved, ManagedOAuthView,
+};
 pub use oauth::{OAuthCallback, OAuthConnected, OAuthStart, OAuthStarted};
 
 use crate::capabilities::http::{ApiKeyCredential, ApiKeyPlacement, CallCredentials};
 use crate::hook::Hook;
-use crate::manifest::AuthKind;
+use crate::manifest::{AuthKind, ManagedScope};
 use crate::registry::{LoadedConnector, Registry};
 use crate::runtime::CallContext;
 use crate::runtime::bindings::hooks::{self, ConnectionInfo};
-use crate::store::{Connection, ConnectionStatus, ConnectionStore, OAuthStateStore};
+use crate::store::{
+    Connection, ConnectionRef, ConnectionStatus, ConnectionStore, ManagedStore, OAuthStateStore,
+};
+use secrecy::ExposeSecret;
 
 /// The flows, over the live connectors and the connection store.
 #[derive(Clone)]
@@ -33,6 +41,7 @@ pub struct Flows {
     registry: Arc<Registry>,
     connections: ConnectionStore,
     states: OAuthStateStore,
+    managed: ManagedStore,
 }
 
 /// The outcome of a logout.
@@ -71,6 +80,7 @@ impl Flows {
         states: OAuthStateStore,
     ) -> Self {
         Self {
+            managed: connections.managed(),
             registry,
             connections,
             states,
@@ -83,11 +93,11 @@ impl Flows {
             .ok_or_else(|| FlowError::UnknownConnector(id.to_string()))
     }
 
-    async fn connection(&self, account_id: &str, id: &str) -> Result<Connection, FlowError> {
+    async fn connection(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
         self.connections
-            .get(account_id, id)
+            .get(at)
             .await?
-            .ok_or_else(|| FlowError::UnknownConnection(id.to_string()))
+            .ok_or_else(|| FlowError::UnknownConnection(at.id.to_string()))
     }
 
     /// What hooks acting on an existing connection see.
@@ -97,6 +107,47 @@ impl Flows {
             platform_user_id: connection.platform_user_id.clone(),
             additional_info: connection.additional_info.clone(),
         }
+    }
+
+    /// What hooks acting on `connection` see: its saved values plus the
+    /// current values of hidden admin-managed fields (which are not saved
+    /// with connections).
+    async fn hook_info(
+        &self,
+        connector: &LoadedConnector,
+        connection: &Connection,
+    ) -> Result<ConnectionInfo, FlowError> {
+        let mut info = Self::info(connection);
+        let Some(block) = &connector.info.manifest.auth.api_key else {
+            return Ok(info);
+        };
+        let hidden: Vec<_> = block
+            .page
+            .content
+            .iter()
+            .filter(|f| f.managed && f.hidden && f.key != crate::manifest::API_KEY_FIELD)
+            .filter(|f| !info.additional_info.iter().any(|(k, _)| k == &f.key))
+            .collect();
+        if hidden.is_empty() {
+            return Ok(info);
+        }
+        let (account, connector_id) = (&connection.account_id, &connection.connector_id);
+        let for_account = self.managed.fields(account, connector_id, None).await?;
+        let for_user = self
+            .managed
+            .fields(account, connector_id, Some(&connection.user_id))
+            .await?;
+        for field in hidden {
+            let stored = match field.managed_scope.unwrap_or(ManagedScope::Account) {
+                ManagedScope::Account => for_account.get(&field.key),
+                ManagedScope::User => for_user.get(&field.key),
+            };
+            if let Some(value) = stored {
+                info.additional_info
+                    .push((field.key.clone(), value.expose_secret().to_string()));
+            }
+        }
+        Ok(info)
     }
 
     /// The call context of a stored connection: its decrypted secrets, the API
@@ -122,19 +173,17 @@ impl Flows {
                 account_id: Some(connection.account_id.clone()),
                 ..CallContext::default()
             };
-            let placement = connector
-                .prepared
-                .basic_auth(&bare, Self::info(connection))
-                .await
-                .result?;
+            let info = self.hook_info(connector, connection).await?;
+            let fields = info
+                .additional_info
+                .iter()
+                .cloned()
+                .collect::<BTreeMap<_, _>>();
+            let placement = connector.prepared.basic_auth(&bare, info).await.result?;
             credentials.api_key = Some(ApiKeyCredential {
                 key,
                 placement: placement_from(placement),
-                fields: connection
-                    .additional_info
-                    .iter()
-                    .cloned()
-                    .collect::<BTreeMap<_, _>>(),
+                fields,
             });
         }
         Ok(CallContext {
@@ -147,8 +196,8 @@ impl Flows {
 
     /// Logout: the connector's `unauthorize` hook (if any), then always clears
     /// our copy of the credentials.
-    pub async fn logout(&self, account_id: &str, id: &str) -> Result<LogoutResult, FlowError> {
-        let connection = self.connection(account_id, id).await?;
+    pub async fn logout(&self, at: ConnectionRef<'_>) -> Result<LogoutResult, FlowError> {
+        let connection = self.connection(at).await?;
         let mut message = None;
         let mut warnings = Vec::new();
         let connector = self.registry.get(&connection.connector_id);
@@ -157,16 +206,22 @@ impl Flows {
                 if connector.prepared.implements(Hook::Unauthorize)
                     && connection.status != ConnectionStatus::Revoked =>
             {
-                match self.context(&connector, &connection).await {
-                    Ok(ctx) => match connector
-                        .prepared
-                        .unauthorize(&ctx, Self::info(&connection))
+                let prepared = match self.context(&connector, &connection).await {
+                    Ok(ctx) => self
+                        .hook_info(&connector, &connection)
                         .await
-                        .result
-                    {
-                        Ok(text) => message = text,
-                        Err(error) => warnings.push(format!("unauthorize hook failed: {error}")),
-                    },
+                        .map(|info| (ctx, info)),
+                    Err(error) => Err(error),
+                };
+                match prepared {
+                    Ok((ctx, info)) => {
+                        match connector.prepared.unauthorize(&ctx, info).await.result {
+                            Ok(text) => message = text,
+                            Err(error) => {
+                                warnings.push(format!("unauthorize hook failed: {error}"))
+                            }
+                        }
+                    }
                     Err(error) => {
                         warnings.push(format!("cannot prepare the unauthorize hook: {error}"))
                     }
@@ -187,11 +242,11 @@ impl Flows {
                 Err(warning) => warnings.push(warning),
             }
         }
-        self.connections.clear_credentials(account_id, id).await?;
+        self.connections.clear_credentials(at).await?;
         for warning in &warnings {
-            tracing::warn!(connection = %id, "{warning}");
+            tracing::warn!(connection = %at.id, "{warning}");
         }
-        let connection = self.connection(account_id, id).await?;
+        let connection = self.connection(at).await?;
         Ok(LogoutResult {
             connection,
             message,
@@ -201,19 +256,12 @@ impl Flows {
     }
 
     /// `auth-validation`; a 401 from the CRM marks the connection as needing re-auth.
-    pub async fn validate(
-        &self,
-        account_id: &str,
-        id: &str,
-    ) -> Result<ValidationResult, FlowError> {
-        let connection = self.connection(account_id, id).await?;
+    pub async fn validate(&self, at: ConnectionRef<'_>) -> Result<ValidationResult, FlowError> {
+        let connection = self.connection(at).await?;
         let connector = self.connector(&connection.connector_id)?;
         let ctx = self.context(&connector, &connection).await?;
-        let outcome = connector
-            .prepared
-            .auth_validation(&ctx, Self::info(&connection))
-            .await
-            .result;
+        let info = self.hook_info(&connector, &connection).await?;
+        let outcome = connector.prepared.auth_validation(&ctx, info).await.result;
         let (successful, status, fail_reason) = match outcome {
             Ok(v) => (v.successful, v.status, v.fail_reason),
             Err(error) => match FlowError::from(error) {
@@ -223,10 +271,10 @@ impl Flows {
         };
         if !successful && status == Some(401) {
             self.connections
-                .set_status(account_id, id, ConnectionStatus::NeedsReauth)
+                .set_status(at, ConnectionStatus::NeedsReauth)
                 .await?;
         }
-        let connection = self.connection(account_id, id).await?;
+        let connection = self.connection(at).await?;
         Ok(ValidationResult {
             successful,
             status,
@@ -237,15 +285,11 @@ impl Flows {
 
     /// `refresh-user-info` (or `user-info` when the connector has no refresh
     /// variant); saves the new identity.
-    pub async fn refresh_user_info(
-        &self,
-        account_id: &str,
-        id: &str,
-    ) -> Result<Connection, FlowError> {
-        let connection = self.connection(account_id, id).await?;
+    pub async fn refresh_user_info(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
+        let connection = self.connection(at).await?;
         let connector = self.connector(&connection.connector_id)?;
         let ctx = self.context(&connector, &connection).await?;
-        let info = Self::info(&connection);
+        let info = self.hook_info(&connector, &connection).await?;
         let identity = if connector.prepared.implements(Hook::RefreshUserInfo) {
             connector
                 .prepared
@@ -255,16 +299,28 @@ impl Flows {
         } else {
             connector.prepared.user_info(&ctx, info).await.result?
         };
-        let additional_info = merge(&connection.additional_info, &identity.additional_info);
+        // Hidden admin-managed values stay out of the saved values.
+        let hidden = |key: &str| {
+            connector
+                .info
+                .manifest
+                .auth
+                .api_key
+                .as_ref()
+                .is_some_and(|b| {
+                    api_key::is_hidden_managed(&b.page, key)
+                        && !connection.additional_info.iter().any(|(k, _)| k == key)
+                })
+        };
+        let additional_info: Vec<(String, String)> =
+            merge(&connection.additional_info, &identity.additional_info)
+                .into_iter()
+                .filter(|(k, _)| !hidden(k))
+                .collect();
         self.connections
-            .update_identity(
-                account_id,
-                id,
-                &identity_fields(&identity),
-                &additional_info,
-            )
+            .update_identity(at, &identity_fields(&identity), &additional_info)
             .await?;
-        self.connection(account_id, id).await
+        self.connection(at).await
     }
 
     fn require(

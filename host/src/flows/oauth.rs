@@ -28,12 +28,12 @@ use crate::manifest::{AuthKind, ClientAuthLocation as ManifestAuthLocation, OAut
 use crate::registry::LoadedConnector;
 use crate::runtime::CallContext;
 use crate::runtime::bindings::hooks::{
-    ClientAuthLocation, ClientSecretRef, OauthInfoInput, OauthValues, TokenResponseInput,
-    TokenResponseView,
+    ClientAuthLocation, ClientSecretRef, ManagedOauthApp, OauthInfoInput, OauthValues,
+    TokenResponseInput, TokenResponseView,
 };
 use crate::store::unix_seconds;
 use crate::store::{
-    Connection, ConnectionSecrets, NewConnection, PendingAuthorization, StateError,
+    Connection, ConnectionSecrets, ManagedOAuthApp, NewConnection, PendingAuthorization, StateError,
 };
 
 /// Time limit of the requests the host makes itself (code exchange, revocation).
@@ -137,15 +137,61 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn inputs(start: &OAuthStart) -> OauthInfoInput {
+/// What a pending authorization keeps to call `oauth-info` again at the
+/// callback: the start request and the managed application version it used.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredInputs {
+    start: OAuthStart,
+    #[serde(default)]
+    managed_version: Option<i64>,
+}
+
+fn inputs(start: &OAuthStart, managed: Option<&ManagedOAuthApp>) -> OauthInfoInput {
+    let app = managed.map(|m| &m.values);
     OauthInfoInput {
-        token_url: start.token_url.clone(),
-        hostname: start.hostname.clone(),
+        token_url: start
+            .token_url
+            .clone()
+            .or_else(|| app.and_then(|a| a.token_url.clone())),
+        hostname: start
+            .hostname
+            .clone()
+            .or_else(|| app.and_then(|a| a.hostname.clone())),
         account_id: Some(start.account_id.clone()),
         proxy_id: start.proxy_id.clone(),
         proxy_config: start.proxy_config.as_ref().map(|v| v.to_string()),
         user_email: start.user_email.clone(),
         is_from_mcp: start.is_from_mcp,
+        managed: app.map(|a| ManagedOauthApp {
+            client_id: a.client_id.clone(),
+            token_url: a.token_url.clone(),
+            authorization_url: a.authorization_url.clone(),
+            redirect_uri: a.redirect_uri.clone(),
+            hostname: a.hostname.clone(),
+        }),
+    }
+}
+
+/// The admin's values win over what `oauth-info` returned.
+fn apply_managed(info: &mut OauthValues, managed: Option<&ManagedOAuthApp>) {
+    let Some(app) = managed.map(|m| &m.values) else {
+        return;
+    };
+    if let Some(v) = &app.client_id {
+        info.client_id = v.clone();
+    }
+    if let Some(v) = &app.token_url {
+        info.access_token_uri = v.clone();
+    }
+    if let Some(v) = &app.authorization_url {
+        info.authorization_uri = Some(v.clone());
+    }
+    if let Some(v) = &app.redirect_uri {
+        info.redirect_uri = v.clone();
+    }
+    if let Some(v) = &app.hostname {
+        info.hostname = Some(v.clone());
     }
 }
 
@@ -164,24 +210,56 @@ impl Flows {
         Ok((connector, block))
     }
 
+    /// `oauth-info` with the account's managed application (if any) passed
+    /// in and applied over the answer.
     async fn oauth_info(
         &self,
         connector: &LoadedConnector,
         start: &OAuthStart,
+        managed: Option<&ManagedOAuthApp>,
     ) -> Result<OauthValues, FlowError> {
         let ctx = CallContext {
             account_id: Some(start.account_id.clone()),
             ..CallContext::default()
         };
-        let info = connector
+        let mut info = connector
             .prepared
-            .oauth_info(&ctx, inputs(start))
+            .oauth_info(&ctx, inputs(start, managed))
             .await
             .result?;
         if let Some(message) = info.fail_message.clone() {
             return Err(FlowError::OAuthFailed(message));
         }
+        apply_managed(&mut info, managed);
         Ok(info)
+    }
+
+    /// The client secret of a login: the managed application's when there is
+    /// one, else what `oauth-info` referred to.
+    fn client_secret(
+        &self,
+        connector: &LoadedConnector,
+        info: &OauthValues,
+        managed: Option<&ManagedOAuthApp>,
+    ) -> Result<Option<SecretString>, FlowError> {
+        if let Some(app) = managed {
+            return Ok(app.values.client_secret.clone());
+        }
+        let outbound = self.registry.runtime().outbound();
+        match &info.client_secret {
+            ClientSecretRef::HostSecret(name) => outbound
+                .host_secret(connector.prepared.policy(), &connector.info.manifest.id, name)
+                .map(Some)
+                .ok_or_else(|| {
+                    FlowError::Connector(format!(
+                        "host secret `{name}` is not configured for this connector"
+                    ))
+                }),
+            ClientSecretRef::Managed => Err(FlowError::ManagedCredentialsMissing(
+                "the connector asks for an admin-managed client secret, but it does not declare `auth.oauth.adminManaged`".into(),
+            )),
+            ClientSecretRef::None => Ok(None),
+        }
     }
 
     /// Builds the authorize URL and records the pending authorization.
@@ -191,7 +269,10 @@ impl Flows {
         start: OAuthStart,
     ) -> Result<OAuthStarted, FlowError> {
         let (connector, manifest) = self.oauth_connector(connector_id)?;
-        let info = self.oauth_info(&connector, &start).await?;
+        let managed = self.login_app(&connector, &start.account_id).await?;
+        let info = self
+            .oauth_info(&connector, &start, managed.as_ref())
+            .await?;
         let base = info
             .authorization_uri
             .clone()
@@ -239,7 +320,11 @@ impl Flows {
             redirect_uri: info.redirect_uri.clone(),
             code_verifier: verifier.map(SecretString::from),
             authorize_url: base,
-            inputs: serde_json::to_string(&start).expect("serialisable"),
+            inputs: serde_json::to_string(&StoredInputs {
+                start,
+                managed_version: managed.as_ref().map(|m| m.version),
+            })
+            .expect("serialisable"),
             custom_state: manifest.custom_state.clone(),
         };
         let expires_at = self
@@ -281,9 +366,27 @@ impl Flows {
             .ok_or_else(|| FlowError::field_error("code", "missing"))?;
         // The connector may have been replaced since the start: checked again.
         let (connector, manifest) = self.oauth_connector(&pending.connector_id)?;
-        let start: OAuthStart = serde_json::from_str(&pending.inputs)
+        // (Logins started by an earlier version stored the start request alone.)
+        let stored: StoredInputs = serde_json::from_str(&pending.inputs)
+            .or_else(|_| {
+                serde_json::from_str(&pending.inputs).map(|start| StoredInputs {
+                    start,
+                    managed_version: None,
+                })
+            })
             .map_err(|e| FlowError::Connector(e.to_string()))?;
-        let info = self.oauth_info(&connector, &start).await?;
+        let start = stored.start;
+        // The same managed application as at the start, or none.
+        let managed = match stored.managed_version {
+            Some(version) => Some(
+                self.app_version(&connector, &pending.account_id, version)
+                    .await?,
+            ),
+            None => None,
+        };
+        let info = self
+            .oauth_info(&connector, &start, managed.as_ref())
+            .await?;
 
         let overrides = if connector.prepared.implements(Hook::OverridingOauthOption) {
             let ctx = CallContext {
@@ -330,23 +433,7 @@ impl Flows {
                 "extra token-request headers are not supported yet".into(),
             ));
         }
-        let secret = match &info.client_secret {
-            ClientSecretRef::HostSecret(name) => Some(
-                outbound
-                    .host_secret(policy, &connector.info.manifest.id, name)
-                    .ok_or_else(|| {
-                        FlowError::Connector(format!(
-                            "host secret `{name}` is not configured for this connector"
-                        ))
-                    })?,
-            ),
-            ClientSecretRef::Managed => {
-                return Err(FlowError::NotImplemented(
-                    "admin-managed OAuth credentials are not built yet".into(),
-                ));
-            }
-            ClientSecretRef::None => None,
-        };
+        let secret = self.client_secret(&connector, &info, managed.as_ref())?;
         let location = overrides
             .as_ref()
             .and_then(|o| o.client_auth_location)
@@ -462,6 +549,13 @@ impl Flows {
                 .await
                 .result?;
             let who = identity_fields(&identity);
+            // The login worked with the admin's application: it becomes the
+            // account's active one (before saving, so a connection never
+            // exists with an application that is not).
+            if let Some(app) = &managed {
+                self.promote_app(&pending.account_id, &pending.connector_id, app)
+                    .await?;
+            }
             let connection = self
                 .connections
                 .save(NewConnection {
@@ -497,7 +591,10 @@ impl Flows {
                     Some(refresh) => (refresh.clone(), "refresh_token"),
                     None => (access.clone(), "access_token"),
                 };
-                if let Err(warning) = self.revoke_token(&connector, &start, &token, hint).await {
+                if let Err(warning) = self
+                    .revoke_token(&connector, &start, managed.as_ref(), &token, hint)
+                    .await
+                {
                     tracing::warn!(%warning, "could not revoke the tokens of a failed login");
                 }
                 Err(error)
@@ -535,7 +632,12 @@ impl Flows {
             hostname: connection.hostname.clone(),
             ..OAuthStart::default()
         };
-        self.revoke_token(connector, &start, &token, hint).await
+        let managed = self
+            .connection_app(connector, &connection.account_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.revoke_token(connector, &start, managed.as_ref(), &token, hint)
+            .await
     }
 
     /// RFC 7009: revokes one token at the connector's `revocationEndpoint`.
@@ -543,6 +645,7 @@ impl Flows {
         &self,
         connector: &LoadedConnector,
         start: &OAuthStart,
+        managed: Option<&ManagedOAuthApp>,
         token: &SecretString,
         hint: &str,
     ) -> Result<bool, String> {
@@ -565,15 +668,12 @@ impl Flows {
             .map_err(|e| format!("revocation endpoint refused: {e:?}"))?;
         let audited_url = url.clone();
         let info = self
-            .oauth_info(connector, start)
+            .oauth_info(connector, start, managed)
             .await
             .map_err(|e| e.to_string())?;
-        let secret = match &info.client_secret {
-            ClientSecretRef::HostSecret(name) => {
-                outbound.host_secret(policy, &connector.info.manifest.id, name)
-            }
-            _ => None,
-        };
+        let secret = self
+            .client_secret(connector, &info, managed)
+            .map_err(|e| e.to_string())?;
         let location = manifest
             .client_auth_location
             .unwrap_or(ManifestAuthLocation::Both);
@@ -657,5 +757,12 @@ fn token_error<RE: std::error::Error + 'static>(
         RequestTokenError::Other(message) => {
             FlowError::Provider(format!("token endpoint: {message}"))
         }
+    }
+}
+
+impl Flows {
+    /// The account a live OAuth state belongs to, without consuming it.
+    pub async fn state_account(&self, state: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.states.account_of(state).await?)
     }
 }

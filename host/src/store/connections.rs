@@ -86,6 +86,29 @@ pub struct Connection {
     pub updated_at: i64,
 }
 
+/// Which connection: its id within its account and user. Every read and
+/// change of one connection goes through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionRef<'a> {
+    /// Platform account.
+    pub account_id: &'a str,
+    /// Platform user.
+    pub user_id: &'a str,
+    /// Connection id.
+    pub id: &'a str,
+}
+
+impl Connection {
+    /// This connection's reference.
+    pub fn at(&self) -> ConnectionRef<'_> {
+        ConnectionRef {
+            account_id: &self.account_id,
+            user_id: &self.user_id,
+            id: &self.id,
+        }
+    }
+}
+
 /// A connection's secrets, decrypted. `Debug` shows no value.
 #[derive(Debug, Default, Clone)]
 pub struct ConnectionSecrets {
@@ -177,6 +200,11 @@ impl ConnectionStore {
         Self { database, keys }
     }
 
+    /// The managed-credential store over the same database and keys.
+    pub fn managed(&self) -> super::ManagedStore {
+        super::ManagedStore::new(self.database.clone(), self.keys.clone())
+    }
+
     fn aad<'a>(account: &'a str, connector: &'a str, id: &'a str, column: &'a str) -> Aad<'a> {
         Aad {
             tenant: account,
@@ -242,20 +270,26 @@ impl ConnectionStore {
             statement = statement.bind(&new.user_id);
         }
         statement.execute(&self.database.pool).await?;
-        Ok(self.get(&new.account_id, &id).await?.expect("just saved"))
+        let at = ConnectionRef {
+            account_id: &new.account_id,
+            user_id: &new.user_id,
+            id: &id,
+        };
+        Ok(self.get(at).await?.expect("just saved"))
     }
 
-    /// A connection of `account_id` by id (another account's id reads nothing).
+    /// A connection by id, within its account and user (an id used with
+    /// another account or user reads nothing).
     pub async fn get(
         &self,
-        account_id: &str,
-        id: &str,
+        at: ConnectionRef<'_>,
     ) -> Result<Option<Connection>, ConnectionStoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE id = $1 AND account_id = $2"
+            "SELECT {COLUMNS} FROM connections WHERE id = $1 AND account_id = $2 AND user_id = $3"
         ))
-        .bind(id)
-        .bind(account_id)
+        .bind(at.id)
+        .bind(at.account_id)
+        .bind(at.user_id)
         .fetch_optional(&self.database.pool)
         .await?;
         row.map(|row| connection(&row)).transpose()
@@ -282,9 +316,10 @@ impl ConnectionStore {
         &self,
         connection: &Connection,
     ) -> Result<ConnectionSecrets, ConnectionStoreError> {
-        let row = sqlx::query("SELECT access_token, refresh_token, api_key FROM connections WHERE id = $1 AND account_id = $2")
+        let row = sqlx::query("SELECT access_token, refresh_token, api_key FROM connections WHERE id = $1 AND account_id = $2 AND user_id = $3")
             .bind(&connection.id)
             .bind(&connection.account_id)
+            .bind(&connection.user_id)
             .fetch_one(&self.database.pool)
             .await?;
         let mut secrets = ConnectionSecrets::default();
@@ -318,15 +353,15 @@ impl ConnectionStore {
     /// Sets a connection's status.
     pub async fn set_status(
         &self,
-        account_id: &str,
-        id: &str,
+        at: ConnectionRef<'_>,
         status: ConnectionStatus,
     ) -> Result<bool, ConnectionStoreError> {
         let done = sqlx::query(
-            "UPDATE connections SET status = $3, updated_at = $4 WHERE id = $1 AND account_id = $2",
+            "UPDATE connections SET status = $4, updated_at = $5 WHERE id = $1 AND account_id = $2 AND user_id = $3",
         )
-        .bind(id)
-        .bind(account_id)
+        .bind(at.id)
+        .bind(at.account_id)
+        .bind(at.user_id)
         .bind(status.as_str())
         .bind(unix_seconds())
         .execute(&self.database.pool)
@@ -334,21 +369,40 @@ impl ConnectionStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Marks every active connection of an account to a connector as needing
+    /// re-auth (its admin-managed credentials changed); returns how many.
+    pub async fn invalidate_account_connector(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+    ) -> Result<u64, ConnectionStoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET status = 'needs_reauth', updated_at = $3
+             WHERE account_id = $1 AND connector_id = $2 AND status = 'active'",
+        )
+        .bind(account_id)
+        .bind(connector_id)
+        .bind(unix_seconds())
+        .execute(&self.database.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Replaces the identity and non-secret values of a connection.
     pub async fn update_identity(
         &self,
-        account_id: &str,
-        id: &str,
+        at: ConnectionRef<'_>,
         identity: &Identity,
         additional_info: &[(String, String)],
     ) -> Result<bool, ConnectionStoreError> {
         let info = serde_json::to_string(additional_info).expect("pairs of strings serialise");
         let done = sqlx::query(
-            "UPDATE connections SET platform_user_id = $3, user_name = $4, timezone_name = $5, timezone_offset = $6,
-             additional_info = $7, updated_at = $8 WHERE id = $1 AND account_id = $2",
+            "UPDATE connections SET platform_user_id = $4, user_name = $5, timezone_name = $6, timezone_offset = $7,
+             additional_info = $8, updated_at = $9 WHERE id = $1 AND account_id = $2 AND user_id = $3",
         )
-        .bind(id)
-        .bind(account_id)
+        .bind(at.id)
+        .bind(at.account_id)
+        .bind(at.user_id)
         .bind(&identity.platform_user_id)
         .bind(&identity.user_name)
         .bind(&identity.timezone_name)
@@ -363,15 +417,15 @@ impl ConnectionStore {
     /// Logout: clears every secret and marks the connection revoked.
     pub async fn clear_credentials(
         &self,
-        account_id: &str,
-        id: &str,
+        at: ConnectionRef<'_>,
     ) -> Result<bool, ConnectionStoreError> {
         let done = sqlx::query(
             "UPDATE connections SET access_token = NULL, refresh_token = NULL, api_key = NULL, expires_at = NULL,
-             status = 'revoked', updated_at = $3 WHERE id = $1 AND account_id = $2",
+             status = 'revoked', updated_at = $4 WHERE id = $1 AND account_id = $2 AND user_id = $3",
         )
-        .bind(id)
-        .bind(account_id)
+        .bind(at.id)
+        .bind(at.account_id)
+        .bind(at.user_id)
         .bind(unix_seconds())
         .execute(&self.database.pool)
         .await?;

@@ -1,9 +1,12 @@
 //! Persistent state through sqlx: SQLite by default (a file, WAL mode),
 //! PostgreSQL when the URL says so. Each backend has its own migrations folder.
 
+mod admin_audit;
+mod api_keys;
 mod audit;
 mod connections;
 pub mod crypto;
+mod managed;
 mod oauth_states;
 
 use std::str::FromStr;
@@ -12,10 +15,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, Row};
 
+pub use admin_audit::{AdminAudit, AdminChange, AdminEvent};
+pub use api_keys::{ApiKeyError, ApiKeyRecord, ApiKeyStore, KEY_PREFIX};
 pub use audit::AuditWriter;
 pub use connections::{
-    Connection, ConnectionSecrets, ConnectionStatus, ConnectionStore, ConnectionStoreError,
-    Identity, NewConnection, RotationReport,
+    Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore,
+    ConnectionStoreError, Identity, NewConnection, RotationReport,
+};
+pub use managed::{
+    ManagedOAuthApp, ManagedStore, ManagedStoreError, OAuthAppValues, PENDING_LIFETIME_SECS, Slot,
 };
 pub use oauth_states::{OAuthStateStore, PendingAuthorization, STATE_LIFETIME_SECS, StateError};
 
@@ -171,6 +179,43 @@ impl Database {
         ))
         .bind(value)
         .bind(to)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Test support: the stored hash of an API key.
+    #[doc(hidden)]
+    pub async fn api_key_hash_for_tests(&self, id: &str) -> anyhow::Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT secret_hash FROM api_keys WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Test support: copies a managed field's envelope from one user's row to
+    /// another's, as an attacker with database access would.
+    #[doc(hidden)]
+    pub async fn copy_managed_field_for_tests(
+        &self,
+        account: &str,
+        connector: &str,
+        from_user: &str,
+        to_user: &str,
+        field: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO managed_fields (account_id, connector_id, user_id, field, value, updated_by, updated_at)
+             SELECT account_id, connector_id, $4, field, value, updated_by, updated_at FROM managed_fields
+             WHERE account_id = $1 AND connector_id = $2 AND user_id = $3 AND field = $5",
+        )
+        .bind(account)
+        .bind(connector)
+        .bind(from_user)
+        .bind(to_user)
+        .bind(field)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -111,6 +111,19 @@ impl OAuthStateStore {
         Ok(expires_at)
     }
 
+    /// The account a live (unused, unexpired) state belongs to, without
+    /// consuming it: lets the API refuse a callback outside the caller's
+    /// scope while leaving the state usable by its rightful owner.
+    pub async fn account_of(&self, state: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT account_id FROM oauth_states WHERE state_hash = $1 AND used_at IS NULL AND expires_at >= $2",
+        )
+        .bind(hash(state))
+        .bind(unix_seconds())
+        .fetch_optional(&self.database.pool)
+        .await
+    }
+
     /// Consumes `state`: succeeds once, atomically, before expiry.
     pub async fn take(&self, state: &str) -> Result<PendingAuthorization, StateError> {
         let state_hash = hash(state);
