@@ -229,6 +229,23 @@ async fn a_login_started_before_an_update_must_start_again() {
         .get("/v1/accounts/acct-1/users/user-1/connections")
         .await;
     assert_eq!(listed, json!([]), "nothing saved");
+
+    // The same when the login started with the active application.
+    let (status, _) = login(&host, "user-1").await;
+    assert_eq!(status, 200, "the newest application is now active");
+    let (_, started) = start(&host, "acct-1", "user-2").await;
+    let callback = host.approve(&started).await;
+    host.send("PUT", MANAGED_OAUTH, Some(&admin), Some(tenant_app(&host)))
+        .await;
+    let (status, error) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("invalid_state"))
+    );
+    let (_, listed) = host
+        .get("/v1/accounts/acct-1/users/user-2/connections")
+        .await;
+    assert_eq!(listed, json!([]), "nothing saved");
 }
 
 const ACCOUNT_FIELDS: &str = "/v1/accounts/acct-1/connectors/test-managed-apikey/managed-fields";
