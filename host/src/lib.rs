@@ -7,9 +7,11 @@
 //! - [`capabilities`]: the host imports a connector may use;
 //! - [`store`]: the database;
 //! - [`api`]: the HTTP API;
-//! - [`config`]: the host configuration file.
+//! - [`config`]: the host configuration file;
+//! - [`authoring`]: the connector author commands (`new`, `dev`, `oauth2`, `call`).
 
 pub mod api;
+pub mod authoring;
 pub mod capabilities;
 pub mod config;
 pub mod dev_provider;

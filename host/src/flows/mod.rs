@@ -8,7 +8,9 @@
 
 mod api_key;
 mod error;
+mod local;
 mod oauth;
+pub mod refresh;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,0 +1,332 @@
+//! OAuth 2.0 token refresh (RFC 6749 §6) for a stored connection.
+//!
+//! The host does the refresh itself, with the `oauth2` crate, through the
+//! checked outbound client (the token URL must pass the connector's policy,
+//! no redirects, audited like the code exchange). The connector only
+//! *declares* changes through its optional `refresh` hook (App Connect
+//! `checkAndRefreshAccessToken`, Membrane `refreshCredentials`): another token
+//! URL, extra form parameters, where the client authenticates.
+//!
+//! Rules (design §2, RFC 9700): a response without a refresh token keeps the
+//! stored one; `invalid_grant` means the grant is gone, so the connection is
+//! marked `needs_reauth` and the caller gets [`RefreshError::InvalidGrant`].
+//! Tokens never appear in errors or logs.
+//!
+//! Nothing here is tied to a command line: the authoring `oauth2` command uses
+//! it today, a background refresher can use it later.
+
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, EmptyExtraTokenFields, EndpointNotSet, EndpointSet,
+    RefreshToken, RequestTokenError, StandardRevocableToken, StandardTokenResponse, TokenResponse,
+    TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{FlowError, Flows};
+use crate::hook::Hook;
+use crate::manifest::{AuthKind, ClientAuthLocation as ManifestAuthLocation};
+use crate::runtime::CallContext;
+use crate::runtime::bindings::hooks::{
+    ClientAuthLocation, ClientSecretRef, ConnectionInfo, OauthInfoInput,
+};
+use crate::store::{Connection, ConnectionStatus, unix_seconds};
+
+/// Time limit of the refresh request.
+const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+type Tokens = StandardTokenResponse<EmptyExtraTokenFields, BasicTokenType>;
+type RefreshClient = oauth2::Client<
+    BasicErrorResponse,
+    Tokens,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// A successful refresh.
+#[derive(Debug)]
+pub struct Refreshed {
+    /// The connection after the refresh (active, new expiry; no secrets).
+    pub connection: Connection,
+    /// The provider sent a new refresh token (rotation); otherwise the old one
+    /// was kept.
+    pub refresh_token_rotated: bool,
+    /// The token URL used (after the `refresh` hook's override), for display.
+    pub token_url: String,
+}
+
+/// Why a refresh did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The provider answered `invalid_grant`: the refresh token is expired,
+    /// revoked or spent. The connection is now `needs_reauth`; the user must
+    /// log in again.
+    #[error("the provider refused the refresh token (invalid_grant{0}): log in again")]
+    InvalidGrant(String),
+    /// The connection has no refresh token (the provider issued none, or it
+    /// was logged out).
+    #[error("connection `{0}` has no refresh token: log in again")]
+    NoRefreshToken(String),
+    /// Anything else: unknown connection, connector errors, provider errors,
+    /// storage.
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+}
+
+impl From<crate::store::ConnectionStoreError> for RefreshError {
+    fn from(error: crate::store::ConnectionStoreError) -> Self {
+        RefreshError::Flow(FlowError::Storage(error))
+    }
+}
+
+impl Flows {
+    /// Refreshes the access token of connection `id` of `account_id` with its
+    /// stored refresh token, and stores the result encrypted.
+    ///
+    /// Steps: `oauth-info` (client id, secret reference, token URL) → the
+    /// `refresh` hook if the connector implements it (token URL, extra
+    /// params, client auth location) → the URL checked against the
+    /// connector's outbound policy → `grant_type=refresh_token` through the
+    /// host's checked client → stored with [`ConnectionStore::update_tokens`]
+    /// (the old refresh token is kept when the response has none).
+    ///
+    /// [`ConnectionStore::update_tokens`]: crate::store::ConnectionStore::update_tokens
+    pub async fn refresh_tokens(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<Refreshed, RefreshError> {
+        let connection = self.connection(account_id, id).await?;
+        if connection.status == ConnectionStatus::Revoked {
+            return Err(FlowError::NotUsable(format!("connection `{id}` is logged out")).into());
+        }
+        let connector = self.connector(&connection.connector_id)?;
+        Self::require(&connector, AuthKind::OAuth, "oauth")?;
+        let manifest = connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .clone()
+            .expect("an oauth manifest has its block");
+        let secrets = self.connections.secrets(&connection).await?;
+        let refresh_token = secrets
+            .refresh_token
+            .ok_or_else(|| RefreshError::NoRefreshToken(id.to_string()))?;
+
+        let ctx = CallContext {
+            account_id: Some(account_id.to_string()),
+            ..CallContext::default()
+        };
+        let info = connector
+            .prepared
+            .oauth_info(
+                &ctx,
+                OauthInfoInput {
+                    token_url: None,
+                    hostname: connection.hostname.clone(),
+                    account_id: Some(account_id.to_string()),
+                    proxy_id: None,
+                    proxy_config: None,
+                    user_email: None,
+                    is_from_mcp: false,
+                },
+            )
+            .await
+            .result
+            .map_err(FlowError::from)?;
+        if let Some(message) = info.fail_message.clone() {
+            return Err(FlowError::OAuthFailed(message).into());
+        }
+        let overrides = if connector.prepared.implements(Hook::Refresh) {
+            let info = ConnectionInfo {
+                hostname: connection.hostname.clone(),
+                platform_user_id: connection.platform_user_id.clone(),
+                additional_info: connection.additional_info.clone(),
+            };
+            Some(
+                connector
+                    .prepared
+                    .refresh(&ctx, info)
+                    .await
+                    .result
+                    .map_err(FlowError::from)?,
+            )
+        } else {
+            None
+        };
+        if let Some(o) = &overrides {
+            let custom = |path: &Option<String>, default: &str| {
+                path.as_deref().is_some_and(|p| p != default)
+            };
+            if custom(&o.access_token_path, "/access_token")
+                || custom(&o.refresh_token_path, "/refresh_token")
+                || custom(&o.expires_in_path, "/expires_in")
+            {
+                return Err(FlowError::NotImplemented(
+                    "custom token-response paths in the refresh hook are not supported yet".into(),
+                )
+                .into());
+            }
+        }
+
+        let token_url = overrides
+            .as_ref()
+            .and_then(|o| o.token_url.clone())
+            .unwrap_or_else(|| info.access_token_uri.clone());
+        let outbound = self.registry.runtime().outbound().clone();
+        let policy = connector.prepared.policy();
+        let checked = outbound
+            .check_url(policy, &token_url)
+            .map_err(|e| FlowError::Connector(format!("token endpoint refused: {e:?}")))?;
+        let audited = checked.clone();
+        let secret = match &info.client_secret {
+            ClientSecretRef::HostSecret(name) => Some(
+                outbound
+                    .host_secret(policy, &connector.info.manifest.id, name)
+                    .ok_or_else(|| {
+                        FlowError::Connector(format!(
+                            "host secret `{name}` is not configured for this connector"
+                        ))
+                    })?,
+            ),
+            ClientSecretRef::Managed => {
+                return Err(FlowError::NotImplemented(
+                    "admin-managed OAuth credentials are not built yet".into(),
+                )
+                .into());
+            }
+            ClientSecretRef::None => None,
+        };
+        let location = overrides
+            .as_ref()
+            .and_then(|o| o.client_auth_location)
+            .map(|l| match l {
+                ClientAuthLocation::Header => ManifestAuthLocation::Header,
+                ClientAuthLocation::Body => ManifestAuthLocation::Body,
+                ClientAuthLocation::Both => ManifestAuthLocation::Both,
+            })
+            .or(manifest.client_auth_location)
+            .unwrap_or(ManifestAuthLocation::Both);
+
+        let mut client: RefreshClient = oauth2::Client::new(ClientId::new(info.client_id.clone()))
+            .set_token_uri(TokenUrl::from_url(checked))
+            .set_auth_type(if location == ManifestAuthLocation::Body {
+                AuthType::RequestBody
+            } else {
+                AuthType::BasicAuth
+            });
+        if let Some(secret) = &secret {
+            client =
+                client.set_client_secret(ClientSecret::new(secret.expose_secret().to_string()));
+        }
+        let old = RefreshToken::new(refresh_token.expose_secret().to_string());
+        let mut request = client.exchange_refresh_token(&old);
+        // `both`: the Basic header (above) and the body, as for the code exchange.
+        if location == ManifestAuthLocation::Both
+            && let Some(secret) = &secret
+        {
+            request = request.add_extra_param("client_id", info.client_id.clone());
+            request = request.add_extra_param("client_secret", secret.expose_secret().to_string());
+        }
+        for (name, value) in overrides.iter().flat_map(|o| o.extra_params.iter()) {
+            request = request.add_extra_param(name.clone(), value.clone());
+        }
+        let started = std::time::Instant::now();
+        let response =
+            tokio::time::timeout(REFRESH_TIMEOUT, request.request_async(outbound.client()))
+                .await
+                .map_err(|_| {
+                    RefreshError::Flow(FlowError::Provider(
+                        "the token endpoint did not answer in time".into(),
+                    ))
+                })
+                .and_then(|result| result.map_err(refresh_error));
+        outbound.audit_host_request(
+            connector.prepared.connector(),
+            Some(account_id),
+            &audited,
+            "client-credentials (token refresh)",
+            started,
+            response.as_ref().map(|_| None).map_err(|e| e.to_string()),
+        );
+        let tokens = match response {
+            Ok(tokens) => tokens,
+            Err(RefreshError::InvalidGrant(detail)) => {
+                self.connections
+                    .set_status(account_id, id, ConnectionStatus::NeedsReauth)
+                    .await?;
+                return Err(RefreshError::InvalidGrant(detail));
+            }
+            Err(other) => return Err(other),
+        };
+        let access = SecretString::from(tokens.access_token().secret().clone());
+        let rotated = tokens
+            .refresh_token()
+            .map(|t| SecretString::from(t.secret().clone()));
+        let expires_at = tokens
+            .expires_in()
+            .map(|d| unix_seconds() + d.as_secs() as i64);
+        let stored = self
+            .connections
+            .update_tokens(&connection, &access, rotated.as_ref(), expires_at)
+            .await?;
+        if !stored {
+            return Err(FlowError::NotUsable(format!(
+                "connection `{id}` was logged out during the refresh"
+            ))
+            .into());
+        }
+        let connection = self.connection(account_id, id).await?;
+        Ok(Refreshed {
+            connection,
+            refresh_token_rotated: rotated.is_some(),
+            token_url,
+        })
+    }
+}
+
+/// Maps the `oauth2` crate's error, keeping `invalid_grant` apart.
+fn refresh_error<RE: std::error::Error + 'static>(
+    error: RequestTokenError<RE, BasicErrorResponse>,
+) -> RefreshError {
+    match error {
+        RequestTokenError::ServerResponse(response) => {
+            let description = response
+                .error_description()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            if *response.error() == BasicErrorResponseType::InvalidGrant {
+                RefreshError::InvalidGrant(description)
+            } else {
+                FlowError::TokenExchange(format!("{}{description}", response.error().as_ref()))
+                    .into()
+            }
+        }
+        RequestTokenError::Request(error) => {
+            let mut message = error.to_string();
+            let mut source = error.source();
+            while let Some(cause) = source {
+                message = format!("{message}: {cause}");
+                source = cause.source();
+            }
+            FlowError::Provider(format!("token endpoint unreachable: {message}")).into()
+        }
+        RequestTokenError::Parse(_, _) => FlowError::Provider(
+            "the token endpoint answered something that is not a token response".into(),
+        )
+        .into(),
+        RequestTokenError::Other(message) => {
+            FlowError::Provider(format!("token endpoint: {message}")).into()
+        }
+    }
+}
