@@ -560,3 +560,102 @@ async fn call_shows_result_logs_and_requests() {
         "{out:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_honours_the_connectors_refresh_hook() {
+    let (dir, krate) = new_crate("refresh-hook", "oauth");
+    // A `refresh` hook: client authentication in the header (the manifest
+    // says body), and a token URL the operator config may replace.
+    let lib = krate.join("src/lib.rs");
+    let code = std::fs::read_to_string(&lib).unwrap();
+    let hook = r#"
+    fn refresh(_connection: ConnectionInfo) -> Result<RefreshOverride, ConnectorError> {
+        Ok(RefreshOverride {
+            token_url: Some(
+                config::get("refresh-token-url")
+                    .unwrap_or_else(|| format!("{}/oauth/token", base_url())),
+            ),
+            extra_params: vec![("resource".into(), "contacts".into())],
+            client_auth_location: Some(ClientAuthLocation::Header),
+            access_token_path: None,
+            refresh_token_path: None,
+            expires_in_path: None,
+        })
+    }
+
+    /// Must equal the manifest's `auth.type`."#;
+    let code = code.replacen("\n    /// Must equal the manifest's `auth.type`.", hook, 1);
+    std::fs::write(&lib, code).unwrap();
+    let krate_for_build = krate.clone();
+    tokio::task::spawn_blocking(move || build(&krate_for_build))
+        .await
+        .unwrap();
+    let state = dir.path().join("state");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let provider = DevProvider::start(DevProviderConfig {
+        clients: vec![DevClient {
+            client_id: "refresh-hook-client".into(),
+            client_secret: "s".into(),
+            redirect_uris: vec![format!("http://127.0.0.1:{port}/callback")],
+        }],
+        ..DevProviderConfig::default()
+    })
+    .await
+    .unwrap();
+    let command = |extra: &[&str]| {
+        let mut command = Command::new(BIN);
+        command
+            .arg("oauth2")
+            .arg(&krate)
+            .args(["--timeout", "120", "--set"])
+            .arg(format!("base-url={}", provider.base_url()))
+            .args(extra)
+            .arg("--target-dir")
+            .arg(shared_target())
+            .arg("--state-dir")
+            .arg(&state)
+            .env("OAUTH2_PORT", port.to_string())
+            .env("CONNECTOR_SECRET_REFRESH_HOOK_CLIENT_SECRET", "s");
+        command
+    };
+    let mut running = Running::spawn(&mut command(&[]));
+    let base = provider.base_url();
+    let url = tokio::task::block_in_place(|| {
+        running.wait_for(BUILD_TIMEOUT, |l| {
+            l.starts_with(&format!("{base}/oauth/authorize"))
+        })
+    });
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let (ok, lines) = tokio::task::block_in_place(|| running.finish(STEP_TIMEOUT));
+    assert!(ok, "{lines:#?}");
+    // The code exchange follows the manifest (body)…
+    assert_eq!(provider.stats().client_auth_body, 1);
+    assert_eq!(provider.stats().client_auth_header, 0);
+
+    // …the refresh follows the hook (header).
+    let (ok, lines) =
+        tokio::task::block_in_place(|| Running::spawn(&mut command(&[])).finish(STEP_TIMEOUT));
+    assert!(ok, "{lines:#?}");
+    assert_eq!(provider.stats().refresh_grants, 1);
+    assert_eq!(provider.stats().client_auth_header, 1);
+    assert_eq!(provider.stats().client_auth_body, 1);
+
+    // A token URL outside the manifest's allowedHosts is refused before any
+    // request, and the stored tokens stay usable.
+    let (ok, lines) = tokio::task::block_in_place(|| {
+        Running::spawn(&mut command(&[
+            "--set",
+            "refresh-token-url=https://token.example.com/oauth/token",
+        ]))
+        .finish(STEP_TIMEOUT)
+    });
+    assert!(!ok, "{lines:#?}");
+    assert_eq!(provider.stats().refresh_grants, 1);
+    let (store, _, _) = stored_tokens(&state).await;
+    let connection = store.list(TEST_ACCOUNT, TEST_USER).await.unwrap().remove(0);
+    assert_eq!(connection.status, ConnectionStatus::Active);
+}
