@@ -7,10 +7,12 @@
 //! - [`capabilities`]: the host imports a connector may use;
 //! - [`store`]: the database;
 //! - [`api`]: the HTTP API, and [`access`]: who may call it;
-//! - [`config`]: the host configuration file.
+//! - [`config`]: the host configuration file;
+//! - [`authoring`]: the connector author commands (`new`, `dev`, `oauth2`, `call`).
 
 pub mod access;
 pub mod api;
+pub mod authoring;
 pub mod capabilities;
 pub mod config;
 pub mod dev_provider;

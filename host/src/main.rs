@@ -82,6 +82,14 @@ enum Command {
         #[arg(long, env = "DEV_PROVIDER_API_KEY", default_value = "dev-api-key")]
         api_key: Vec<String>,
     },
+    /// Create a connector crate (manifest, code, README, tests) from a template.
+    New(connector_host::authoring::cli::NewArgs),
+    /// Build a connector crate, serve it with a local login page, rebuild and reload on change.
+    Dev(connector_host::authoring::cli::DevArgs),
+    /// Log a test account in with OAuth locally (tokens stored encrypted); run again to refresh.
+    Oauth2(connector_host::authoring::cli::OAuth2Args),
+    /// Call one hook of a connector and show its result, logs and outbound requests.
+    Call(connector_host::authoring::cli::CallArgs),
     /// List a connector's recent outbound requests from the audit log.
     Audit {
         /// Connector id.
@@ -186,6 +194,10 @@ fn main() -> ExitCode {
                 shutdown_signal().await;
                 Ok(ExitCode::SUCCESS)
             }
+            Command::New(args) => args.run().await,
+            Command::Dev(args) => args.run().await,
+            Command::Oauth2(args) => args.run().await,
+            Command::Call(args) => args.run().await,
             Command::Audit {
                 connector,
                 database_url,

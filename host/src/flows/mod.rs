@@ -8,8 +8,10 @@
 
 mod api_key;
 mod error;
+mod local;
 mod managed;
 mod oauth;
+pub mod refresh;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

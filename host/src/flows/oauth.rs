@@ -212,7 +212,7 @@ impl Flows {
 
     /// `oauth-info` with the account's managed application (if any) passed
     /// in and applied over the answer.
-    async fn oauth_info(
+    pub(super) async fn oauth_info(
         &self,
         connector: &LoadedConnector,
         start: &OAuthStart,
@@ -236,7 +236,7 @@ impl Flows {
 
     /// The client secret of a login: the managed application's when there is
     /// one, else what `oauth-info` referred to.
-    fn client_secret(
+    pub(super) fn client_secret(
         &self,
         connector: &LoadedConnector,
         info: &OauthValues,

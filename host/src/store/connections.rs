@@ -475,6 +475,48 @@ impl ConnectionStore {
         }
         Ok(report)
     }
+
+    /// Stores the tokens of a token refresh: a new access token, its expiry,
+    /// and the new refresh token when the provider rotated it (`None` keeps
+    /// the stored one). The connection becomes `active` again. A connection
+    /// that was logged out meanwhile (`revoked`) is left alone: `Ok(false)`.
+    pub async fn update_tokens(
+        &self,
+        connection: &Connection,
+        access_token: &SecretString,
+        refresh_token: Option<&SecretString>,
+        expires_at: Option<i64>,
+    ) -> Result<bool, ConnectionStoreError> {
+        let seal = |column: &'static str, value: &SecretString| {
+            self.keys.encrypt(
+                value.expose_secret().as_bytes(),
+                Self::aad(
+                    &connection.account_id,
+                    &connection.connector_id,
+                    &connection.id,
+                    column,
+                ),
+            )
+        };
+        let access = seal("access_token", access_token);
+        let refresh = refresh_token.map(|t| seal("refresh_token", t));
+        let done = sqlx::query(
+            "UPDATE connections SET access_token = $3, refresh_token = COALESCE($4, refresh_token),
+             expires_at = $5, status = 'active', updated_at = $6, refresh_failures = 0,
+             next_refresh_at = NULL, last_refresh_error = NULL
+             WHERE id = $1 AND account_id = $2 AND user_id = $7 AND status <> 'revoked'",
+        )
+        .bind(&connection.id)
+        .bind(&connection.account_id)
+        .bind(&access)
+        .bind(&refresh)
+        .bind(expires_at)
+        .bind(unix_seconds())
+        .bind(&connection.user_id)
+        .execute(&self.database.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 /// What a key rotation did.
