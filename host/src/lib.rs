@@ -7,13 +7,15 @@
 //! - [`capabilities`]: the host imports a connector may use;
 //! - [`store`]: the database;
 //! - [`api`]: the HTTP API, and [`access`]: who may call it;
-//! - [`config`]: the host configuration file.
+//! - [`config`]: the host configuration file;
+//! - [`events`]: signed webhooks about connection events.
 
 pub mod access;
 pub mod api;
 pub mod capabilities;
 pub mod config;
 pub mod dev_provider;
+pub mod events;
 pub mod flows;
 pub mod hook;
 pub mod keys;
