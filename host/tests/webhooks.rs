@@ -708,15 +708,13 @@ async fn config_errors_name_the_field() {
         );
         for config in [missing_env, missing_file, neither, both, empty] {
             let error = Events::new(database.database.clone(), Some(config))
-                .err()
-                .expect("refused")
+                .expect_err("refused")
                 .to_string();
             assert!(error.starts_with("webhooks.secret"), "{error}");
         }
         let bad_url = WebhookConfig::new("mailto:ops@example.com", secret_file(&dir, SECRET));
         let error = Events::new(database.database.clone(), Some(bad_url))
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(
             error.starts_with("webhooks.url") && !error.contains(SECRET),
@@ -739,6 +737,25 @@ async fn config_errors_name_the_field() {
                 serde_json::json!(kind.as_str())
             );
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn debug_output_shows_no_secret() {
+    bounded(async {
+        let backend = databases().await.remove(0);
+        let dir = tempfile::tempdir().unwrap();
+        let events = Events::new(
+            backend.database.clone(),
+            Some(config("https://platform.example/hooks", &dir)),
+        )
+        .unwrap();
+        let debug = format!("{events:?}");
+        assert!(
+            debug.contains("platform.example") && !debug.contains(SECRET),
+            "{debug}"
+        );
     })
     .await;
 }

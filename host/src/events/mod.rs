@@ -242,13 +242,15 @@ pub enum EventsError {
 }
 
 /// Emits connection events and delivers them. Cheap to clone (shared state).
-#[derive(Clone)]
+/// `Debug` shows the settings, never the secret's value.
+#[derive(Clone, Debug)]
 pub struct Events {
     database: Database,
     inner: Option<Arc<Enabled>>,
 }
 
 /// The state of enabled webhooks.
+#[derive(Debug)]
 struct Enabled {
     config: WebhookConfig,
     secret: SecretString,
