@@ -21,7 +21,22 @@
 //! allowed_hosts = ["https://eu.regional-crm.example"]   # narrows the manifest
 //! [connectors.regional-crm.config]
 //! default-hostname = "eu.regional-crm.example"
+//!
+//! [webhooks]                           # optional: signed connection events
+//! url = "https://platform.example/hooks/connector-host"   # absolute http(s) URL
+//! secret = { env = "CONNECTOR_HOST_WEBHOOK_SECRET" }      # or { file = "/run/secrets/…" }
+//! max_attempts = 12                    # attempts before an event is marked failed
+//! backoff_base_secs = 5                # first retry delay, doubled each time (with jitter)
+//! backoff_max_secs = 3600              # longest delay between attempts
+//! timeout_secs = 10                    # one attempt, connect to end of response
 //! ```
+//!
+//! `[webhooks]` ([`WebhookConfig`]) is absent by default: no events are sent.
+//! Its `secret` is the HMAC-SHA256 key receivers verify signatures with
+//! ([`crate::events::signature`]); like `[secrets]`, the file names where the
+//! value is, never the value. [`HostConfig::validate`] checks the URL and the
+//! retry settings; the secret is read when [`crate::events::Events`] is built.
+//! Errors name the key (`webhooks.url: …`, `webhooks.secret: …`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,6 +47,7 @@ use serde::Deserialize;
 use secrecy::SecretString;
 
 use crate::capabilities::http::{HostSecret, OutboundConfig};
+pub use crate::events::{WebhookConfig, WebhookSecretSource};
 use crate::manifest::AllowedOrigin;
 use crate::runtime::RuntimeLimits;
 
@@ -64,6 +80,8 @@ pub struct HostConfig {
     pub secrets: BTreeMap<String, SecretSource>,
     /// Per-connector settings by connector id.
     pub connectors: BTreeMap<String, ConnectorSettings>,
+    /// Signed webhooks about connection events (`[webhooks]`); none when absent.
+    pub webhooks: Option<WebhookConfig>,
 }
 
 /// Operator settings for one connector.
@@ -136,13 +154,17 @@ impl HostConfig {
             .collect()
     }
 
-    /// Checks the per-connector origin lists parse.
+    /// Checks the per-connector origin lists parse, and the `[webhooks]` settings
+    /// other than the secret.
     pub fn validate(&self) -> anyhow::Result<()> {
         for (id, settings) in &self.connectors {
             for (i, origin) in settings.allowed_hosts.iter().flatten().enumerate() {
                 AllowedOrigin::parse(origin)
                     .map_err(|e| anyhow::anyhow!("connectors.{id}.allowed_hosts[{i}]: {e}"))?;
             }
+        }
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.validate()?;
         }
         Ok(())
     }

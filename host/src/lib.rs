@@ -9,6 +9,7 @@
 //! - [`api`]: the HTTP API, and [`access`]: who may call it;
 //! - [`config`]: the host configuration file;
 //! - [`authoring`]: the connector author commands (`new`, `dev`, `oauth2`, `call`).
+//! - [`events`]: signed webhooks about connection events.
 
 pub mod access;
 pub mod api;
@@ -16,6 +17,7 @@ pub mod authoring;
 pub mod capabilities;
 pub mod config;
 pub mod dev_provider;
+pub mod events;
 pub mod flows;
 pub mod hook;
 pub mod keys;
