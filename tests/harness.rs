@@ -87,6 +87,10 @@ pub struct Options {
     pub regional_host: Option<String>,
     /// Lifetime of the provider's access tokens (0: born expired).
     pub token_lifetime_secs: u64,
+    /// Refresh lease lifetime (the host's default when `None`).
+    pub lease_ttl_ms: Option<i64>,
+    /// Webhooks for connection events (none when `None`).
+    pub webhooks: Option<connector_host::events::WebhookConfig>,
 }
 
 impl Default for Options {
@@ -94,6 +98,8 @@ impl Default for Options {
         Self {
             regional_host: None,
             token_lifetime_secs: 3600,
+            lease_ttl_ms: None,
+            webhooks: None,
         }
     }
 }
@@ -120,6 +126,10 @@ pub struct Host {
     pub managed: ManagedStore,
     /// A service key for every account, used by [`Host::post`] and [`Host::get`].
     pub service_key: String,
+    /// The flows (for the background refresher).
+    pub flows: Flows,
+    /// The events publisher.
+    pub events: connector_host::events::Events,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
 }
 
@@ -254,8 +264,20 @@ impl Host {
         let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
         let connections = ConnectionStore::new(database.clone(), keys.clone());
         let states = OAuthStateStore::new(database.clone(), keys);
-        let flows = Flows::new(registry.clone(), connections.clone(), states.clone());
-        let state = AppState::new(registry, database.clone(), connections.clone(), flows);
+        let events =
+            connector_host::events::Events::new(database.clone(), options.webhooks.clone())
+                .unwrap();
+        let mut flows = Flows::new(registry.clone(), connections.clone(), states.clone())
+            .with_events(events.clone());
+        if let Some(ttl) = options.lease_ttl_ms {
+            flows = flows.with_lease_ttl_ms(ttl);
+        }
+        let state = AppState::new(
+            registry,
+            database.clone(),
+            connections.clone(),
+            flows.clone(),
+        );
         let api_keys = state.api_keys.clone();
         let (_, service_key) = api_keys
             .create("test service", Role::Service, &["*".to_string()])
@@ -280,6 +302,8 @@ impl Host {
             database,
             api_keys,
             service_key: service_key.expose_secret().to_string(),
+            flows,
+            events,
             _dirs: (plugins, work),
         }
     }

@@ -108,6 +108,8 @@ pub struct Principal {
     pub role: Role,
     /// The accounts it may act on.
     pub accounts: AccountScope,
+    /// A service key trusted with raw access tokens.
+    pub raw_tokens: bool,
 }
 
 /// Why a request is refused.
@@ -124,6 +126,9 @@ pub enum Denied {
     /// The account is not in the key's scope.
     #[error("this key is not scoped to account `{0}`")]
     Account(String),
+    /// The route hands out raw tokens and the key is not trusted with them.
+    #[error("this key is not trusted with raw access tokens (create it with `--raw-tokens`)")]
+    RawTokens,
     /// The OAuth state belongs to an account outside the key's scope (which
     /// is not named).
     #[error("this key is not scoped to the account this login belongs to")]
@@ -169,6 +174,7 @@ mod tests {
             name: "test".into(),
             role,
             accounts: AccountScope::from_list(accounts.iter().map(|a| a.to_string()).collect()),
+            raw_tokens: false,
         }
     }
 

@@ -11,7 +11,7 @@ use connector_host::api::{AppState, router};
 use connector_host::capabilities::http::{Outbound, SystemResolver};
 use connector_host::config::{self, HostConfig};
 use connector_host::dev_provider::{DevClient, DevProvider, DevProviderConfig};
-use connector_host::flows::Flows;
+use connector_host::flows::{Flows, RefresherSettings};
 use connector_host::keys::load_keyring;
 use connector_host::registry::{
     CompileCache, InspectReport, Registry, inspect::inspect, load_file,
@@ -147,6 +147,13 @@ struct ServeArgs {
     /// When given, it wins over `CONNECTOR_HOST_MASTER_KEYS`.
     #[arg(long)]
     master_keys_file: Option<PathBuf>,
+    /// Seconds between passes of the background token refresher.
+    #[arg(
+        long,
+        env = "CONNECTOR_HOST_REFRESH_INTERVAL_SECS",
+        default_value_t = 30
+    )]
+    refresh_interval_secs: u64,
     /// Development defaults: serve the example connectors built from this
     /// repository, generate a development master key if none is set.
     #[arg(long)]
@@ -296,7 +303,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let _watch = registry.watch();
 
-    let flows = Flows::new(registry.clone(), connections.clone(), states);
+    let events =
+        connector_host::events::Events::new(database.clone(), file_config.webhooks.clone())?;
+    let _delivery = Aborting(events.start_delivery());
+    let flows = Flows::new(registry.clone(), connections.clone(), states).with_events(events);
+    let _refresher = Aborting(flows.start_refresher(RefresherSettings {
+        interval: std::time::Duration::from_secs(args.refresh_interval_secs.max(1)),
+        ..RefresherSettings::default()
+    }));
     let state = AppState::new(registry, database, connections, flows);
     if args.dev {
         let keys = cli::api_keys::dev_keys(&state.api_keys, Path::new(DEV_API_KEYS_FILE)).await?;
@@ -326,6 +340,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Requests in flight have finished: make sure their audit events are stored.
     audit.flush().await;
     Ok(())
+}
+
+/// Aborts a background task when dropped (at shutdown).
+struct Aborting(tokio::task::JoinHandle<()>);
+
+impl Drop for Aborting {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Ctrl-C or SIGTERM (what service managers send) stops accepting requests and

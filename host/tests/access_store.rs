@@ -267,6 +267,7 @@ async fn the_admin_audit_lists_changes_of_one_account_newest_first() {
             name: "admin".into(),
             role: Role::AccountAdmin,
             accounts: AccountScope::Only(vec![account.clone()]),
+            raw_tokens: false,
         };
         for action in ["first", "second"] {
             audit

@@ -8,9 +8,11 @@ use axum::{Json, Router};
 
 use super::{ApiError, AppState, Caller};
 use crate::access::{Denied, Principal, Role};
+use axum::response::IntoResponse;
+
 use crate::flows::{
     ApiKeyLogin, AuthPageView, FlowError, LogoutResult, OAuthCallback, OAuthConnected, OAuthStart,
-    OAuthStarted, ValidationResult,
+    OAuthStarted, ProxyRequest, ProxyResponse, ValidationResult,
 };
 use crate::store::{Connection, ConnectionRef};
 
@@ -36,6 +38,46 @@ pub(super) fn routes() -> Router<AppState> {
             "/v1/accounts/{account}/users/{user}/connections/{id}/refresh-user-info",
             post(refresh_user_info),
         )
+        .route(
+            "/v1/accounts/{account}/users/{user}/connections/{id}/proxy",
+            post(proxy),
+        )
+        .route(
+            "/v1/accounts/{account}/users/{user}/connections/{id}/credentials",
+            get(credentials),
+        )
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/proxy", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), request_body = ProxyRequest, responses((status = 200, description = "The provider's answer (any status), with the credential injected by the host and the token refreshed first when due", body = ProxyResponse), (status = 400, description = "Bad request or URL refused by the connector's allowed origins (named)", body = ApiError), (status = 401, description = "The provider refused the refresh token: the user must log in again", body = ApiError), (status = 403, description = "Not a service key of this account", body = ApiError), (status = 404, description = "Unknown connection", body = ApiError), (status = 409, description = "The connection is logged out or needs re-auth", body = ApiError), (status = 502, description = "Provider unreachable, or the expired token's refresh failed", body = ApiError)))]
+pub(super) async fn proxy(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(path): ConnectionPath,
+    body: Result<Json<ProxyRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ProxyResponse>, ApiError> {
+    let at = scoped(&caller, &path, "proxy requests")?;
+    let Json(request) = body.map_err(ApiError::bad_body)?;
+    Ok(Json(state.flows.proxy(at, request).await?))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{account}/users/{user}/connections/{id}/credentials", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The raw access token (refreshed first when due): `{tokenType, accessToken, expiresAt}`"), (status = 403, description = "Not a service key of this account trusted with raw tokens", body = ApiError), (status = 404, description = "Unknown connection", body = ApiError), (status = 409, description = "Logged out, needs re-auth, or expired", body = ApiError)))]
+pub(super) async fn credentials(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(path): ConnectionPath,
+) -> Result<axum::response::Response, ApiError> {
+    let at = scoped(&caller, &path, "read raw credentials")?;
+    if !caller.raw_tokens {
+        return Err(Denied::RawTokens.into());
+    }
+    let raw = state.flows.raw_credentials(at).await?;
+    tracing::info!(key = %caller.key_id, connection = %at.id, "raw access token handed out");
+    let mut response = Json(raw).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 /// The path of one connection.

@@ -28,6 +28,8 @@ use utoipa::OpenApi;
         super::flows::logout,
         super::flows::validate,
         super::flows::refresh_user_info,
+        super::flows::proxy,
+        super::flows::credentials,
         super::admin::get_managed_oauth,
         super::admin::put_managed_oauth,
         super::admin::delete_managed_oauth,

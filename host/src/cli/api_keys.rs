@@ -26,6 +26,10 @@ pub enum ApiKeysCommand {
         /// account, service keys only). Operators take none.
         #[arg(long = "account")]
         accounts: Vec<String>,
+        /// Trust this service key with raw access tokens
+        /// (`GET …/connections/{id}/credentials`); without it, only the proxy.
+        #[arg(long)]
+        raw_tokens: bool,
         /// Database URL [default: sqlite://connector-host.db?mode=rwc].
         #[arg(long, env = "CONNECTOR_HOST_DATABASE_URL")]
         database_url: Option<String>,
@@ -69,11 +73,12 @@ pub async fn run(command: ApiKeysCommand) -> anyhow::Result<ExitCode> {
             name,
             role,
             accounts,
+            raw_tokens,
             database_url,
         } => {
             let (record, secret) = store(database_url)
                 .await?
-                .create(&name, role, &accounts)
+                .create_with(&name, role, &accounts, raw_tokens)
                 .await?;
             println!("{}", secret.expose_secret());
             eprintln!(

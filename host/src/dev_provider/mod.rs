@@ -141,6 +141,20 @@ struct Shared {
     base_url: String,
     config: DevProviderConfig,
     store: Mutex<Store>,
+    faults: Mutex<Faults>,
+}
+
+/// Test knobs: failures and behaviours a test turns on at run time.
+#[derive(Debug, Clone)]
+struct Faults {
+    /// The next this many token requests answer `fail_status` untouched.
+    fail_token_requests: u64,
+    fail_status: u16,
+    /// Refresh answers carry a new refresh token (rotation); when false they
+    /// carry none and the old one stays valid.
+    rotate_refresh_tokens: bool,
+    /// `expires_in` of tokens issued from now on.
+    access_token_lifetime_secs: u64,
 }
 
 impl Shared {
@@ -148,6 +162,12 @@ impl Shared {
     /// way that matters for a test server, so poisoning is ignored.
     fn store(&self) -> MutexGuard<'_, Store> {
         self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn faults(&self) -> MutexGuard<'_, Faults> {
+        self.faults
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -183,6 +203,12 @@ impl DevProvider {
         let base_url = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(Shared {
             base_url,
+            faults: Mutex::new(Faults {
+                fail_token_requests: 0,
+                fail_status: 503,
+                rotate_refresh_tokens: true,
+                access_token_lifetime_secs: config.access_token_lifetime_secs,
+            }),
             config,
             store: Mutex::new(Store::default()),
         });
@@ -219,6 +245,26 @@ impl DevProvider {
     /// 9207): the same as [`base_url`](Self::base_url).
     pub fn issuer(&self) -> String {
         self.shared.base_url.clone()
+    }
+
+    /// Test knob: the next `count` requests to `POST /oauth/token` answer
+    /// `status` (e.g. 503) without looking at them: a provider outage.
+    pub fn fail_token_requests(&self, count: u64, status: u16) {
+        let mut faults = self.shared.faults();
+        faults.fail_token_requests = count;
+        faults.fail_status = status;
+    }
+
+    /// Test knob: whether refresh answers rotate the refresh token (default).
+    /// When off, they carry no `refresh_token` and the old one stays valid.
+    pub fn set_rotate_refresh_tokens(&self, rotate: bool) {
+        self.shared.faults().rotate_refresh_tokens = rotate;
+    }
+
+    /// Test knob: `expires_in` of the tokens issued from now on (0: already
+    /// expired).
+    pub fn set_access_token_lifetime_secs(&self, secs: u64) {
+        self.shared.faults().access_token_lifetime_secs = secs;
     }
 
     /// A snapshot of the counters.

@@ -179,17 +179,32 @@ pub(super) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match token_grant(&shared, &headers, &body) {
+    let faults = {
+        let mut faults = shared.faults();
+        let snapshot = faults.clone();
+        faults.fail_token_requests = faults.fail_token_requests.saturating_sub(1);
+        snapshot
+    };
+    if faults.fail_token_requests > 0 {
+        shared.store().stats.token_errors += 1;
+        let status =
+            StatusCode::from_u16(faults.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return (status, no_store(), "temporarily unavailable").into_response();
+    }
+    match token_grant(&shared, &headers, &body, &faults) {
         Ok(issued) => {
-            let body = Json(json!({
+            let mut body = json!({
                 "access_token": issued.access_token,
                 "token_type": "Bearer",
-                "expires_in": shared.config.access_token_lifetime_secs,
+                "expires_in": faults.access_token_lifetime_secs,
                 "refresh_token": issued.refresh_token,
                 "scope": issued.scope,
                 "instance_url": shared.base_url,
-            }));
-            (StatusCode::OK, no_store(), body).into_response()
+            });
+            if issued.refresh_token.is_empty() {
+                body.as_object_mut().unwrap().remove("refresh_token");
+            }
+            (StatusCode::OK, no_store(), Json(body)).into_response()
         }
         Err(error) => {
             shared.store().stats.token_errors += 1;
@@ -199,10 +214,15 @@ pub(super) async fn token(
     }
 }
 
-fn token_grant(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Issued, OAuthError> {
+fn token_grant(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+    faults: &super::Faults,
+) -> Result<Issued, OAuthError> {
     let params = form_params(headers, body)?;
     let client = authenticate(shared, headers, &params)?;
-    let lifetime = Duration::from_secs(shared.config.access_token_lifetime_secs);
+    let lifetime = Duration::from_secs(faults.access_token_lifetime_secs);
     let param = |name: &str| params.get(name).map(String::as_str);
     let required = |name: &str| {
         param(name).ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
@@ -223,8 +243,13 @@ fn token_grant(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Issu
         "refresh_token" => {
             let refresh_token = required("refresh_token")?;
             let mut store = shared.store();
-            let issued =
-                store.refresh(refresh_token, &client.client_id, param("scope"), lifetime)?;
+            let issued = store.refresh(
+                refresh_token,
+                &client.client_id,
+                param("scope"),
+                lifetime,
+                faults.rotate_refresh_tokens,
+            )?;
             Ok(issued)
         }
         _ => Err(OAuthError::new(

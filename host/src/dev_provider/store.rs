@@ -174,6 +174,7 @@ impl Store {
         client_id: &str,
         scope: Option<&str>,
         access_lifetime: Duration,
+        rotate: bool,
     ) -> Result<Issued, GrantError> {
         let Some(token) = self.tokens.get(refresh_token) else {
             return Err(GrantError::InvalidGrant("unknown refresh token"));
@@ -207,11 +208,17 @@ impl Store {
                 requested.to_string()
             }
         };
-        if let Some(token) = self.tokens.get_mut(refresh_token) {
+        if rotate && let Some(token) = self.tokens.get_mut(refresh_token) {
             token.kind = TokenKind::Refresh { spent: true };
         }
         self.stats.refresh_grants += 1;
-        Ok(self.issue_tokens(grant_index, scope, access_lifetime))
+        let mut issued = self.issue_tokens(grant_index, scope, access_lifetime);
+        if !rotate {
+            // No new refresh token: the old one stays the grant's.
+            self.tokens.remove(&issued.refresh_token);
+            issued.refresh_token = String::new();
+        }
+        Ok(issued)
     }
 
     /// RFC 7009: revokes an access token alone, or a refresh token with its

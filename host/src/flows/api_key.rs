@@ -227,6 +227,12 @@ impl Flows {
                 },
             })
             .await?;
+        self.emit(
+            crate::events::EventKind::ConnectionCreated,
+            &saved,
+            "api-key login",
+        )
+        .await;
         Ok(saved)
     }
 }

@@ -8,10 +8,12 @@
 
 mod api_key;
 mod error;
+mod lifecycle;
 mod local;
 mod managed;
 mod oauth;
 pub mod refresh;
+mod refresher;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,11 +22,16 @@ use serde::Serialize;
 
 pub use api_key::{ApiKeyLogin, AuthPageView};
 pub use error::FlowError;
+pub use lifecycle::{
+    DEFAULT_LEASE_TTL_MS, ProxyRequest, ProxyResponse, RawCredentials, RefreshCoordinator,
+    cooldown_secs,
+};
 pub use managed::{
     MASK, ManagedFieldView, ManagedFields, ManagedFieldsUpdate, ManagedOAuthAppView,
     ManagedOAuthInput, ManagedOAuthSaved, ManagedOAuthView,
 };
 pub use oauth::{OAuthCallback, OAuthConnected, OAuthStart, OAuthStarted};
+pub use refresher::{RefreshRun, RefresherSettings};
 
 use crate::capabilities::http::{ApiKeyCredential, ApiKeyPlacement, CallCredentials};
 use crate::hook::Hook;
@@ -44,6 +51,8 @@ pub struct Flows {
     connections: ConnectionStore,
     states: OAuthStateStore,
     managed: ManagedStore,
+    refresh: Arc<RefreshCoordinator>,
+    events: crate::events::Events,
 }
 
 /// The outcome of a logout.
@@ -81,12 +90,38 @@ impl Flows {
         connections: ConnectionStore,
         states: OAuthStateStore,
     ) -> Self {
+        let database = connections.database().clone();
         Self {
             managed: connections.managed(),
+            refresh: Arc::new(RefreshCoordinator::new(
+                crate::store::LeaseStore::new(database.clone()),
+                DEFAULT_LEASE_TTL_MS,
+            )),
+            events: crate::events::Events::new(database, None)
+                .expect("disabled events need no configuration"),
             registry,
             connections,
             states,
         }
+    }
+
+    /// Publishes connection events through `events` (webhooks).
+    pub fn with_events(mut self, events: crate::events::Events) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Sets how long a refresh lease lasts before another holder may take it
+    /// (default [`DEFAULT_LEASE_TTL_MS`]).
+    pub fn with_lease_ttl_ms(mut self, ttl_ms: i64) -> Self {
+        let leases = crate::store::LeaseStore::new(self.connections.database().clone());
+        self.refresh = Arc::new(RefreshCoordinator::new(leases, ttl_ms));
+        self
+    }
+
+    /// The events publisher.
+    pub fn events(&self) -> &crate::events::Events {
+        &self.events
     }
 
     fn connector(&self, id: &str) -> Result<Arc<LoadedConnector>, FlowError> {
@@ -249,6 +284,8 @@ impl Flows {
             tracing::warn!(connection = %at.id, "{warning}");
         }
         let connection = self.connection(at).await?;
+        self.emit(crate::events::EventKind::Revoked, &connection, "logout")
+            .await;
         Ok(LogoutResult {
             connection,
             message,
@@ -277,6 +314,14 @@ impl Flows {
                 .await?;
         }
         let connection = self.connection(at).await?;
+        if !successful && status == Some(401) {
+            self.emit(
+                crate::events::EventKind::NeedsReauth,
+                &connection,
+                "validation: the provider refused the credentials",
+            )
+            .await;
+        }
         Ok(ValidationResult {
             successful,
             status,

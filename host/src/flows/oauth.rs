@@ -581,10 +581,18 @@ impl Flows {
         }
         .await;
         match login {
-            Ok(connection) => Ok(OAuthConnected {
-                connection,
-                custom_state,
-            }),
+            Ok(connection) => {
+                self.emit(
+                    crate::events::EventKind::ConnectionCreated,
+                    &connection,
+                    "oauth login",
+                )
+                .await;
+                Ok(OAuthConnected {
+                    connection,
+                    custom_state,
+                })
+            }
             Err(error) => {
                 // Do not leave a live grant behind a failed login.
                 let (token, hint) = match &refresh {

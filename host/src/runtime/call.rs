@@ -76,6 +76,20 @@ impl Prepared {
         &self.policy
     }
 
+    /// The outbound capability of this connector for a request the host sends
+    /// itself on a connection's behalf (the proxy route): the same policy,
+    /// credential injection and audit as the guest's `http.send`.
+    pub fn host_http(&self, ctx: &CallContext, timeout: std::time::Duration) -> HttpCapability {
+        HttpCapability::new(
+            self.runtime.outbound.clone(),
+            self.policy.clone(),
+            ctx.credentials.clone(),
+            self.connector.clone(),
+            ctx.account_id.clone(),
+            std::time::Instant::now() + timeout,
+        )
+    }
+
     /// Which connector version this is.
     pub fn connector(&self) -> &ConnectorRef {
         &self.connector

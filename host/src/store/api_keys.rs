@@ -31,6 +31,8 @@ pub struct ApiKeyRecord {
     pub created_at: i64,
     /// Unix seconds, once revoked.
     pub revoked_at: Option<i64>,
+    /// A service key trusted with raw access tokens (the credentials route).
+    pub raw_tokens: bool,
 }
 
 /// Why a key cannot be created or used.
@@ -81,6 +83,24 @@ impl ApiKeyStore {
         role: Role,
         accounts: &[String],
     ) -> Result<(ApiKeyRecord, SecretString), ApiKeyError> {
+        self.create_with(name, role, accounts, false).await
+    }
+
+    /// [`ApiKeyStore::create`], optionally trusting a service key with raw
+    /// access tokens (`GET …/credentials`).
+    pub async fn create_with(
+        &self,
+        name: &str,
+        role: Role,
+        accounts: &[String],
+        raw_tokens: bool,
+    ) -> Result<(ApiKeyRecord, SecretString), ApiKeyError> {
+        if raw_tokens && role != Role::Service {
+            return Err(invalid(
+                "raw-tokens",
+                "only service keys may be trusted with raw access tokens",
+            ));
+        }
         if name.trim().is_empty() || name.len() > 200 {
             return Err(invalid("name", "must be 1 to 200 characters"));
         }
@@ -131,9 +151,10 @@ impl ApiKeyStore {
             accounts: accounts.to_vec(),
             created_at: unix_seconds(),
             revoked_at: None,
+            raw_tokens,
         };
         sqlx::query(
-            "INSERT INTO api_keys (id, name, role, accounts, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, name, role, accounts, secret_hash, created_at, raw_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&record.id)
         .bind(&record.name)
@@ -141,6 +162,7 @@ impl ApiKeyStore {
         .bind(serde_json::to_string(&record.accounts).expect("strings serialise"))
         .bind(hash(&token))
         .bind(record.created_at)
+        .bind(i64::from(raw_tokens))
         .execute(&self.database.pool)
         .await?;
         Ok((record, SecretString::from(token)))
@@ -149,7 +171,7 @@ impl ApiKeyStore {
     /// Every key, revoked ones included, oldest first.
     pub async fn list(&self) -> Result<Vec<ApiKeyRecord>, ApiKeyError> {
         let rows = sqlx::query(
-            "SELECT id, name, role, accounts, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+            "SELECT id, name, role, accounts, created_at, revoked_at, raw_tokens FROM api_keys ORDER BY created_at, id",
         )
         .fetch_all(&self.database.pool)
         .await?;
@@ -164,6 +186,7 @@ impl ApiKeyStore {
                     accounts: serde_json::from_str(&accounts).unwrap_or_default(),
                     created_at: row.try_get(4)?,
                     revoked_at: row.try_get(5)?,
+                    raw_tokens: row.try_get::<i64, _>(6)? != 0,
                 })
             })
             .collect()
@@ -187,7 +210,7 @@ impl ApiKeyStore {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT id, name, role, accounts FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, name, role, accounts, raw_tokens FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
         )
         .bind(hash(token))
         .fetch_optional(&self.database.pool)
@@ -203,6 +226,7 @@ impl ApiKeyStore {
             name: row.try_get(1)?,
             role,
             accounts: AccountScope::from_list(serde_json::from_str(&accounts).unwrap_or_default()),
+            raw_tokens: row.try_get::<i64, _>(4)? != 0,
         }))
     }
 }

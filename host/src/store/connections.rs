@@ -369,6 +369,74 @@ impl ConnectionStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records a failed refresh that left the tokens as they were (network
+    /// error, 5xx): the count of consecutive failures, when the background
+    /// refresher may try again, and why. Returns the new count.
+    pub async fn record_refresh_failure(
+        &self,
+        at: ConnectionRef<'_>,
+        retry_at: i64,
+        error: &str,
+    ) -> Result<i64, ConnectionStoreError> {
+        sqlx::query(
+            "UPDATE connections SET refresh_failures = refresh_failures + 1, next_refresh_at = $4,
+             last_refresh_error = $5 WHERE id = $1 AND account_id = $2 AND user_id = $3",
+        )
+        .bind(at.id)
+        .bind(at.account_id)
+        .bind(at.user_id)
+        .bind(retry_at)
+        .bind(error)
+        .execute(&self.database.pool)
+        .await?;
+        Ok(self.refresh_state(at).await?.0)
+    }
+
+    /// Consecutive failed refreshes and the earliest next attempt.
+    pub async fn refresh_state(
+        &self,
+        at: ConnectionRef<'_>,
+    ) -> Result<(i64, Option<i64>), ConnectionStoreError> {
+        let row = sqlx::query(
+            "SELECT refresh_failures, next_refresh_at FROM connections WHERE id = $1 AND account_id = $2 AND user_id = $3",
+        )
+        .bind(at.id)
+        .bind(at.account_id)
+        .bind(at.user_id)
+        .fetch_optional(&self.database.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => (row.try_get(0)?, row.try_get(1)?),
+            None => (0, None),
+        })
+    }
+
+    /// Active OAuth connections whose token expires before `horizon` (Unix
+    /// seconds) and that are not cooling down after a failure, soonest first.
+    pub async fn due_for_refresh(
+        &self,
+        horizon: i64,
+        limit: i64,
+    ) -> Result<Vec<Connection>, ConnectionStoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE status = 'active' AND auth_type = 'oauth'
+             AND expires_at IS NOT NULL AND expires_at <= $1 AND refresh_token IS NOT NULL
+             AND (next_refresh_at IS NULL OR next_refresh_at <= $2)
+             ORDER BY expires_at, id LIMIT $3"
+        ))
+        .bind(horizon)
+        .bind(unix_seconds())
+        .bind(limit)
+        .fetch_all(&self.database.pool)
+        .await?;
+        rows.iter().map(connection).collect()
+    }
+
+    /// The database (for stores that live next to connections).
+    pub(crate) fn database(&self) -> &Database {
+        &self.database
+    }
+
     /// Marks every active connection of an account to a connector as needing
     /// re-auth (its admin-managed credentials changed); returns how many.
     pub async fn invalidate_account_connector(

@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod connections;
 pub mod crypto;
+mod leases;
 mod managed;
 mod oauth_states;
 
@@ -22,6 +23,7 @@ pub use connections::{
     Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore,
     ConnectionStoreError, Identity, NewConnection, RotationReport,
 };
+pub use leases::LeaseStore;
 pub use managed::{
     ManagedOAuthApp, ManagedStore, ManagedStoreError, OAuthAppValues, PENDING_LIFETIME_SECS, Slot,
 };
@@ -216,6 +218,83 @@ impl Database {
         .bind(from_user)
         .bind(to_user)
         .bind(field)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Test support: sets a connection's access-token expiry (Unix seconds).
+    #[doc(hidden)]
+    pub async fn set_connection_expiry_for_tests(
+        &self,
+        id: &str,
+        expires_at: i64,
+    ) -> anyhow::Result<()> {
+        sqlx::query("UPDATE connections SET expires_at = $1 WHERE id = $2")
+            .bind(expires_at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Test support: takes a connection's refresh lease for `owner` until
+    /// `expires_at_ms`, as a holder that then dies would.
+    #[doc(hidden)]
+    pub async fn hold_lease_for_tests(
+        &self,
+        id: &str,
+        owner: &str,
+        expires_at_ms: i64,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO refresh_leases (connection_id, owner, expires_at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (connection_id) DO UPDATE SET owner = $2, expires_at_ms = $3",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(expires_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Test support: a connection's stored (encrypted) secret column.
+    #[doc(hidden)]
+    pub async fn secret_column_for_tests(
+        &self,
+        id: &str,
+        column: &str,
+    ) -> anyhow::Result<Option<String>> {
+        anyhow::ensure!(
+            ["access_token", "refresh_token", "api_key"].contains(&column),
+            "not a secret column"
+        );
+        Ok(
+            sqlx::query_scalar(&format!("SELECT {column} FROM connections WHERE id = $1"))
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Test support: writes back a stored secret column (a stale copy).
+    #[doc(hidden)]
+    pub async fn set_secret_column_for_tests(
+        &self,
+        id: &str,
+        column: &str,
+        value: Option<String>,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            ["access_token", "refresh_token", "api_key"].contains(&column),
+            "not a secret column"
+        );
+        sqlx::query(&format!(
+            "UPDATE connections SET {column} = $1 WHERE id = $2"
+        ))
+        .bind(value)
+        .bind(id)
         .execute(&self.pool)
         .await?;
         Ok(())

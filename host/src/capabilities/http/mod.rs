@@ -390,15 +390,18 @@ fn is_refusal(error: &HttpError) -> bool {
     )
 }
 
-impl Host for CallState {
-    async fn send(&mut self, request: Request) -> Result<Response, HttpError> {
+impl HttpCapability {
+    /// Checks, sends and audits one request: what a guest's `http.send` does,
+    /// and what the proxy route does for a platform. Returns the audit event's
+    /// refusal reason with the error, for the guest's log.
+    pub async fn send_audited(&mut self, request: Request) -> Result<Response, HttpError> {
         let started = Instant::now();
         let mut event = AuditEvent::new(
-            &self.http.connector,
-            self.http.account_id.clone(),
+            &self.connector,
+            self.account_id.clone(),
             method(request.method).as_str(),
         );
-        let result = self.http.send(request, &mut event).await;
+        let result = self.send(request, &mut event).await;
         event.duration_us = started.elapsed().as_micros() as u64;
         if let Err(error) = &result {
             let refused = is_refusal(error);
@@ -409,12 +412,7 @@ impl Host for CallState {
             };
             event.reason = Some(format!("{}: {error:?}", error_kind(error)));
             if refused {
-                self.http.refused += 1;
-                let line = format!(
-                    "outbound request refused: {}",
-                    event.reason.as_deref().unwrap_or_default()
-                );
-                self.log.record(crate::capabilities::LogLevel::Warn, &line);
+                self.refused += 1;
             }
         }
         tracing::info!(
@@ -431,7 +429,20 @@ impl Host for CallState {
             duration_us = event.duration_us,
             "outbound request"
         );
-        self.http.outbound.audit.record(event);
+        self.outbound.audit.record(event);
+        result
+    }
+}
+
+impl Host for CallState {
+    async fn send(&mut self, request: Request) -> Result<Response, HttpError> {
+        let result = self.http.send_audited(request).await;
+        if let Err(error) = &result
+            && is_refusal(error)
+        {
+            let line = format!("outbound request refused: {}: {error:?}", error_kind(error));
+            self.log.record(crate::capabilities::LogLevel::Warn, &line);
+        }
         result
     }
 }
