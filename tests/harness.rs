@@ -256,10 +256,7 @@ impl Host {
         );
 
         let work = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            work.path().join("host.db").display()
-        );
+        let url = database_url(work.path()).await;
         let database = Database::connect(&url).await.unwrap();
         let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
         let connections = ConnectionStore::new(database.clone(), keys.clone());
@@ -399,6 +396,22 @@ impl Host {
         assert_eq!(response.status().as_u16(), 302);
         let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
         location.query().unwrap().to_string()
+    }
+}
+
+/// The environment variable naming a PostgreSQL server for the tests.
+pub const POSTGRES_ENV: &str = "CONNECTOR_HOST_TEST_POSTGRES_URL";
+
+/// Where a test host keeps its data: a fresh PostgreSQL database on the
+/// server named by [`POSTGRES_ENV`] when it is set, else a SQLite file in
+/// `dir`. Every host gets its own database, so tests never see each other's
+/// rows.
+pub async fn database_url(dir: &std::path::Path) -> String {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(server) => Database::fresh_postgres_for_tests(&server)
+            .await
+            .expect("PostgreSQL reachable at CONNECTOR_HOST_TEST_POSTGRES_URL"),
+        Err(_) => format!("sqlite://{}?mode=rwc", dir.join("host.db").display()),
     }
 }
 

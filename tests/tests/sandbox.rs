@@ -111,7 +111,17 @@ async fn misbehaving_connectors_get_typed_errors_while_others_keep_working() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_spam_is_capped_and_counted() {
-    let runtime = test_runtime();
+    // 100 000 log calls take a while on a loaded machine: a generous deadline
+    // (this test is about the log budget, not the time limit).
+    let runtime = std::sync::Arc::new(
+        connector_host::runtime::Runtime::new(connector_host::runtime::RuntimeLimits {
+            call_timeout_ms: 20_000,
+            memory_bytes: 32 << 20,
+            log_lines_per_call: 50,
+            ..connector_host::runtime::RuntimeLimits::default()
+        })
+        .expect("runtime"),
+    );
     let spam = load(&runtime, "log_spam").await;
     let outcome = spam
         .prepared

@@ -299,4 +299,43 @@ impl Database {
         .await?;
         Ok(())
     }
+
+    /// Test support: creates an empty database `ch_test_<unix seconds>_<random>`
+    /// on the PostgreSQL server at `server` and returns its URL, so each test
+    /// host has its own rows. Test databases of earlier runs (older than ten
+    /// minutes and unused) are dropped on the way.
+    #[doc(hidden)]
+    pub async fn fresh_postgres_for_tests(server: &str) -> anyhow::Result<String> {
+        use rand::RngCore as _;
+        use sqlx::Connection as _;
+        let mut admin = sqlx::PgConnection::connect(server).await?;
+        let now = unix_seconds();
+        let old: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'ch\\_test\\_%'",
+        )
+        .fetch_all(&mut admin)
+        .await?;
+        for name in old {
+            let created = name
+                .split('_')
+                .nth(2)
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(now);
+            if created + 600 < now {
+                // Fails harmlessly while someone still uses it.
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .execute(&mut admin)
+                    .await;
+            }
+        }
+        let mut random = [0u8; 6];
+        rand::rngs::OsRng.fill_bytes(&mut random);
+        let name = format!("ch_test_{now}_{}", hex::encode(random));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
+        let mut url = url::Url::parse(server)?;
+        url.set_path(&format!("/{name}"));
+        Ok(url.to_string())
+    }
 }
