@@ -338,4 +338,14 @@ impl Database {
         url.set_path(&format!("/{name}"));
         Ok(url.to_string())
     }
+
+    /// Test support: marks every connection's access token as expired.
+    #[doc(hidden)]
+    pub async fn expire_all_connections_for_tests(&self) -> anyhow::Result<u64> {
+        let done =
+            sqlx::query("UPDATE connections SET expires_at = 1 WHERE expires_at IS NOT NULL")
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
 }

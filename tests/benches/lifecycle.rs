@@ -1,0 +1,156 @@
+//! `lifecycle`: what using a connection costs. Prints `name: value unit`
+//! lines, each next to a baseline measured in the same run.
+//!
+//! - `direct_request_p50`: a keep-alive GET with the access token straight to
+//!   the local provider (the baseline);
+//! - `proxied_request_p50`: the same GET through `POST …/connections/{id}/proxy`
+//!   (API key check, connection read, credential decryption, allowed-origin
+//!   check, audit); `proxy_added_p50` is the difference (target ≤ 100 µs);
+//! - `background_refresh_10000`: the background refresher refreshing 10 000
+//!   due connections (provider token requests must equal 10 000); the rate of
+//!   the logins that created them is printed alongside.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connector_host::access::Role;
+use connector_host::flows::RefresherSettings;
+use connector_host_tests::harness::Host;
+use serde_json::{Value, json};
+
+const CALLS: usize = 2_000;
+const CONNECTIONS: usize = 10_000;
+
+fn p50(samples: &mut [Duration]) -> f64 {
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1e6
+}
+
+async fn login(host: &Host, user: &str) -> String {
+    let start = json!({"accountId": "bench", "userId": user, "hostname": host.provider_host()});
+    let (status, started) = host
+        .post("/v1/connectors/local-regional/oauth/start", start)
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let callback = host.approve(&started).await;
+    let (status, connected) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
+    assert_eq!(status, 200, "{connected}");
+    connected["connection"]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let host = Arc::new(Host::start().await);
+    let id = login(&host, "proxy-user").await;
+    let (_, secret) = host
+        .api_keys
+        .create_with("bench", Role::Service, &["bench".to_string()], true)
+        .await
+        .unwrap();
+    let trusted = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+    let base = format!(
+        "{}/v1/accounts/bench/users/proxy-user/connections/{id}",
+        host.base
+    );
+    let raw: Value = host
+        .http
+        .get(format!("{base}/credentials"))
+        .bearer_auth(&trusted)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = raw["accessToken"].as_str().unwrap().to_string();
+    let me = format!("{}/api/v1/me", host.api_url());
+    let client = reqwest::Client::new();
+
+    let mut direct = Vec::with_capacity(CALLS);
+    for i in 0..CALLS + 200 {
+        let started = Instant::now();
+        let response = client.get(&me).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.bytes().await.unwrap();
+        if i >= 200 {
+            direct.push(started.elapsed());
+        }
+    }
+    let mut proxied = Vec::with_capacity(CALLS);
+    let body = json!({"method": "GET", "url": me});
+    for i in 0..CALLS + 200 {
+        let started = Instant::now();
+        let response = client
+            .post(format!("{base}/proxy"))
+            .bearer_auth(&host.service_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.bytes().await.unwrap();
+        if i >= 200 {
+            proxied.push(started.elapsed());
+        }
+    }
+    let (direct, proxied) = (p50(&mut direct), p50(&mut proxied));
+    println!("direct_request_p50: {direct:.1} us");
+    println!("proxied_request_p50: {proxied:.1} us");
+    println!(
+        "proxy_added_p50: {:.1} us (target <= 100)",
+        proxied - direct
+    );
+
+    // 10 000 connections, all due.
+    let started = Instant::now();
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut logins = tokio::task::JoinSet::new();
+    for n in 0..CONNECTIONS {
+        let (host, permit) = (
+            host.clone(),
+            semaphore.clone().acquire_owned().await.unwrap(),
+        );
+        logins.spawn(async move {
+            let _permit = permit;
+            login(&host, &format!("user-{n}")).await
+        });
+    }
+    while let Some(done) = logins.join_next().await {
+        done.unwrap();
+    }
+    let login_secs = started.elapsed().as_secs_f64();
+    println!(
+        "setup_logins_per_sec: {:.0} logins/s (baseline: {CONNECTIONS} OAuth logins in {login_secs:.1} s)",
+        CONNECTIONS as f64 / login_secs
+    );
+    host.database
+        .expire_all_connections_for_tests()
+        .await
+        .unwrap();
+    let before = host.provider.stats().refresh_grants;
+    let started = Instant::now();
+    let run = host
+        .flows
+        .refresh_due(RefresherSettings {
+            batch: 1_000,
+            concurrency: 64,
+            ..RefresherSettings::default()
+        })
+        .await
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let requests = host.provider.stats().refresh_grants - before;
+    println!("background_refresh_10000: {secs:.2} s");
+    println!(
+        "background_refresh_rate: {:.0} refreshes/s",
+        run.refreshed as f64 / secs
+    );
+    println!("background_refresh_token_requests: {requests} requests");
+    assert_eq!(run.due, CONNECTIONS + 1, "{run:?}");
+    assert_eq!(run.refreshed, CONNECTIONS + 1, "{run:?}");
+    assert_eq!(
+        requests as usize,
+        CONNECTIONS + 1,
+        "one token request per connection"
+    );
+}
