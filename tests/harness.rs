@@ -91,6 +91,9 @@ pub struct Options {
     pub lease_ttl_ms: Option<i64>,
     /// Webhooks for connection events (none when `None`).
     pub webhooks: Option<connector_host::events::WebhookConfig>,
+    /// Where `test-refresh-paths` sends refreshes (the provider's token
+    /// endpoint when `None`).
+    pub refresh_paths_url: Option<String>,
 }
 
 impl Default for Options {
@@ -100,6 +103,7 @@ impl Default for Options {
             token_lifetime_secs: 3600,
             lease_ttl_ms: None,
             webhooks: None,
+            refresh_paths_url: None,
         }
     }
 }
@@ -134,12 +138,13 @@ pub struct Host {
 }
 
 /// Guests every host serves.
-pub const CONNECTORS: [&str; 5] = [
+pub const CONNECTORS: [&str; 6] = [
     "local_insightly",
     "local_regional",
     "oauth_basic",
     "managed_oauth",
     "managed_apikey",
+    "refresh_paths",
 ];
 
 impl Host {
@@ -162,6 +167,11 @@ impl Host {
                     client_id: "basic-client".into(),
                     client_secret: CLIENT_SECRET.into(),
                     redirect_uris: vec!["https://apps.example.com/basic/callback".into()],
+                },
+                DevClient {
+                    client_id: "paths-client".into(),
+                    client_secret: CLIENT_SECRET.into(),
+                    redirect_uris: vec!["https://apps.example.com/paths/callback".into()],
                 },
                 DevClient {
                     client_id: TENANT_CLIENT_ID.into(),
@@ -195,6 +205,13 @@ impl Host {
                     "basic-client-secret".to_string(),
                     HostSecret {
                         connectors: ["test-oauth-basic".to_string()].into(),
+                        ..secret.clone()
+                    },
+                ),
+                (
+                    "paths-client-secret".to_string(),
+                    HostSecret {
+                        connectors: ["test-refresh-paths".to_string()].into(),
                         ..secret
                     },
                 ),
@@ -239,6 +256,21 @@ impl Host {
             (
                 "test-managed-apikey".to_string(),
                 with_config(&[("api-base", base.clone())]),
+            ),
+            (
+                "test-refresh-paths".to_string(),
+                with_config(&[
+                    ("token-url", format!("{base}/oauth/token")),
+                    ("authorize-url", format!("{base}/oauth/authorize")),
+                    ("api-base", base.clone()),
+                    (
+                        "refresh-url",
+                        options
+                            .refresh_paths_url
+                            .clone()
+                            .unwrap_or_else(|| format!("{base}/oauth/token")),
+                    ),
+                ]),
             ),
         ]);
         let registry = Arc::new(Registry::new(

@@ -460,3 +460,85 @@ async fn raw_credentials_only_for_trusted_keys_and_the_proxy_stays_in_allowed_ho
         .count();
     assert_eq!(refused, 1, "the refused request is audited");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresh_hook_moves_the_endpoint_and_the_token_fields() {
+    // A token endpoint that nests its answer: {"data": {"token", "refresh", "ttl"}}.
+    let seen = Arc::new(Mutex::new(
+        Vec::<std::collections::BTreeMap<String, String>>::new(),
+    ));
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/custom/token",
+        axum::routing::post(
+            move |axum::extract::Form(form): axum::extract::Form<
+                std::collections::BTreeMap<String, String>,
+            >| {
+                let record = record.clone();
+                async move {
+                    let n = {
+                        let mut seen = record.lock().unwrap();
+                        seen.push(form);
+                        seen.len()
+                    };
+                    axum::Json(json!({"data": {
+                        "token": format!("nested-access-{n}"),
+                        "refresh": format!("nested-refresh-{n}"),
+                        "ttl": "3600"
+                    }}))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/custom/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let host = Host::with(Options {
+        refresh_paths_url: Some(url),
+        ..Options::default()
+    })
+    .await;
+    let (_, callback) = host
+        .authorize_with("test-refresh-paths", "acct-1", "")
+        .await;
+    let (status, connected) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
+    assert_eq!(status, 200, "{connected}");
+    let id = connected["connection"]["id"].as_str().unwrap().to_string();
+    let (_, secret) = host
+        .api_keys
+        .create_with("trusted", Role::Service, &["acct-1".to_string()], true)
+        .await
+        .unwrap();
+    let trusted = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+    for n in 1..=2 {
+        expire(&host, &id, -1).await;
+        let raw: Value = host
+            .http
+            .get(format!(
+                "{}{}",
+                host.base,
+                path("user-1", &id, "credentials")
+            ))
+            .bearer_auth(&trusted)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(raw["accessToken"], format!("nested-access-{n}"), "{raw}");
+        assert!(raw["expiresAt"].as_i64().unwrap() > 0);
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0]["grant_type"], "refresh_token");
+    assert_eq!(seen[0]["audience"], "crm-api", "extra params");
+    assert_eq!(
+        seen[0]["client_id"], "paths-client",
+        "client auth in the body"
+    );
+    assert_eq!(
+        seen[1]["refresh_token"], "nested-refresh-1",
+        "the refresh token was read from its custom path"
+    );
+}
