@@ -78,18 +78,25 @@ impl Running {
     fn spawn(command: &mut Command) -> Self {
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn connector-host");
-        let stdout = child.stdout.take().unwrap();
+        // stdout and stderr (the host log, with the guest's log lines) on one
+        // channel, closed when both pipes are.
         let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let readers: [Box<dyn std::io::Read + Send>; 2] = [Box::new(stdout), Box::new(stderr)];
+        for reader in readers {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        }
         Self {
             child,
             lines,
@@ -99,6 +106,19 @@ impl Running {
 
     /// The first (next) line matching `predicate`, within `timeout`.
     fn wait_for(&mut self, timeout: Duration, predicate: impl Fn(&str) -> bool) -> String {
+        self.wait_for_line(timeout, predicate)
+    }
+
+    /// A line matching `predicate`, already seen or the next one (for lines
+    /// of the other stream, whose order relative to this one is not fixed).
+    fn saw(&mut self, timeout: Duration, predicate: impl Fn(&str) -> bool) -> String {
+        if let Some(line) = self.seen.iter().find(|l| predicate(l)) {
+            return line.clone();
+        }
+        self.wait_for_line(timeout, predicate)
+    }
+
+    fn wait_for_line(&mut self, timeout: Duration, predicate: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -199,6 +219,24 @@ fn scaffold_builds_and_passes_check() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot be a connector id"));
+
+    // Without cargo on PATH, the error names the fix.
+    let (_dir, krate) = new_crate("no-cargo", "api-key");
+    let output = Command::new(BIN)
+        .args(["call"])
+        .arg(&krate)
+        .arg("auth-type")
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot run `cargo`")
+            && stderr.contains("https://rustup.rs")
+            && stderr.contains("rustup target add wasm32-wasip2"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -274,6 +312,9 @@ fn dev_serves_the_login_and_reloads_a_changed_crate() {
         "{request}"
     );
     dev.wait_for(STEP_TIMEOUT, |l| l.starts_with("login ok"));
+    // The guest's own log line, in the host log.
+    let logged = dev.saw(STEP_TIMEOUT, |l| l.contains("fetched the connected user"));
+    assert!(logged.contains("dev-loop"), "{logged}");
     let (code, _) = runtime.block_on(async {
         let response = client
             .post(format!("{base}/login"))
@@ -343,17 +384,25 @@ async fn stored_tokens(state: &Path) -> (ConnectionStore, String, String) {
     (store, access, refresh)
 }
 
-fn file_bytes(state: &Path) -> Vec<u8> {
-    ["test-accounts.db", "test-accounts.db-wal"]
-        .iter()
-        .flat_map(|f| std::fs::read(state.join(f)).unwrap_or_default())
-        .collect()
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
+/// Whether `needle` appears in the database files as bytes. Read by `grep`
+/// in another process: opening and closing the files here would drop this
+/// process's SQLite locks (POSIX locks are per process) and break its pools.
+fn in_database_files(state: &Path, needle: &str) -> bool {
+    assert!(state.join("test-accounts.db").exists());
+    // The WAL file may come and go (checkpoints): read whatever exists.
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("cat \"$1\" \"$2\" 2>/dev/null | grep -q -a -F -- \"$0\"")
+        .arg(needle)
+        .arg(state.join("test-accounts.db"))
+        .arg(state.join("test-accounts.db-wal"))
+        .status()
+        .unwrap();
+    match status.code() {
+        Some(0) => true,
+        Some(1) => false,
+        other => panic!("grep failed: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,10 +477,8 @@ async fn oauth2_logs_in_refreshes_and_starts_over() {
     );
     assert_eq!(provider.stats().authorization_code_grants, 1);
     let (_, access1, refresh1) = stored_tokens(&state).await;
-    let raw = file_bytes(&state);
-    assert!(!raw.is_empty());
     assert!(
-        !contains(&raw, &access1) && !contains(&raw, &refresh1),
+        !in_database_files(&state, &access1) && !in_database_files(&state, &refresh1),
         "tokens stored in clear"
     );
 
@@ -448,7 +495,7 @@ async fn oauth2_logs_in_refreshes_and_starts_over() {
     let (store, access2, refresh2) = stored_tokens(&state).await;
     assert_ne!(access1, access2);
     assert_ne!(refresh1, refresh2, "the provider rotates refresh tokens");
-    assert!(!contains(&file_bytes(&state), &access2));
+    assert!(!in_database_files(&state, &access2));
 
     // 3. A spent refresh token (replayed): invalid_grant, needs re-auth.
     let connection = store.list(TEST_ACCOUNT, TEST_USER).await.unwrap().remove(0);
@@ -472,7 +519,7 @@ async fn oauth2_logs_in_refreshes_and_starts_over() {
     assert!(ok, "{lines:#?}");
     assert_eq!(provider.stats().authorization_code_grants, 2);
     let (store, access3, _) = stored_tokens(&state).await;
-    assert_ne!(access3, access2);
+    assert_ne!(access3, access2, "{lines:#?}");
     let connection = store.list(TEST_ACCOUNT, TEST_USER).await.unwrap().remove(0);
     assert_eq!(connection.status, ConnectionStatus::Active);
 }

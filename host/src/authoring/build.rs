@@ -21,7 +21,7 @@ pub enum BuildError {
     CargoMissing(String),
     /// The toolchain has no `wasm32-wasip2` standard library.
     #[error(
-        "the Rust toolchain used for {crate_dir} has no `wasm32-wasip2` target: run `rustup target add wasm32-wasip2`{toolchain}"
+        "the Rust toolchain used for {crate_dir} has no `wasm32-wasip2` target: run `rustup target add wasm32-wasip2{toolchain}`"
     )]
     TargetMissing {
         /// The crate.

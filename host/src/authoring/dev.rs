@@ -3,7 +3,7 @@
 //! Builds the crate for `wasm32-wasip2`, loads it into a local host (the
 //! `check` rules apply), optionally starts the local test provider
 //! (`--provider`), serves a small login page on loopback, then watches
-//! `src/`, `connector.json` and `Cargo.toml`: every change rebuilds the crate
+//! `src/`, `connector.json`, `Cargo.toml` and `build.rs`: every change rebuilds the crate
 //! and hot-reloads the new version. Every outbound request of the connector
 //! (and the host's own token requests for it) is printed as it happens; the
 //! guest's log lines go to the host log (stderr, target `connector`).
@@ -43,6 +43,8 @@ pub const DEV_CLIENT_SECRET: &str = "dev-client-secret";
 pub const DEV_API_KEY: &str = "dev-api-key";
 /// Where `--provider` tries to listen first (a free port if taken).
 pub const PROVIDER_ADDR: &str = "127.0.0.1:9100";
+/// Files next to `Cargo.toml` whose change triggers a rebuild (plus `src/`).
+const WATCHED_FILES: &[&str] = &["connector.json", "Cargo.toml", "build.rs"];
 
 /// What `dev` does.
 #[derive(Debug, Clone)]
@@ -200,24 +202,31 @@ pub async fn run(
     say(&format!("dev server: {base}/ (open it to try the login)"));
 
     // Watch the sources.
+    // The crate folder itself (not recursively: editors that save by
+    // renaming replace the watched file) and `src/`, filtered by name.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    let src = krate.dir.join("src");
+    let top = krate.dir.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
             && !matches!(event.kind, notify::EventKind::Access(_))
         {
             for path in event.paths {
-                let _ = tx.send(path);
+                let relevant = path.starts_with(&src)
+                    || (path.parent() == Some(top.as_path())
+                        && path.file_name().is_some_and(|name| {
+                            WATCHED_FILES.iter().any(|watched| name == *watched)
+                        }));
+                if relevant {
+                    let _ = tx.send(path);
+                }
             }
         }
     })
     .map_err(|e| AuthoringError::Other(format!("cannot watch the sources: {e}")))?;
     for (path, mode) in [
         (krate.dir.join("src"), RecursiveMode::Recursive),
-        (
-            krate.dir.join("connector.json"),
-            RecursiveMode::NonRecursive,
-        ),
-        (krate.dir.join("Cargo.toml"), RecursiveMode::NonRecursive),
+        (krate.dir.clone(), RecursiveMode::NonRecursive),
     ] {
         watcher
             .watch(&path, mode)
@@ -248,8 +257,9 @@ pub async fn run(
         match build(&krate, target_dir.clone()).await {
             Ok(wasm) => state.load(&wasm).await,
             Err(error) => {
-                say(&format!("build failed: {error}"));
+                // Status first: whoever reads the line may ask `/status`.
                 state.status.write().expect("status lock").error = Some(error.to_string());
+                say(&format!("build failed: {error}"));
             }
         }
     }
@@ -300,8 +310,8 @@ impl DevState {
                 ));
             }
             Err(error) => {
-                (self.say)(&format!("load failed: {error}"));
                 self.status.write().expect("status lock").error = Some(error.to_string());
+                (self.say)(&format!("load failed: {error}"));
             }
         }
     }

@@ -25,15 +25,7 @@ impl Flows {
         start: OAuthStart,
         redirect_uri: &str,
     ) -> Result<OAuthStarted, FlowError> {
-        let parsed = url::Url::parse(redirect_uri)
-            .map_err(|e| FlowError::field_error("redirect_uri", e.to_string()))?;
-        let loopback = match parsed.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        };
-        if parsed.scheme() != "http" || !loopback {
+        if !is_local_http(redirect_uri) {
             return Err(FlowError::field_error(
                 "redirect_uri",
                 "a local redirect URI must be http://127.0.0.1, http://[::1] or http://localhost",
@@ -72,5 +64,46 @@ impl Flows {
             state,
             expires_at,
         })
+    }
+}
+
+/// `http://` on `127.0.0.0/8`, `[::1]` or `localhost`.
+fn is_local_http(uri: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(uri) else {
+        return false;
+    };
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    parsed.scheme() == "http" && loopback && parsed.username().is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_http;
+
+    #[test]
+    fn only_loopback_http_redirects_are_local() {
+        for ok in [
+            "http://127.0.0.1:9002/callback",
+            "http://localhost:9002/callback",
+            "http://[::1]:9002/callback",
+        ] {
+            assert!(is_local_http(ok), "{ok}");
+        }
+        for bad in [
+            "https://127.0.0.1/callback",
+            "http://apps.example.com/callback",
+            "http://127.0.0.1.example.com/callback",
+            "http://localhost.example.com/callback",
+            "http://user@127.0.0.1/callback",
+            "http://10.0.0.1/callback",
+            "not a url",
+        ] {
+            assert!(!is_local_http(bad), "{bad}");
+        }
     }
 }

@@ -14,6 +14,11 @@
 //!
 //! Nothing here is tied to a command line: the authoring `oauth2` command uses
 //! it today, a background refresher can use it later.
+//!
+//! Not single-flight yet: two concurrent refreshes of one connection send the
+//! same refresh token twice, and a provider that rotates refresh tokens sees
+//! a replay (`invalid_grant`, grant revoked). Callers must serialise refreshes
+//! per connection until the coalescing and database lease of design §6 exist.
 
 use oauth2::basic::{
     BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
