@@ -5,20 +5,21 @@
 //! no redirects, audited like the code exchange). The connector only
 //! *declares* changes through its optional `refresh` hook (App Connect
 //! `checkAndRefreshAccessToken`, Membrane `refreshCredentials`): another token
-//! URL, extra form parameters, where the client authenticates.
+//! URL, extra form parameters, where the client authenticates, and JSON
+//! pointers of the token-response fields (a response that nests its tokens is
+//! read with a plain form POST instead of the crate's typed parser).
 //!
 //! Rules (design §2, RFC 9700): a response without a refresh token keeps the
 //! stored one; `invalid_grant` means the grant is gone, so the connection is
 //! marked `needs_reauth` and the caller gets [`RefreshError::InvalidGrant`].
 //! Tokens never appear in errors or logs.
 //!
-//! Nothing here is tied to a command line: the authoring `oauth2` command uses
-//! it today, a background refresher can use it later.
-//!
-//! Not single-flight yet: two concurrent refreshes of one connection send the
-//! same refresh token twice, and a provider that rotates refresh tokens sees
-//! a replay (`invalid_grant`, grant revoked). Callers must serialise refreshes
-//! per connection until the coalescing and database lease of design §6 exist.
+//! This function is not single-flight by itself: two concurrent calls for one
+//! connection would spend the same refresh token twice. The API and the
+//! background refresher call it through `Flows::fresh_connection`
+//! (`lifecycle.rs`), which serialises refreshes per connection across callers
+//! and replicas; the authoring `oauth2` command calls it directly (one process,
+//! one caller).
 
 use oauth2::basic::{
     BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
