@@ -267,9 +267,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let keyring = load_keyring(args.master_keys_file.as_deref(), args.dev)?;
     tracing::info!(current_key = keyring.current_key_id(), "master keys loaded");
-    let database = Database::connect(&database_url)
-        .await
-        .with_context(|| format!("cannot open database {database_url}"))?;
+    let database = Database::connect(&database_url).await.with_context(|| {
+        format!(
+            "cannot open database {}",
+            connector_host::store::redacted_url(&database_url)
+        )
+    })?;
     file_config.validate()?;
     let keyring = Arc::new(keyring);
     let connections = ConnectionStore::new(database.clone(), keyring.clone());
@@ -417,9 +420,12 @@ async fn audit(
     limit: i64,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let database = Database::connect(database_url)
-        .await
-        .with_context(|| format!("cannot open database {database_url}"))?;
+    let database = Database::connect(database_url).await.with_context(|| {
+        format!(
+            "cannot open database {}",
+            connector_host::store::redacted_url(database_url)
+        )
+    })?;
     let events = database
         .outbound_audit(connector, limit.clamp(1, 10_000))
         .await?;
@@ -483,9 +489,12 @@ async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
         } => {
             let keyring = load_keyring(master_keys_file.as_deref(), false)?;
             let url = database_url.unwrap_or_else(|| config::DEFAULT_DATABASE_URL.into());
-            let database = Database::connect(&url)
-                .await
-                .with_context(|| format!("cannot open database {url}"))?;
+            let database = Database::connect(&url).await.with_context(|| {
+                format!(
+                    "cannot open database {}",
+                    connector_host::store::redacted_url(&url)
+                )
+            })?;
             let current = keyring.current_key_id().to_string();
             let connections = ConnectionStore::new(database, Arc::new(keyring));
             let mut report = connections.rotate_keys().await?;

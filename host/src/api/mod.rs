@@ -93,6 +93,8 @@ struct WhoAmI {
     role: Role,
     /// `*` for every account; empty for operators.
     accounts: Vec<String>,
+    /// A service key trusted with raw access tokens.
+    raw_tokens: bool,
 }
 
 #[utoipa::path(get, path = "/v1/whoami", tag = "access", responses((status = 200, description = "The caller's key: id, name, role, accounts", body = WhoAmI), (status = 401, description = "Missing, unknown or revoked key", body = ApiError)))]
@@ -102,6 +104,7 @@ async fn whoami(Caller(caller): Caller) -> Json<WhoAmI> {
         name: caller.name,
         role: caller.role,
         accounts: caller.accounts.to_list(),
+        raw_tokens: caller.raw_tokens,
     })
 }
 

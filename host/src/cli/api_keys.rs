@@ -60,9 +60,12 @@ fn parse_role(text: &str) -> Result<Role, String> {
 
 async fn store(database_url: Option<String>) -> anyhow::Result<ApiKeyStore> {
     let url = database_url.unwrap_or_else(|| connector_host::config::DEFAULT_DATABASE_URL.into());
-    let database = Database::connect(&url)
-        .await
-        .with_context(|| format!("cannot open database {url}"))?;
+    let database = Database::connect(&url).await.with_context(|| {
+        format!(
+            "cannot open database {}",
+            connector_host::store::redacted_url(&url)
+        )
+    })?;
     Ok(ApiKeyStore::new(database))
 }
 
@@ -82,9 +85,14 @@ pub async fn run(command: ApiKeysCommand) -> anyhow::Result<ExitCode> {
                 .await?;
             println!("{}", secret.expose_secret());
             eprintln!(
-                "created {} ({}, accounts: {}); this is the only time the key is shown",
+                "created {} ({}{}, accounts: {}); this is the only time the key is shown",
                 record.id,
                 record.role,
+                if record.raw_tokens {
+                    ", raw tokens"
+                } else {
+                    ""
+                },
                 if record.accounts.is_empty() {
                     "none".to_string()
                 } else {
@@ -100,9 +108,10 @@ pub async fn run(command: ApiKeysCommand) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string(key)?);
                 } else {
                     println!(
-                        "{} {:<13} {:<30} accounts={} {}",
+                        "{} {:<13}{} {:<30} accounts={} {}",
                         key.id,
                         key.role.as_str(),
+                        if key.raw_tokens { " raw-tokens" } else { "" },
                         key.name,
                         if key.accounts.is_empty() {
                             "-".to_string()

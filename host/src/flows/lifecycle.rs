@@ -251,7 +251,11 @@ impl Flows {
                 at.id
             )));
         }
-        let (failures, _) = self.connections.refresh_state(at).await?;
+        let (failures, retry_at) = self.connections.refresh_state(at).await?;
+        if !expired && retry_at.is_some_and(|t| t > unix_seconds()) {
+            // Cooling down after a failed refresh: the token still works.
+            return Ok(connection);
+        }
         match self.refresh_tokens(at).await {
             Ok(refreshed) => {
                 if failures > 0 {
@@ -280,6 +284,11 @@ impl Flows {
                 "connection `{}` has no refresh token: the user must log in again",
                 at.id
             ))),
+            Err(RefreshError::Flow(
+                error @ (FlowError::NotUsable(_)
+                | FlowError::Storage(_)
+                | FlowError::ManagedStorage(_)),
+            )) => Err(error),
             Err(RefreshError::Flow(error)) => {
                 // Transient (network, 5xx, connector): keep the tokens, cool down.
                 let message = error.to_string();
@@ -361,9 +370,10 @@ impl Flows {
             .await
             .map_err(|error| match error {
                 crate::runtime::bindings::connector::auth::http::HttpError::Timeout
-                | crate::runtime::bindings::connector::auth::http::HttpError::Connection(_) => {
-                    FlowError::Provider(format!("{error:?}"))
-                }
+                | crate::runtime::bindings::connector::auth::http::HttpError::Connection(_)
+                | crate::runtime::bindings::connector::auth::http::HttpError::ResponseTooLarge(
+                    _,
+                ) => FlowError::Provider(format!("{error:?}")),
                 other => FlowError::field_error("url", format!("refused: {other:?}")),
             })?;
         if response.status == 401 {

@@ -231,10 +231,21 @@ impl Flows {
         })
     }
 
+    /// The connection, its token refreshed first when it is active and due
+    /// (so a hook never judges a refreshable token as rejected); inactive
+    /// connections as they are.
+    async fn refreshed_if_active(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
+        match self.fresh_connection(at).await {
+            Err(FlowError::NotUsable(_)) => self.connection(at).await,
+            other => other,
+        }
+    }
+
     /// Logout: the connector's `unauthorize` hook (if any), then always clears
     /// our copy of the credentials.
     pub async fn logout(&self, at: ConnectionRef<'_>) -> Result<LogoutResult, FlowError> {
         let connection = self.connection(at).await?;
+        let was_active = connection.status != ConnectionStatus::Revoked;
         let mut message = None;
         let mut warnings = Vec::new();
         let connector = self.registry.get(&connection.connector_id);
@@ -284,8 +295,10 @@ impl Flows {
             tracing::warn!(connection = %at.id, "{warning}");
         }
         let connection = self.connection(at).await?;
-        self.emit(crate::events::EventKind::Revoked, &connection, "logout")
-            .await;
+        if was_active {
+            self.emit(crate::events::EventKind::Revoked, &connection, "logout")
+                .await;
+        }
         Ok(LogoutResult {
             connection,
             message,
@@ -296,7 +309,7 @@ impl Flows {
 
     /// `auth-validation`; a 401 from the CRM marks the connection as needing re-auth.
     pub async fn validate(&self, at: ConnectionRef<'_>) -> Result<ValidationResult, FlowError> {
-        let connection = self.connection(at).await?;
+        let connection = self.refreshed_if_active(at).await?;
         let connector = self.connector(&connection.connector_id)?;
         let ctx = self.context(&connector, &connection).await?;
         let info = self.hook_info(&connector, &connection).await?;
@@ -333,7 +346,7 @@ impl Flows {
     /// `refresh-user-info` (or `user-info` when the connector has no refresh
     /// variant); saves the new identity.
     pub async fn refresh_user_info(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
-        let connection = self.connection(at).await?;
+        let connection = self.refreshed_if_active(at).await?;
         let connector = self.connector(&connection.connector_id)?;
         let ctx = self.context(&connector, &connection).await?;
         let info = self.hook_info(&connector, &connection).await?;

@@ -244,7 +244,7 @@ impl Flows {
             .await?;
         if !stored {
             return Err(FlowError::NotUsable(format!(
-                "connection `{id}` was logged out during the refresh"
+                "connection `{id}` was logged out or marked for re-auth during the refresh"
             ))
             .into());
         }

@@ -4,7 +4,6 @@
 //! replica). Connections cooling down after a transient failure wait
 //! (`next_refresh_at`); those needing re-auth are left alone.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,23 +55,40 @@ impl Flows {
             .max()
             .unwrap_or(crate::manifest::DEFAULT_REFRESH_MARGIN_SECONDS as i64);
         let semaphore = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
-        let mut seen = HashSet::new();
+        let mut cursor: Option<(i64, String)> = None;
+        // A token whose new lifetime is shorter than the margin would come
+        // back later in the same pass: each connection once per pass.
+        let mut seen = std::collections::HashSet::new();
         let mut run = RefreshRun::default();
         loop {
-            let batch = self
+            let now = unix_seconds();
+            let page = self
                 .connections
-                .due_for_refresh(unix_seconds() + horizon_margin, settings.batch.max(1))
+                .due_for_refresh(
+                    now + horizon_margin,
+                    cursor.as_ref().map(|(at, id)| (*at, id.as_str())),
+                    settings.batch.max(1),
+                )
                 .await?;
-            let fresh: Vec<_> = batch
+            let Some(last) = page.last() else {
+                return Ok(run);
+            };
+            cursor = Some((last.expires_at.unwrap_or_default(), last.id.clone()));
+            // Due by its own connector's margin (the page used the largest);
+            // connectors not loaded are left alone.
+            let due: Vec<_> = page
                 .into_iter()
                 .filter(|c| seen.insert(c.id.clone()))
+                .filter(|c| {
+                    self.registry.get(&c.connector_id).is_some_and(|connector| {
+                        let margin = connector.info.manifest.refresh_margin_seconds as i64;
+                        c.expires_at.is_some_and(|at| at - now <= margin)
+                    })
+                })
                 .collect();
-            if fresh.is_empty() {
-                return Ok(run);
-            }
-            run.due += fresh.len();
+            run.due += due.len();
             let mut tasks = tokio::task::JoinSet::new();
-            for connection in fresh {
+            for connection in due {
                 let flows = self.clone();
                 let permit = semaphore
                     .clone()
@@ -85,13 +101,9 @@ impl Flows {
                     if let Err(error) = &outcome {
                         tracing::info!(connection = %connection.id, %error, "background refresh failed");
                     }
-                    // Still due after a "successful" pass means the transient
-                    // path kept the old token: count it as failed.
-                    match outcome {
-                        Ok(after) => after.expires_at != connection.expires_at
-                            || after.updated_at != connection.updated_at,
-                        Err(_) => false,
-                    }
+                    // A pass that kept the old token (a transient failure)
+                    // leaves the expiry unchanged: counted as failed.
+                    matches!(outcome, Ok(after) if after.expires_at != connection.expires_at)
                 });
             }
             while let Some(done) = tasks.join_next().await {

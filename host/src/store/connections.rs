@@ -240,7 +240,8 @@ impl ConnectionStore {
         let info = serde_json::to_string(&new.additional_info).expect("pairs of strings serialise");
         let now = unix_seconds();
         let query = if existing.is_some() {
-            "UPDATE connections SET auth_type = $4, status = 'active', hostname = $5, platform_user_id = $6,
+            "UPDATE connections SET auth_type = $4, status = 'active', refresh_failures = 0,
+             next_refresh_at = NULL, last_refresh_error = NULL, hostname = $5, platform_user_id = $6,
              user_name = $7, timezone_name = $8, timezone_offset = $9, additional_info = $10, expires_at = $11,
              access_token = $12, refresh_token = $13, api_key = $14, updated_at = $15
              WHERE id = $1 AND account_id = $2 AND connector_id = $3"
@@ -412,21 +413,27 @@ impl ConnectionStore {
     }
 
     /// Active OAuth connections whose token expires before `horizon` (Unix
-    /// seconds) and that are not cooling down after a failure, soonest first.
+    /// seconds) and that are not cooling down after a failure, soonest first,
+    /// after the `(expires_at, id)` cursor `after` (a page of a pass).
     pub async fn due_for_refresh(
         &self,
         horizon: i64,
+        after: Option<(i64, &str)>,
         limit: i64,
     ) -> Result<Vec<Connection>, ConnectionStoreError> {
+        let (after_at, after_id) = after.unwrap_or((i64::MIN, ""));
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM connections WHERE status = 'active' AND auth_type = 'oauth'
              AND expires_at IS NOT NULL AND expires_at <= $1 AND refresh_token IS NOT NULL
              AND (next_refresh_at IS NULL OR next_refresh_at <= $2)
+             AND (expires_at > $4 OR (expires_at = $4 AND id > $5))
              ORDER BY expires_at, id LIMIT $3"
         ))
         .bind(horizon)
         .bind(unix_seconds())
         .bind(limit)
+        .bind(after_at)
+        .bind(after_id)
         .fetch_all(&self.database.pool)
         .await?;
         rows.iter().map(connection).collect()
@@ -546,8 +553,8 @@ impl ConnectionStore {
 
     /// Stores the tokens of a token refresh: a new access token, its expiry,
     /// and the new refresh token when the provider rotated it (`None` keeps
-    /// the stored one). The connection becomes `active` again. A connection
-    /// that was logged out meanwhile (`revoked`) is left alone: `Ok(false)`.
+    /// the stored one). Only an `active` connection is updated: one logged
+    /// out or marked `needs_reauth` meanwhile is left alone (`Ok(false)`).
     pub async fn update_tokens(
         &self,
         connection: &Connection,
@@ -570,9 +577,9 @@ impl ConnectionStore {
         let refresh = refresh_token.map(|t| seal("refresh_token", t));
         let done = sqlx::query(
             "UPDATE connections SET access_token = $3, refresh_token = COALESCE($4, refresh_token),
-             expires_at = $5, status = 'active', updated_at = $6, refresh_failures = 0,
+             expires_at = $5, updated_at = $6, refresh_failures = 0,
              next_refresh_at = NULL, last_refresh_error = NULL
-             WHERE id = $1 AND account_id = $2 AND user_id = $7 AND status <> 'revoked'",
+             WHERE id = $1 AND account_id = $2 AND user_id = $7 AND status = 'active'",
         )
         .bind(&connection.id)
         .bind(&connection.account_id)

@@ -31,6 +31,17 @@ pub use oauth_states::{OAuthStateStore, PendingAuthorization, STATE_LIFETIME_SEC
 
 use crate::registry::inspect::ComponentInfo;
 
+/// A database URL fit for messages and logs: its password replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Unix time in seconds: the timestamps of every table.
 pub(crate) fn unix_seconds() -> i64 {
     SystemTime::now()
@@ -347,5 +358,20 @@ impl Database {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            super::redacted_url("postgres://app:s3cret@db.internal:5432/hosts"),
+            "postgres://app:***@db.internal:5432/hosts"
+        );
+        assert_eq!(
+            super::redacted_url("sqlite://host.db?mode=rwc"),
+            "sqlite://host.db?mode=rwc"
+        );
     }
 }
