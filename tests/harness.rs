@@ -94,6 +94,9 @@ pub struct Options {
     /// Where `test-refresh-paths` sends refreshes (the provider's token
     /// endpoint when `None`).
     pub refresh_paths_url: Option<String>,
+    /// Capture the host's logs at trace level (tests check them for secrets);
+    /// benchmarks turn it off.
+    pub capture_logs: bool,
 }
 
 impl Default for Options {
@@ -104,6 +107,7 @@ impl Default for Options {
             lease_ttl_ms: None,
             webhooks: None,
             refresh_paths_url: None,
+            capture_logs: true,
         }
     }
 }
@@ -155,7 +159,9 @@ impl Host {
 
     /// A host built with `options`.
     pub async fn with(options: Options) -> Host {
-        captured_logs();
+        if options.capture_logs {
+            captured_logs();
+        }
         let provider = DevProvider::start(DevProviderConfig {
             clients: vec![
                 DevClient {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use connector_host::access::Role;
 use connector_host::flows::RefresherSettings;
-use connector_host_tests::harness::Host;
+use connector_host_tests::harness::{Host, Options};
 use serde_json::{Value, json};
 
 const CALLS: usize = 2_000;
@@ -40,7 +40,18 @@ async fn login(host: &Host, user: &str) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let host = Arc::new(Host::start().await);
+    // Production-like logging: INFO lines to stderr (one per proxied request).
+    tracing_subscriber::fmt()
+        .with_env_filter("info,sqlx=warn")
+        .with_writer(std::io::stderr)
+        .init();
+    let host = Arc::new(
+        Host::with(Options {
+            capture_logs: false,
+            ..Options::default()
+        })
+        .await,
+    );
     let id = login(&host, "proxy-user").await;
     let (_, secret) = host
         .api_keys

@@ -350,9 +350,24 @@ impl Flows {
             ),
             (None, None) => None,
         };
-        let connection = self.fresh_connection(at).await?;
+        // One query on the common path (token not due); a refresh re-reads.
+        let (connection, secrets) = self
+            .connections
+            .get_with_secrets(at)
+            .await?
+            .ok_or_else(|| FlowError::UnknownConnection(at.id.to_string()))?;
         let connector = self.connector(&connection.connector_id)?;
-        let ctx = self.context(&connector, &connection).await?;
+        let margin = connector.info.manifest.refresh_margin_seconds as i64;
+        let (connection, secrets) = if connection.status == ConnectionStatus::Active
+            && (connection.auth_type != AuthKind::OAuth.to_string() || !due(&connection, margin))
+        {
+            (connection, secrets)
+        } else {
+            let connection = self.fresh_connection(at).await?;
+            let secrets = self.connections.secrets(&connection).await?;
+            (connection, secrets)
+        };
+        let ctx = self.context_from(&connector, &connection, secrets).await?;
         let credential = if connection.auth_type == AuthKind::OAuth.to_string() {
             Credential::AccessToken
         } else {

@@ -201,6 +201,16 @@ impl Flows {
             )));
         }
         let secrets = self.connections.secrets(connection).await?;
+        self.context_from(connector, connection, secrets).await
+    }
+
+    /// [`Flows::context`] with secrets already decrypted.
+    async fn context_from(
+        &self,
+        connector: &LoadedConnector,
+        connection: &Connection,
+        secrets: crate::store::ConnectionSecrets,
+    ) -> Result<CallContext, FlowError> {
         let mut credentials = CallCredentials {
             access_token: secrets.access_token,
             ..Default::default()

@@ -323,9 +323,39 @@ impl ConnectionStore {
             .bind(&connection.user_id)
             .fetch_one(&self.database.pool)
             .await?;
+        self.decrypt(connection, &row, 0)
+    }
+
+    /// A connection and its decrypted secrets in one query (the proxy's path).
+    pub async fn get_with_secrets(
+        &self,
+        at: ConnectionRef<'_>,
+    ) -> Result<Option<(Connection, ConnectionSecrets)>, ConnectionStoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE id = $1 AND account_id = $2 AND user_id = $3"
+        ))
+        .bind(at.id)
+        .bind(at.account_id)
+        .bind(at.user_id)
+        .fetch_optional(&self.database.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let connection = connection(&row)?;
+        // `COLUMNS` holds the three secret columns from index 13.
+        let secrets = self.decrypt(&connection, &row, 13)?;
+        Ok(Some((connection, secrets)))
+    }
+
+    /// Decrypts the secret columns found in `row` from index `first`.
+    fn decrypt(
+        &self,
+        connection: &Connection,
+        row: &AnyRow,
+        first: usize,
+    ) -> Result<ConnectionSecrets, ConnectionStoreError> {
         let mut secrets = ConnectionSecrets::default();
         for (index, column) in SECRET_COLUMNS.iter().enumerate() {
-            let Some(envelope) = row.try_get::<Option<String>, _>(index)? else {
+            let Some(envelope) = row.try_get::<Option<String>, _>(first + index)? else {
                 continue;
             };
             let aad = Self::aad(
