@@ -3,7 +3,9 @@
 //! and the provider run as separate processes (`connector-host serve` and
 //! `connector-host dev-provider`), so the host's own CPU time per flow is read
 //! exactly from `/proc/<pid>/stat`. Every run is bounded (a fixed number of
-//! flows). Prints `name: value unit` lines.
+//! flows). Then the proxy route against the same provider: its p50 next to
+//! the direct request (the baseline) and to a do-nothing authenticated
+//! request (the extra hop). Prints `name: value unit` lines.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -193,6 +195,7 @@ async fn main() {
             "service",
             "--account",
             "bench",
+            "--raw-tokens",
         ])
         .args(["--database-url", &database_url])
         .output()
@@ -289,5 +292,115 @@ async fn main() {
         .await;
         print("oauth_flow", concurrency, &result);
     }
+    proxy(
+        &client,
+        &host_url,
+        &provider_url,
+        &provider_host,
+        &service_key,
+    )
+    .await;
     drop(host);
+}
+
+fn p50_us(samples: &mut [Duration]) -> f64 {
+    percentile(samples, 0.5) * 1e3
+}
+
+/// Sequential keep-alive requests: `GET /api/v1/me` straight to the provider
+/// with the access token (the baseline), the same through the proxy route,
+/// and an authenticated request to the host that does nothing else
+/// (`/v1/whoami`: the extra hop). Host and provider are separate processes.
+async fn proxy(
+    client: &reqwest::Client,
+    host_url: &str,
+    provider_url: &str,
+    provider_host: &str,
+    key: &str,
+) {
+    const CALLS: usize = 2_000;
+    let start = serde_json::json!({"accountId": "bench", "userId": "proxy-user", "hostname": provider_host});
+    let started: serde_json::Value = client
+        .post(format!(
+            "{host_url}/v1/connectors/local-regional/oauth/start"
+        ))
+        .bearer_auth(key)
+        .json(&start)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
+    let redirect = client
+        .get(format!(
+            "{provider_url}/oauth/authorize?{}",
+            authorize.query().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
+    let connected: serde_json::Value = client
+        .get(format!(
+            "{host_url}/v1/oauth/callback?{}",
+            location.query().unwrap()
+        ))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = connected["connection"]["id"].as_str().unwrap();
+    let base = format!("{host_url}/v1/accounts/bench/users/proxy-user/connections/{id}");
+    let raw: serde_json::Value = client
+        .get(format!("{base}/credentials"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = raw["accessToken"].as_str().unwrap().to_string();
+    let me = format!("{provider_url}/api/v1/me");
+    let body = serde_json::json!({"method": "GET", "url": me});
+    let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..CALLS + 200 {
+        for (which, request) in [
+            client.get(&me).bearer_auth(&token),
+            client
+                .post(format!("{base}/proxy"))
+                .bearer_auth(key)
+                .json(&body),
+            client.get(format!("{host_url}/v1/whoami")).bearer_auth(key),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let started = Instant::now();
+            let response = request.send().await.unwrap();
+            assert!(response.status().is_success());
+            response.bytes().await.unwrap();
+            if i >= 200 {
+                samples[which].push(started.elapsed());
+            }
+        }
+    }
+    let [mut direct, mut proxied, mut hop] = samples;
+    let (direct, proxied, hop) = (p50_us(&mut direct), p50_us(&mut proxied), p50_us(&mut hop));
+    println!("proxy_direct_p50: {direct:.1} us");
+    println!("proxy_proxied_p50: {proxied:.1} us");
+    println!(
+        "proxy_added_p50: {:.1} us (target <= 100)",
+        proxied - direct
+    );
+    println!("proxy_authenticated_hop_p50: {hop:.1} us");
+    println!(
+        "proxy_work_p50: {:.1} us (added minus the hop)",
+        proxied - direct - hop
+    );
 }

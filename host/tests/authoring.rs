@@ -505,6 +505,7 @@ async fn oauth2_logs_in_refreshes_and_starts_over() {
             &access2.clone().into(),
             Some(&refresh1.clone().into()),
             None,
+            None,
         )
         .await
         .unwrap();

@@ -215,3 +215,36 @@ async fn keys_rotate_and_unknown_key_ids_fail() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_refresh_commit_is_fenced_by_the_lease() {
+    for (database, _dir, backend) in databases().await {
+        let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
+        let store = ConnectionStore::new(database.clone(), keys);
+        let account = unique("acct");
+        let saved = store.save(login(&account, "u1", API_KEY)).await.unwrap();
+        let far = i64::MAX / 2;
+        database
+            .hold_lease_for_tests(&saved.id, "current-holder", far)
+            .await
+            .unwrap();
+        let token = SecretString::from("new-access");
+        assert!(
+            !store
+                .update_tokens(&saved, &token, None, Some(1), Some("former-holder"))
+                .await
+                .unwrap(),
+            "{backend}: a holder that lost the lease cannot commit"
+        );
+        assert!(store.secrets(&saved).await.unwrap().access_token.is_none());
+        assert!(
+            store
+                .update_tokens(&saved, &token, None, Some(1), Some("current-holder"))
+                .await
+                .unwrap(),
+            "{backend}: the holder commits"
+        );
+        let secrets = store.secrets(&saved).await.unwrap();
+        assert_eq!(secrets.access_token.unwrap().expose_secret(), "new-access");
+    }
+}

@@ -47,8 +47,18 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
+        Caller::from_headers(&parts.headers, state).await
+    }
+}
+
+impl Caller {
+    /// Authenticates the bearer key of `headers` (for handlers that overlap
+    /// the key check with other work).
+    pub(super) async fn from_headers(
+        headers: &axum::http::HeaderMap,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let header = headers
             .get(AUTHORIZATION)
             .ok_or(Unauthenticated(
                 "this route needs an API key: `Authorization: Bearer <key>`",

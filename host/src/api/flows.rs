@@ -50,14 +50,30 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/proxy", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), request_body = ProxyRequest, responses((status = 200, description = "The provider's answer (any status), with the credential injected by the host and the token refreshed first when due", body = ProxyResponse), (status = 400, description = "Bad request or URL refused by the connector's allowed origins (named)", body = ApiError), (status = 401, description = "The provider refused the refresh token: the user must log in again", body = ApiError), (status = 403, description = "Not a service key of this account", body = ApiError), (status = 404, description = "Unknown connection", body = ApiError), (status = 409, description = "The connection is logged out or needs re-auth", body = ApiError), (status = 502, description = "Provider unreachable, or the expired token's refresh failed", body = ApiError)))]
 pub(super) async fn proxy(
-    Caller(caller): Caller,
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Path(path): ConnectionPath,
     body: Result<Json<ProxyRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<ProxyResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    // The key check and the connection read overlap (two queries, one wait);
+    // nothing read is used unless the key may act on this connection.
+    let unchecked = ConnectionRef {
+        account_id: &path.0,
+        user_id: &path.1,
+        id: &path.2,
+    };
+    let (caller, fetched) = tokio::join!(
+        Caller::from_headers(&headers, &state),
+        state.connections.get_with_secrets(unchecked)
+    );
+    let Caller(caller) = match caller {
+        Ok(caller) => caller,
+        Err(response) => return Ok(response),
+    };
     let at = scoped(&caller, &path, "proxy requests")?;
     let Json(request) = body.map_err(ApiError::bad_body)?;
-    Ok(Json(state.flows.proxy(at, request).await?))
+    let fetched = fetched.map_err(|e| ApiError::from(FlowError::Storage(e)))?;
+    Ok(Json(state.flows.proxy_fetched(at, request, fetched).await?).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{account}/users/{user}/connections/{id}/credentials", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The raw access token (refreshed first when due): `{tokenType, accessToken, expiresAt}`"), (status = 403, description = "Not a service key of this account trusted with raw tokens", body = ApiError), (status = 404, description = "Unknown connection", body = ApiError), (status = 409, description = "Logged out, needs re-auth, or expired", body = ApiError)))]

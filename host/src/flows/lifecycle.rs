@@ -256,7 +256,7 @@ impl Flows {
             // Cooling down after a failed refresh: the token still works.
             return Ok(connection);
         }
-        match self.refresh_tokens(at).await {
+        match self.refresh_tokens_as(at, Some(&self.refresh.owner)).await {
             Ok(refreshed) => {
                 if failures > 0 {
                     self.emit(
@@ -318,6 +318,18 @@ impl Flows {
         at: ConnectionRef<'_>,
         request: ProxyRequest,
     ) -> Result<ProxyResponse, FlowError> {
+        let fetched = self.connections.get_with_secrets(at).await?;
+        self.proxy_fetched(at, request, fetched).await
+    }
+
+    /// [`Flows::proxy`] with the connection and its secrets already read (by
+    /// `ConnectionStore::get_with_secrets` for `at`).
+    pub async fn proxy_fetched(
+        &self,
+        at: ConnectionRef<'_>,
+        request: ProxyRequest,
+        fetched: Option<(Connection, crate::store::ConnectionSecrets)>,
+    ) -> Result<ProxyResponse, FlowError> {
         let method = match request.method.to_ascii_uppercase().as_str() {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
@@ -351,11 +363,8 @@ impl Flows {
             (None, None) => None,
         };
         // One query on the common path (token not due); a refresh re-reads.
-        let (connection, secrets) = self
-            .connections
-            .get_with_secrets(at)
-            .await?
-            .ok_or_else(|| FlowError::UnknownConnection(at.id.to_string()))?;
+        let (connection, secrets) =
+            fetched.ok_or_else(|| FlowError::UnknownConnection(at.id.to_string()))?;
         let connector = self.connector(&connection.connector_id)?;
         let margin = connector.info.manifest.refresh_margin_seconds as i64;
         let (connection, secrets) = if connection.status == ConnectionStatus::Active

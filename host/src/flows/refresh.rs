@@ -105,6 +105,17 @@ impl Flows {
     ///
     /// [`ConnectionStore::update_tokens`]: crate::store::ConnectionStore::update_tokens
     pub async fn refresh_tokens(&self, at: ConnectionRef<'_>) -> Result<Refreshed, RefreshError> {
+        self.refresh_tokens_as(at, None).await
+    }
+
+    /// [`Flows::refresh_tokens`] by the holder `lease_owner` of the
+    /// connection's refresh lease: the new tokens are saved only while it
+    /// still holds the lease.
+    pub(crate) async fn refresh_tokens_as(
+        &self,
+        at: ConnectionRef<'_>,
+        lease_owner: Option<&str>,
+    ) -> Result<Refreshed, RefreshError> {
         let (account_id, id) = (at.account_id, at.id);
         let connection = self.connection(at).await?;
         if connection.status == ConnectionStatus::Revoked {
@@ -240,11 +251,17 @@ impl Flows {
         );
         let stored = self
             .connections
-            .update_tokens(&connection, &access, rotated.as_ref(), expires_at)
+            .update_tokens(
+                &connection,
+                &access,
+                rotated.as_ref(),
+                expires_at,
+                lease_owner,
+            )
             .await?;
         if !stored {
             return Err(FlowError::NotUsable(format!(
-                "connection `{id}` was logged out or marked for re-auth during the refresh"
+                "connection `{id}` was logged out, marked for re-auth, or refreshed by another holder during the refresh"
             ))
             .into());
         }

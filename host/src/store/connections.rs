@@ -584,13 +584,15 @@ impl ConnectionStore {
     /// Stores the tokens of a token refresh: a new access token, its expiry,
     /// and the new refresh token when the provider rotated it (`None` keeps
     /// the stored one). Only an `active` connection is updated: one logged
-    /// out or marked `needs_reauth` meanwhile is left alone (`Ok(false)`).
+    /// out or marked `needs_reauth` meanwhile is left alone (`Ok(false)`), and
+    /// so is one whose refresh lease `lease_owner` no longer holds.
     pub async fn update_tokens(
         &self,
         connection: &Connection,
         access_token: &SecretString,
         refresh_token: Option<&SecretString>,
         expires_at: Option<i64>,
+        lease_owner: Option<&str>,
     ) -> Result<bool, ConnectionStoreError> {
         let seal = |column: &'static str, value: &SecretString| {
             self.keys.encrypt(
@@ -605,21 +607,31 @@ impl ConnectionStore {
         };
         let access = seal("access_token", access_token);
         let refresh = refresh_token.map(|t| seal("refresh_token", t));
-        let done = sqlx::query(
+        // Fenced by the refresh lease when there is one: a holder whose lease
+        // another replica took over cannot write older tokens over newer.
+        let fence = if lease_owner.is_some() {
+            " AND EXISTS (SELECT 1 FROM refresh_leases WHERE connection_id = $1 AND owner = $8)"
+        } else {
+            ""
+        };
+        let sql = format!(
             "UPDATE connections SET access_token = $3, refresh_token = COALESCE($4, refresh_token),
              expires_at = $5, updated_at = $6, refresh_failures = 0,
              next_refresh_at = NULL, last_refresh_error = NULL
-             WHERE id = $1 AND account_id = $2 AND user_id = $7 AND status = 'active'",
-        )
-        .bind(&connection.id)
-        .bind(&connection.account_id)
-        .bind(&access)
-        .bind(&refresh)
-        .bind(expires_at)
-        .bind(unix_seconds())
-        .bind(&connection.user_id)
-        .execute(&self.database.pool)
-        .await?;
+             WHERE id = $1 AND account_id = $2 AND user_id = $7 AND status = 'active'{fence}"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(&connection.id)
+            .bind(&connection.account_id)
+            .bind(&access)
+            .bind(&refresh)
+            .bind(expires_at)
+            .bind(unix_seconds())
+            .bind(&connection.user_id);
+        if let Some(owner) = lease_owner {
+            query = query.bind(owner);
+        }
+        let done = query.execute(&self.database.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 }
