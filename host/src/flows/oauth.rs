@@ -408,10 +408,7 @@ impl Flows {
             .and_then(|o| o.token_url.clone())
             .unwrap_or_else(|| info.access_token_uri.clone());
         let outbound = self.registry.runtime().outbound().clone();
-        let policy = connector.prepared.policy();
-        let token_url = outbound
-            .check_url(policy, &token_url)
-            .map_err(|e| FlowError::Connector(format!("token endpoint refused: {e:?}")))?;
+        let token_url = checked_token_url(&outbound, &connector, &token_url)?;
         let audited_token_url = token_url.clone();
         if let Some(iss) = &callback.iss {
             let accepted = [origin(&pending.authorize_url), origin(token_url.as_str())];
@@ -434,16 +431,10 @@ impl Flows {
             ));
         }
         let secret = self.client_secret(&connector, &info, managed.as_ref())?;
-        let location = overrides
-            .as_ref()
-            .and_then(|o| o.client_auth_location)
-            .map(|l| match l {
-                ClientAuthLocation::Header => ManifestAuthLocation::Header,
-                ClientAuthLocation::Body => ManifestAuthLocation::Body,
-                ClientAuthLocation::Both => ManifestAuthLocation::Both,
-            })
-            .or(manifest.client_auth_location)
-            .unwrap_or(ManifestAuthLocation::Both);
+        let location = client_auth_location(
+            overrides.as_ref().and_then(|o| o.client_auth_location),
+            &manifest,
+        );
 
         let redirect = RedirectUrl::new(pending.redirect_uri.clone())
             .map_err(|e| FlowError::Connector(e.to_string()))?;
@@ -730,6 +721,33 @@ impl Flows {
             ))
         }
     }
+}
+
+/// Where the client authenticates at the token endpoint: the hook's choice,
+/// else the manifest's, else both (code exchange and refresh).
+pub(super) fn client_auth_location(
+    from_hook: Option<ClientAuthLocation>,
+    manifest: &OAuthBlock,
+) -> ManifestAuthLocation {
+    from_hook
+        .map(|l| match l {
+            ClientAuthLocation::Header => ManifestAuthLocation::Header,
+            ClientAuthLocation::Body => ManifestAuthLocation::Body,
+            ClientAuthLocation::Both => ManifestAuthLocation::Both,
+        })
+        .or(manifest.client_auth_location)
+        .unwrap_or(ManifestAuthLocation::Both)
+}
+
+/// A token endpoint checked against the connector's outbound policy.
+pub(super) fn checked_token_url(
+    outbound: &crate::capabilities::http::Outbound,
+    connector: &LoadedConnector,
+    url: &str,
+) -> Result<url::Url, FlowError> {
+    outbound
+        .check_url(connector.prepared.policy(), url)
+        .map_err(|e| FlowError::Connector(format!("token endpoint refused: {e:?}")))
 }
 
 /// `scheme://host[:port]` of a URL.

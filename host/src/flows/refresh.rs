@@ -36,7 +36,7 @@ use super::{FlowError, Flows};
 use crate::hook::Hook;
 use crate::manifest::{AuthKind, ClientAuthLocation as ManifestAuthLocation};
 use crate::runtime::CallContext;
-use crate::runtime::bindings::hooks::{ClientAuthLocation, ConnectionInfo};
+use crate::runtime::bindings::hooks::ConnectionInfo;
 use crate::store::{Connection, ConnectionRef, ConnectionStatus, unix_seconds};
 
 /// Time limit of the refresh request.
@@ -173,22 +173,13 @@ impl Flows {
             .and_then(|o| o.token_url.clone())
             .unwrap_or_else(|| info.access_token_uri.clone());
         let outbound = self.registry.runtime().outbound().clone();
-        let policy = connector.prepared.policy();
-        let checked = outbound
-            .check_url(policy, &token_url)
-            .map_err(|e| FlowError::Connector(format!("token endpoint refused: {e:?}")))?;
+        let checked = super::oauth::checked_token_url(&outbound, &connector, &token_url)?;
         let audited = checked.clone();
         let secret = self.client_secret(&connector, &info, managed.as_ref())?;
-        let location = overrides
-            .as_ref()
-            .and_then(|o| o.client_auth_location)
-            .map(|l| match l {
-                ClientAuthLocation::Header => ManifestAuthLocation::Header,
-                ClientAuthLocation::Body => ManifestAuthLocation::Body,
-                ClientAuthLocation::Both => ManifestAuthLocation::Both,
-            })
-            .or(manifest.client_auth_location)
-            .unwrap_or(ManifestAuthLocation::Both);
+        let location = super::oauth::client_auth_location(
+            overrides.as_ref().and_then(|o| o.client_auth_location),
+            &manifest,
+        );
 
         let paths = ResponsePaths::from(overrides.as_ref());
         let started = std::time::Instant::now();
