@@ -37,19 +37,21 @@ use crate::store::{
 };
 
 /// Time limit of the requests the host makes itself (code exchange, revocation).
-const HOST_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(super) const HOST_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Token-response fields other than the standard ones (e.g. `instance_url`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ExtraFields {
+pub(super) struct ExtraFields {
     #[serde(flatten)]
     fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ExtraTokenFields for ExtraFields {}
 
-type Tokens = StandardTokenResponse<ExtraFields, BasicTokenType>;
-type OAuthClient = oauth2::Client<
+pub(super) type Tokens = StandardTokenResponse<ExtraFields, BasicTokenType>;
+/// The `oauth2` client of the host's own token requests (code exchange and
+/// refresh): token endpoint set, nothing else.
+pub(super) type OAuthClient = oauth2::Client<
     BasicErrorResponse,
     Tokens,
     BasicTokenIntrospectionResponse,

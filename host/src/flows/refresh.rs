@@ -21,14 +21,9 @@
 //! and replicas; the authoring `oauth2` command calls it directly (one process,
 //! one caller).
 
-use oauth2::basic::{
-    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
-    BasicTokenIntrospectionResponse, BasicTokenType,
-};
+use oauth2::basic::{BasicErrorResponse, BasicErrorResponseType};
 use oauth2::{
-    AuthType, ClientId, ClientSecret, EmptyExtraTokenFields, EndpointNotSet, EndpointSet,
-    RefreshToken, RequestTokenError, StandardRevocableToken, StandardTokenResponse, TokenResponse,
-    TokenUrl,
+    AuthType, ClientId, ClientSecret, RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -39,22 +34,8 @@ use crate::runtime::CallContext;
 use crate::runtime::bindings::hooks::ConnectionInfo;
 use crate::store::{Connection, ConnectionRef, ConnectionStatus, unix_seconds};
 
-/// Time limit of the refresh request.
-const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-type Tokens = StandardTokenResponse<EmptyExtraTokenFields, BasicTokenType>;
-type RefreshClient = oauth2::Client<
-    BasicErrorResponse,
-    Tokens,
-    BasicTokenIntrospectionResponse,
-    StandardRevocableToken,
-    BasicRevocationErrorResponse,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointSet,
->;
+/// Time limit of the refresh request (the same as the code exchange's).
+const REFRESH_TIMEOUT: std::time::Duration = super::oauth::HOST_REQUEST_TIMEOUT;
 
 /// A successful refresh.
 #[derive(Debug)]
@@ -319,13 +300,14 @@ async fn standard_refresh<'a>(
     refresh_token: &SecretString,
     extra: impl Iterator<Item = &'a (String, String)>,
 ) -> Result<NewTokens, RefreshError> {
-    let mut client: RefreshClient = oauth2::Client::new(ClientId::new(client_id.to_string()))
-        .set_token_uri(TokenUrl::from_url(token_url))
-        .set_auth_type(if location == ManifestAuthLocation::Body {
-            AuthType::RequestBody
-        } else {
-            AuthType::BasicAuth
-        });
+    let mut client: super::oauth::OAuthClient =
+        oauth2::Client::new(ClientId::new(client_id.to_string()))
+            .set_token_uri(TokenUrl::from_url(token_url))
+            .set_auth_type(if location == ManifestAuthLocation::Body {
+                AuthType::RequestBody
+            } else {
+                AuthType::BasicAuth
+            });
     if let Some(secret) = secret {
         client = client.set_client_secret(ClientSecret::new(secret.expose_secret().to_string()));
     }
