@@ -39,6 +39,7 @@ fn main() {
         return;
     }
 
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .args([
@@ -77,5 +78,36 @@ fn main() {
         if std::fs::read(&to).ok().as_deref() != Some(&bytes[..]) {
             std::fs::write(&to, bytes).unwrap();
         }
+    }
+}
+
+/// Adds the `wasm32-wasip2` standard library with rustup when the active
+/// toolchain lacks it. rustup installs the targets of `rust-toolchain.toml`
+/// only when it installs the toolchain itself, so a machine that already had
+/// the pinned toolchain (without this target) would otherwise fail here.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+    let Some(sysroot) = sysroot else { return };
+    if sysroot.join("lib/rustlib/wasm32-wasip2").is_dir() {
+        return;
+    }
+    println!(
+        "cargo:warning=the wasm32-wasip2 target is missing from {}: running `rustup target add wasm32-wasip2`",
+        sysroot.display()
+    );
+    match Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status()
+    {
+        Ok(status) if status.success() => {}
+        // The guest build below then fails with rustc's own message and our hint.
+        Ok(status) => println!("cargo:warning=`rustup target add wasm32-wasip2` failed ({status})"),
+        Err(error) => println!("cargo:warning=cannot run rustup: {error}"),
     }
 }
