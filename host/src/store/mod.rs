@@ -98,6 +98,9 @@ impl Database {
         }
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(8)
+            // A SQLite file cannot drop a connection: no ping before each
+            // query (sqlx still pings when a connection goes back to the pool).
+            .test_before_acquire(postgres)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if !postgres {
