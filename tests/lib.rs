@@ -3,6 +3,7 @@
 
 pub mod harness;
 pub mod servers;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -8,9 +8,9 @@
 use std::sync::{Arc, Mutex};
 
 use connector_host::access::Role;
-use connector_host::events::{WebhookConfig, WebhookSecretSource, verify_signature};
 use connector_host::flows::RefresherSettings;
 use connector_host_tests::harness::{Host, Options};
+use connector_host_tests::webhooks::receiver;
 use serde_json::{Value, json};
 
 /// Logs `user` of `acct-1` in through `local-regional`; returns the connection id.
@@ -114,79 +114,6 @@ async fn the_refresh_margin_decides_and_a_missing_refresh_token_keeps_the_old_on
         assert_eq!(host.provider.stats().refresh_grants, expected);
     }
     assert_eq!(host.provider.stats().token_errors, 0);
-}
-
-/// A webhook receiver on 127.0.0.1 that verifies signatures and keeps the
-/// event types it received.
-struct Receiver {
-    url: String,
-    types: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-    secret_file: std::path::PathBuf,
-}
-
-async fn receiver() -> Receiver {
-    let dir = tempfile::tempdir().unwrap();
-    let secret_file = dir.path().join("webhook-secret");
-    std::fs::write(&secret_file, "whsec-lifecycle-test").unwrap();
-    let types = Arc::new(Mutex::new(Vec::new()));
-    let seen = types.clone();
-    let app = axum::Router::new().route(
-        "/hooks",
-        axum::routing::post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let seen = seen.clone();
-                async move {
-                    let signature = headers[connector_host::events::SIGNATURE_HEADER]
-                        .to_str()
-                        .unwrap();
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap()
-                        .as_secs() as i64;
-                    assert!(verify_signature(
-                        b"whsec-lifecycle-test",
-                        signature,
-                        &body,
-                        now,
-                        300
-                    ));
-                    let event: Value = serde_json::from_slice(&body).unwrap();
-                    seen.lock()
-                        .unwrap()
-                        .push(event["type"].as_str().unwrap().to_string());
-                    axum::http::StatusCode::NO_CONTENT
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver {
-        url,
-        types,
-        _dir: dir,
-        secret_file,
-    }
-}
-
-impl Receiver {
-    fn config(&self) -> WebhookConfig {
-        WebhookConfig::new(
-            self.url.clone(),
-            WebhookSecretSource {
-                env: None,
-                file: Some(self.secret_file.clone()),
-            },
-        )
-    }
-
-    /// Delivers what is due and returns every type received so far.
-    async fn received(&self, host: &Host) -> Vec<String> {
-        host.events.deliver_due().await.unwrap();
-        self.types.lock().unwrap().clone()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,6 +275,44 @@ async fn a_dead_lease_holder_releases_by_expiry_and_no_token_is_lost() {
     assert_eq!(proxy_me(&host, "user-1", &id).await.0, 200);
     assert_eq!(host.provider.stats().refresh_grants, 2);
     assert_eq!(host.provider.stats().token_errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_goes_away_mid_refresh_loses_no_token() {
+    let host = Arc::new(
+        Host::with(Options {
+            lease_ttl_ms: Some(5_000),
+            ..Options::default()
+        })
+        .await,
+    );
+    let id = login(&host, "user-1").await;
+    expire(&host, &id, -1).await;
+    // The provider spends the refresh token, mints new ones, and holds its
+    // answer; meanwhile the platform's HTTP client gives up on the proxy call.
+    let hold = host.provider.hold_token_answers();
+    let caller = {
+        let (host, id) = (host.clone(), id.clone());
+        tokio::spawn(async move { proxy_me(&host, "user-1", &id).await })
+    };
+    hold.arrived().await;
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+    hold.release();
+    // The refresh went on without its caller and committed the rotated
+    // tokens: the next call uses them, and the refresh after that works.
+    let (status, answer) = proxy_me(&host, "user-1", &id).await;
+    assert_eq!(
+        (status, answer["status"].as_u64()),
+        (200, Some(200)),
+        "{answer}"
+    );
+    assert_eq!(host.provider.stats().refresh_grants, 1);
+    expire(&host, &id, -1).await;
+    assert_eq!(proxy_me(&host, "user-1", &id).await.0, 200);
+    let stats = host.provider.stats();
+    assert_eq!(stats.refresh_grants, 2);
+    assert_eq!(stats.token_errors, 0, "no spent refresh token was replayed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

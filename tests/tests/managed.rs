@@ -6,8 +6,9 @@
 
 use connector_host::access::Role;
 use connector_host_tests::harness::{
-    Host, TENANT_CLIENT_ID, TENANT_CLIENT_SECRET, assert_no_secret_in_logs,
+    Host, Options, TENANT_CLIENT_ID, TENANT_CLIENT_SECRET, assert_no_secret_in_logs,
 };
+use connector_host_tests::webhooks::receiver;
 use serde_json::{Value, json};
 
 const MANAGED_OAUTH: &str = "/v1/accounts/acct-1/connectors/test-managed-oauth/managed-oauth";
@@ -40,7 +41,12 @@ async fn login(host: &Host, user: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_managed_oauth_is_pending_until_a_login_succeeds() {
-    let host = Host::start().await;
+    let hooks = receiver().await;
+    let host = Host::with(Options {
+        webhooks: Some(hooks.config()),
+        ..Options::default()
+    })
+    .await;
     let admin = host.key(Role::AccountAdmin, &["acct-1"]).await;
     let put = |body: Value| host.send("PUT", MANAGED_OAUTH, Some(&admin), Some(body));
 
@@ -153,6 +159,24 @@ async fn admin_managed_oauth_is_pending_until_a_login_succeeds() {
             .await;
         assert_eq!(listed[0]["status"], "needs_reauth", "{listed}");
     }
+    // ...and tells the platform, one signed event per connection.
+    let reauth = |events: Vec<Value>| {
+        let mut users: Vec<String> = events
+            .iter()
+            .filter(|e| e["type"] == "connection.needs_reauth")
+            .map(|e| {
+                assert_eq!(e["connection"]["status"], "needs_reauth", "{e}");
+                assert!(
+                    e["detail"].as_str().unwrap().contains("admin-managed"),
+                    "{e}"
+                );
+                e["connection"]["userId"].as_str().unwrap().to_string()
+            })
+            .collect();
+        users.sort();
+        users
+    };
+    assert_eq!(reauth(hooks.events(&host).await), ["user-1", "user-2"]);
     let (_, view) = host.send("GET", MANAGED_OAUTH, Some(&admin), None).await;
     assert_eq!(
         view["active"]["version"], version,
@@ -201,6 +225,11 @@ async fn admin_managed_oauth_is_pending_until_a_login_succeeds() {
     let (status, deleted) = host.send("DELETE", MANAGED_OAUTH, Some(&admin), None).await;
     assert_eq!(status, 200, "{deleted}");
     assert_eq!(deleted["invalidatedConnections"], 1);
+    assert_eq!(
+        reauth(hooks.events(&host).await),
+        ["user-1", "user-1", "user-2"],
+        "user-1's new connection too"
+    );
     let (status, _) = start(&host, "acct-1", "user-3").await;
     assert_eq!(status, 409);
     assert_no_secret_in_logs();

@@ -155,6 +155,46 @@ struct Faults {
     rotate_refresh_tokens: bool,
     /// `expires_in` of tokens issued from now on.
     access_token_lifetime_secs: u64,
+    /// Answers to token requests wait here once their tokens are issued.
+    hold_token_answers: Option<TokenHold>,
+}
+
+/// Holds the answers of token requests after their tokens are issued (a
+/// refresh token spent, a new one minted) until [`TokenHold::release`]: a
+/// test can then make the caller go away while the answer is in flight.
+#[derive(Debug, Clone)]
+pub struct TokenHold(Arc<TokenHoldInner>);
+
+#[derive(Debug)]
+struct TokenHoldInner {
+    held: tokio::sync::Semaphore,
+    release: tokio::sync::Semaphore,
+}
+
+impl TokenHold {
+    fn new() -> Self {
+        Self(Arc::new(TokenHoldInner {
+            held: tokio::sync::Semaphore::new(0),
+            release: tokio::sync::Semaphore::new(0),
+        }))
+    }
+
+    /// Waits until one more token answer is being held.
+    pub async fn arrived(&self) {
+        self.0.held.acquire().await.expect("never closed").forget();
+    }
+
+    /// Lets every held answer (and every later one) go.
+    pub fn release(&self) {
+        self.0.release.close();
+    }
+
+    /// Holds one answer until released.
+    async fn hold(&self) {
+        self.0.held.add_permits(1);
+        // Only `release` closes it; no permit is ever added.
+        let _ = self.0.release.acquire().await;
+    }
 }
 
 impl Shared {
@@ -208,6 +248,7 @@ impl DevProvider {
                 fail_status: 503,
                 rotate_refresh_tokens: true,
                 access_token_lifetime_secs: config.access_token_lifetime_secs,
+                hold_token_answers: None,
             }),
             config,
             store: Mutex::new(Store::default()),
@@ -265,6 +306,14 @@ impl DevProvider {
     /// expired).
     pub fn set_access_token_lifetime_secs(&self, secs: u64) {
         self.shared.faults().access_token_lifetime_secs = secs;
+    }
+
+    /// Test knob: hold the answer of every token request from now on, after
+    /// its tokens are issued, until the returned hold is released.
+    pub fn hold_token_answers(&self) -> TokenHold {
+        let hold = TokenHold::new();
+        self.shared.faults().hold_token_answers = Some(hold.clone());
+        hold
     }
 
     /// A snapshot of the counters.

@@ -191,7 +191,11 @@ pub(super) async fn token(
             StatusCode::from_u16(faults.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return (status, no_store(), "temporarily unavailable").into_response();
     }
-    match token_grant(&shared, &headers, &body, &faults) {
+    let granted = token_grant(&shared, &headers, &body, &faults);
+    if let Some(hold) = &faults.hold_token_answers {
+        hold.hold().await;
+    }
+    match granted {
         Ok(issued) => {
             let mut body = json!({
                 "access_token": issued.access_token,

@@ -170,7 +170,7 @@ impl Flows {
         }
         let coordinator = self.refresh.clone();
         let lock = coordinator.local_lock(&connection.id);
-        let _queued = lock.lock().await;
+        let mut queued = Some(lock.lock_owned().await);
         let mut wait = Duration::from_millis(10);
         loop {
             if coordinator
@@ -179,11 +179,9 @@ impl Flows {
                 .await
                 .map_err(storage)?
             {
-                let result = self.refresh_if_due(at, &connector, margin).await;
-                if let Err(error) = coordinator.leases.release(at.id, &coordinator.owner).await {
-                    tracing::warn!(%error, "could not release a refresh lease (it will expire)");
-                }
-                return result;
+                return self
+                    .refresh_holding_the_lease(at, connector, margin, queued.take())
+                    .await;
             }
             // Another replica is refreshing: wait for its commit or for its
             // lease to expire.
@@ -193,6 +191,46 @@ impl Flows {
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// Refreshes (when still due) and releases the lease in a task of its
+    /// own, which keeps the in-process lock: a caller that goes away (an HTTP
+    /// client disconnecting drops its handler) cannot cancel a refresh between
+    /// the provider's answer and the commit, which would lose rotated tokens.
+    async fn refresh_holding_the_lease(
+        &self,
+        at: ConnectionRef<'_>,
+        connector: Arc<LoadedConnector>,
+        margin: i64,
+        queued: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Result<Connection, FlowError> {
+        let flows = self.clone();
+        let (account_id, user_id, id) = (
+            at.account_id.to_string(),
+            at.user_id.to_string(),
+            at.id.to_string(),
+        );
+        let refresh = tokio::spawn(async move {
+            let _queued = queued;
+            let at = ConnectionRef {
+                account_id: &account_id,
+                user_id: &user_id,
+                id: &id,
+            };
+            let result = flows.refresh_if_due(at, &connector, margin).await;
+            let coordinator = &flows.refresh;
+            if let Err(error) = coordinator.leases.release(at.id, &coordinator.owner).await {
+                tracing::warn!(%error, "could not release a refresh lease (it will expire)");
+            }
+            result
+        });
+        match refresh.await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(FlowError::Provider(
+                "the token refresh was cancelled: the host is shutting down".into(),
+            )),
         }
     }
 

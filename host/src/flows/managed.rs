@@ -237,8 +237,11 @@ impl Flows {
             .set_pending(account_id, connector_id, &values, updated_by)
             .await?;
         let invalidated = self
-            .connections
-            .invalidate_account_connector(account_id, connector_id)
+            .invalidate_connections(
+                account_id,
+                connector_id,
+                "the account's admin-managed OAuth application changed",
+            )
             .await?;
         let message = if invalidated > 0 {
             format!(
@@ -271,10 +274,31 @@ impl Flows {
                 "account `{account_id}` has no managed OAuth application for `{connector_id}`"
             )));
         }
-        Ok(self
+        self.invalidate_connections(
+            account_id,
+            connector_id,
+            "the account's admin-managed OAuth application was removed",
+        )
+        .await
+    }
+
+    /// Marks the account's active connections to the connector as needing
+    /// re-auth, with one `connection.needs_reauth` event each; returns how many.
+    async fn invalidate_connections(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+        reason: &str,
+    ) -> Result<u64, FlowError> {
+        let invalidated = self
             .connections
             .invalidate_account_connector(account_id, connector_id)
-            .await?)
+            .await?;
+        for connection in &invalidated {
+            self.emit(crate::events::EventKind::NeedsReauth, connection, reason)
+                .await;
+        }
+        Ok(invalidated.len() as u64)
     }
 
     fn checked_app_values(

@@ -475,22 +475,23 @@ impl ConnectionStore {
     }
 
     /// Marks every active connection of an account to a connector as needing
-    /// re-auth (its admin-managed credentials changed); returns how many.
+    /// re-auth (its admin-managed credentials changed); returns them, as
+    /// they are now (for their `connection.needs_reauth` events).
     pub async fn invalidate_account_connector(
         &self,
         account_id: &str,
         connector_id: &str,
-    ) -> Result<u64, ConnectionStoreError> {
-        let done = sqlx::query(
+    ) -> Result<Vec<Connection>, ConnectionStoreError> {
+        let rows = sqlx::query(&format!(
             "UPDATE connections SET status = 'needs_reauth', updated_at = $3
-             WHERE account_id = $1 AND connector_id = $2 AND status = 'active'",
-        )
+             WHERE account_id = $1 AND connector_id = $2 AND status = 'active' RETURNING {COLUMNS}"
+        ))
         .bind(account_id)
         .bind(connector_id)
         .bind(unix_seconds())
-        .execute(&self.database.pool)
+        .fetch_all(&self.database.pool)
         .await?;
-        Ok(done.rows_affected())
+        rows.iter().map(connection).collect()
     }
 
     /// Replaces the identity and non-secret values of a connection.
