@@ -6,7 +6,7 @@ use std::sync::Arc;
 use connector_host::store::crypto::{CryptoError, Keyring};
 use connector_host::store::{
     ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore, ConnectionStoreError,
-    Database, NewConnection,
+    Database, LeaseStore, NewConnection,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -246,5 +246,30 @@ async fn a_refresh_commit_is_fenced_by_the_lease() {
         );
         let secrets = store.secrets(&saved).await.unwrap();
         assert_eq!(secrets.access_token.unwrap().expose_secret(), "new-access");
+    }
+}
+
+#[tokio::test]
+async fn only_the_holder_renews_a_lease() {
+    for (database, _dir, backend) in databases().await {
+        let leases = LeaseStore::new(database.clone());
+        let id = unique("conn");
+        assert!(leases.try_acquire(&id, "holder", 1_000).await.unwrap());
+        let (_, first) = leases.holder(&id).await.unwrap().unwrap();
+        assert!(
+            !leases.renew(&id, "another", 60_000).await.unwrap(),
+            "{backend}: only the holder renews"
+        );
+        assert!(leases.renew(&id, "holder", 60_000).await.unwrap());
+        let (owner, renewed) = leases.holder(&id).await.unwrap().unwrap();
+        assert_eq!(owner, "holder");
+        assert!(renewed > first, "{backend}: the expiry moved forward");
+        assert!(!leases.try_acquire(&id, "another", 1_000).await.unwrap());
+        leases.release(&id, "holder").await.unwrap();
+        assert!(
+            !leases.renew(&id, "holder", 60_000).await.unwrap(),
+            "{backend}: a released lease is not renewed back"
+        );
+        assert!(leases.holder(&id).await.unwrap().is_none());
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use connector_host::access::Role;
 use connector_host::flows::RefresherSettings;
+use connector_host::store::LeaseStore;
 use connector_host_tests::harness::{Host, Options};
 use connector_host_tests::webhooks::receiver;
 use serde_json::{Value, json};
@@ -313,6 +314,57 @@ async fn a_caller_that_goes_away_mid_refresh_loses_no_token() {
     let stats = host.provider.stats();
     assert_eq!(stats.refresh_grants, 2);
     assert_eq!(stats.token_errors, 0, "no spent refresh token was replayed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_longer_than_its_lease_keeps_it() {
+    const TTL_MS: i64 = 400;
+    let host = Arc::new(
+        Host::with(Options {
+            lease_ttl_ms: Some(TTL_MS),
+            ..Options::default()
+        })
+        .await,
+    );
+    let id = login(&host, "user-1").await;
+    expire(&host, &id, -1).await;
+    let hold = host.provider.hold_token_answers();
+    let caller = {
+        let (host, id) = (host.clone(), id.clone());
+        tokio::spawn(async move { proxy_me(&host, "user-1", &id).await })
+    };
+    hold.arrived().await;
+    // The token request outlasts the lease several times over; another
+    // replica never gets the lease meanwhile, because the holder renews it.
+    let leases = LeaseStore::new(host.database.clone());
+    let (_, first_expiry) = leases.holder(&id).await.unwrap().unwrap();
+    let mut checks = 0;
+    loop {
+        assert!(
+            !leases
+                .try_acquire(&id, "other-replica", TTL_MS)
+                .await
+                .unwrap(),
+            "the lease was free while the refresh ran"
+        );
+        let (_, expiry) = leases.holder(&id).await.unwrap().unwrap();
+        if expiry > first_expiry + 2 * TTL_MS {
+            break; // renewed well past its first expiry
+        }
+        checks += 1;
+        assert!(checks < 100, "the lease was not renewed");
+        tokio::time::sleep(std::time::Duration::from_millis(TTL_MS as u64 / 4)).await;
+    }
+    hold.release();
+    let (status, answer) = caller.await.unwrap();
+    assert_eq!(
+        (status, answer["status"].as_u64()),
+        (200, Some(200)),
+        "{answer}"
+    );
+    assert!(leases.holder(&id).await.unwrap().is_none(), "released");
+    assert_eq!(host.provider.stats().refresh_grants, 1);
+    assert_eq!(host.provider.stats().token_errors, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

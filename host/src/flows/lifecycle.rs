@@ -66,6 +66,34 @@ impl RefreshCoordinator {
     }
 
     /// The in-process lock of one connection (shared while anyone holds it).
+    /// Renews this process's lease of connection `id` every third of its
+    /// lifetime until the returned guard is dropped, so a refresh that takes
+    /// longer than the lease keeps it (the commit is fenced by it anyway).
+    fn keep_renewing(&self, id: &str) -> AbortOnDrop {
+        let (leases, owner, id, ttl_ms) = (
+            self.leases.clone(),
+            self.owner.clone(),
+            id.to_string(),
+            self.lease_ttl_ms,
+        );
+        AbortOnDrop(tokio::spawn(async move {
+            let period = Duration::from_millis((ttl_ms / 3).max(1) as u64);
+            loop {
+                tokio::time::sleep(period).await;
+                match leases.renew(&id, &owner, ttl_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(connection = %id, "lost a refresh lease during the refresh: its commit will be refused");
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, connection = %id, "could not renew a refresh lease");
+                    }
+                }
+            }
+        }))
+    }
+
     fn local_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.local.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(lock) = locks.get(id).and_then(Weak::upgrade) {
@@ -75,6 +103,15 @@ impl RefreshCoordinator {
         let lock = Arc::new(tokio::sync::Mutex::new(()));
         locks.insert(id.to_string(), Arc::downgrade(&lock));
         lock
+    }
+}
+
+/// Aborts its task when dropped (also when the owner panics).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -213,12 +250,14 @@ impl Flows {
         );
         let refresh = tokio::spawn(async move {
             let _queued = queued;
+            let renewing = flows.refresh.keep_renewing(&id);
             let at = ConnectionRef {
                 account_id: &account_id,
                 user_id: &user_id,
                 id: &id,
             };
             let result = flows.refresh_if_due(at, &connector, margin).await;
+            drop(renewing);
             let coordinator = &flows.refresh;
             if let Err(error) = coordinator.leases.release(at.id, &coordinator.owner).await {
                 tracing::warn!(%error, "could not release a refresh lease (it will expire)");

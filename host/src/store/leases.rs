@@ -47,6 +47,26 @@ impl LeaseStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Extends `owner`'s lease of `connection_id` to `ttl_ms` from now, if
+    /// it still holds it. `false` when it does not (released, or expired and
+    /// taken by another holder).
+    pub async fn renew(
+        &self,
+        connection_id: &str,
+        owner: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE refresh_leases SET expires_at_ms = $3 WHERE connection_id = $1 AND owner = $2",
+        )
+        .bind(connection_id)
+        .bind(owner)
+        .bind(unix_millis() + ttl_ms)
+        .execute(&self.database.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Gives the lease back (only if `owner` still holds it).
     pub async fn release(&self, connection_id: &str, owner: &str) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM refresh_leases WHERE connection_id = $1 AND owner = $2")
