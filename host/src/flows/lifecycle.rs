@@ -65,7 +65,6 @@ impl RefreshCoordinator {
         &self.owner
     }
 
-    /// The in-process lock of one connection (shared while anyone holds it).
     /// Renews this process's lease of connection `id` every third of its
     /// lifetime until the returned guard is dropped, so a refresh that takes
     /// longer than the lease keeps it (the commit is fenced by it anyway).
@@ -94,6 +93,7 @@ impl RefreshCoordinator {
         }))
     }
 
+    /// The in-process lock of one connection (shared while anyone holds it).
     fn local_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.local.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(lock) = locks.get(id).and_then(Weak::upgrade) {
@@ -207,7 +207,7 @@ impl Flows {
         }
         let coordinator = self.refresh.clone();
         let lock = coordinator.local_lock(&connection.id);
-        let mut queued = Some(lock.lock_owned().await);
+        let queued = lock.lock_owned().await;
         let mut wait = Duration::from_millis(10);
         loop {
             if coordinator
@@ -217,7 +217,7 @@ impl Flows {
                 .map_err(storage)?
             {
                 return self
-                    .refresh_holding_the_lease(at, connector, margin, queued.take())
+                    .refresh_holding_the_lease(at, connector, margin, queued)
                     .await;
             }
             // Another replica is refreshing: wait for its commit or for its
@@ -240,7 +240,7 @@ impl Flows {
         at: ConnectionRef<'_>,
         connector: Arc<LoadedConnector>,
         margin: i64,
-        queued: Option<tokio::sync::OwnedMutexGuard<()>>,
+        queued: tokio::sync::OwnedMutexGuard<()>,
     ) -> Result<Connection, FlowError> {
         let flows = self.clone();
         let (account_id, user_id, id) = (
