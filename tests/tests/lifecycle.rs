@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use connector_host::access::Role;
+use connector_host::dev_provider::TokenHold;
 use connector_host::flows::RefresherSettings;
 use connector_host::store::LeaseStore;
 use connector_host_tests::harness::{Host, Options};
@@ -38,6 +39,22 @@ async fn proxy_me(host: &Host, user: &str, id: &str) -> (u16, Value) {
         json!({"method": "GET", "url": format!("{}/api/v1/me", host.api_url())}),
     )
     .await
+}
+
+/// Starts a proxy call of `user-1` on connection `id` whose refresh reaches
+/// the provider, which spends the refresh token, mints new ones and holds
+/// its answer; returns once the answer is held.
+async fn proxy_with_held_token_answer(
+    host: &Arc<Host>,
+    id: &str,
+) -> (TokenHold, tokio::task::JoinHandle<(u16, Value)>) {
+    let hold = host.provider.hold_token_answers();
+    let caller = {
+        let (host, id) = (host.clone(), id.to_string());
+        tokio::spawn(async move { proxy_me(&host, "user-1", &id).await })
+    };
+    hold.arrived().await;
+    (hold, caller)
 }
 
 async fn expire(host: &Host, id: &str, in_secs: i64) {
@@ -291,12 +308,7 @@ async fn a_caller_that_goes_away_mid_refresh_loses_no_token() {
     expire(&host, &id, -1).await;
     // The provider spends the refresh token, mints new ones, and holds its
     // answer; meanwhile the platform's HTTP client gives up on the proxy call.
-    let hold = host.provider.hold_token_answers();
-    let caller = {
-        let (host, id) = (host.clone(), id.clone());
-        tokio::spawn(async move { proxy_me(&host, "user-1", &id).await })
-    };
-    hold.arrived().await;
+    let (hold, caller) = proxy_with_held_token_answer(&host, &id).await;
     caller.abort();
     assert!(caller.await.unwrap_err().is_cancelled());
     hold.release();
@@ -328,12 +340,7 @@ async fn a_refresh_longer_than_its_lease_keeps_it() {
     );
     let id = login(&host, "user-1").await;
     expire(&host, &id, -1).await;
-    let hold = host.provider.hold_token_answers();
-    let caller = {
-        let (host, id) = (host.clone(), id.clone());
-        tokio::spawn(async move { proxy_me(&host, "user-1", &id).await })
-    };
-    hold.arrived().await;
+    let (hold, caller) = proxy_with_held_token_answer(&host, &id).await;
     // The token request outlasts the lease several times over; another
     // replica never gets the lease meanwhile, because the holder renews it.
     let leases = LeaseStore::new(host.database.clone());
