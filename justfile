@@ -1,5 +1,5 @@
 # Everyday recipes. Nothing here is required: the README's two commands work
-# with cargo alone (host/build.rs builds the guest connectors).
+# with cargo alone (crates/cli/build.rs builds the guest connectors).
 
 # Serve the example connectors (SQLite file, built examples folder).
 run:
@@ -15,7 +15,7 @@ plugins:
 
 # Benchmarks (release build; prints `name: value unit` lines).
 bench:
-    cargo bench -p connector-host --bench hook_call
+    cargo bench -p connector-host-tests --bench hook_call
 
 # Formatting and lints, as before every commit.
 lint:

@@ -20,9 +20,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connector_host::access::Role;
-use connector_host::flows::RefresherSettings;
-use connector_host_tests::harness::{Host, Options};
+use connector_server::access::Role;
+use connector_server::flows::RefresherSettings;
+use connector_test_support::harness::{Host, Options};
 use serde_json::{Value, json};
 
 const CALLS: usize = 2_000;

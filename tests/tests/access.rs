@@ -3,8 +3,8 @@
 //! of another user; each attempt must be refused (401/403/404) and the
 //! database must be exactly as before. A revoked key stops working at once.
 
-use connector_host::access::Role;
-use connector_host_tests::harness::{API_KEY, Host, TENANT_CLIENT_ID, TENANT_CLIENT_SECRET};
+use connector_server::access::Role;
+use connector_test_support::harness::{API_KEY, Host, TENANT_CLIENT_ID, TENANT_CLIENT_SECRET};
 use serde_json::{Value, json};
 
 /// One request of the attack matrix.
@@ -46,7 +46,7 @@ async fn snapshot(host: &Host) -> String {
             .unwrap();
         text += &format!("{:?}", fields.keys().collect::<Vec<_>>());
     }
-    let audit = connector_host::store::AdminAudit::new(host.database.clone())
+    let audit = connector_server::store::AdminAudit::new(host.database.clone())
         .list(None, 1000)
         .await
         .unwrap();

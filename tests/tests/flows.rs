@@ -1,7 +1,7 @@
 //! The connection flows end to end through the HTTP API: an in-process host and
 //! the local test provider, both on 127.0.0.1.
 
-use connector_host_tests::harness::{
+use connector_test_support::harness::{
     API_KEY, CLIENT_SECRET, Host, Options, assert_no_secret_in_logs,
 };
 use std::collections::BTreeMap;
@@ -418,9 +418,9 @@ async fn oauth_callbacks_that_must_fail_save_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_endpoint_redirect_is_not_followed() {
     let elsewhere =
-        connector_host_tests::servers::start(connector_host_tests::servers::Behaviour::Echo).await;
-    let redirect = connector_host_tests::servers::start(
-        connector_host_tests::servers::Behaviour::Redirect(elsewhere.url("/oauth/token")),
+        connector_test_support::servers::start(connector_test_support::servers::Behaviour::Echo).await;
+    let redirect = connector_test_support::servers::start(
+        connector_test_support::servers::Behaviour::Redirect(elsewhere.url("/oauth/token")),
     )
     .await;
     let host = Host::with(Options {

@@ -7,12 +7,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use connector_host::access::Role;
-use connector_host::dev_provider::TokenHold;
-use connector_host::flows::RefresherSettings;
-use connector_host::store::LeaseStore;
-use connector_host_tests::harness::{Host, Options};
-use connector_host_tests::webhooks::receiver;
+use connector_server::access::Role;
+use connector_authoring::dev_provider::TokenHold;
+use connector_server::flows::RefresherSettings;
+use connector_server::store::LeaseStore;
+use connector_test_support::harness::{Host, Options};
+use connector_test_support::webhooks::receiver;
 use serde_json::{Value, json};
 
 /// Logs `user` of `acct-1` in through `local-regional`; returns the connection id.
@@ -164,7 +164,7 @@ async fn transient_failures_keep_the_tokens_and_recover_with_events() {
         "{error}"
     );
     assert_eq!(status_of(&host, "user-1", &id).await, "active");
-    let at = connector_host::store::ConnectionRef {
+    let at = connector_server::store::ConnectionRef {
         account_id: "acct-1",
         user_id: "user-1",
         id: &id,

@@ -4,11 +4,11 @@
 //! fields (account and user scope, hidden fields, the
 //! `missingRequiredFieldConsts` warning, the manual-form fallback).
 
-use connector_host::access::Role;
-use connector_host_tests::harness::{
+use connector_server::access::Role;
+use connector_test_support::harness::{
     Host, Options, TENANT_CLIENT_ID, TENANT_CLIENT_SECRET, assert_no_secret_in_logs,
 };
-use connector_host_tests::webhooks::receiver;
+use connector_test_support::webhooks::receiver;
 use serde_json::{Value, json};
 
 const MANAGED_OAUTH: &str = "/v1/accounts/acct-1/connectors/test-managed-oauth/managed-oauth";
@@ -304,7 +304,7 @@ fn info(connection: &Value, key: &str) -> Option<String> {
 async fn admin_managed_api_key_fields() {
     let host = Host::start().await;
     let admin = host.key(Role::AccountAdmin, &["acct-1"]).await;
-    let key = json!({"apiKey": connector_host_tests::harness::API_KEY});
+    let key = json!({"apiKey": connector_test_support::harness::API_KEY});
 
     // Users do not see the hidden field; the manual form has every field.
     let (_, page) = host
@@ -411,7 +411,7 @@ async fn admin_managed_api_key_fields() {
     assert_eq!(listed, json!([]));
 
     // The next attempt falls back to the full manual form.
-    let manual = json!({"apiKey": connector_host_tests::harness::API_KEY, "tenantId": "acme-tenant", "region": "us"});
+    let manual = json!({"apiKey": connector_test_support::harness::API_KEY, "tenantId": "acme-tenant", "region": "us"});
     let (status, connection) = api_key_login(&host, "user-1", manual, true).await;
     assert_eq!(status, 200, "{connection}");
     assert_eq!(

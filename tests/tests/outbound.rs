@@ -4,17 +4,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use connector_host::capabilities::http::{
+use connector_sandbox::capabilities::http::{
     ApiKeyCredential, ApiKeyPlacement, AuditOutcome, CallCredentials, ClientCredentials,
     HostSecret, MemoryAuditSink, Outbound, OutboundConfig, Resolver, StaticResolver,
     SystemResolver,
 };
-use connector_host::config::ConnectorSettings;
-use connector_host::registry::{CompileCache, LoadedConnector, load_file};
-use connector_host::runtime::bindings::hooks::{ConnectionInfo, UserIdentity};
-use connector_host::runtime::{CallContext, Runtime, RuntimeLimits};
-use connector_host_tests::guest;
-use connector_host_tests::servers::{Behaviour, start};
+use connector_server::config::ConnectorSettings;
+use connector_server::registry::{CompileCache, LoadedConnector, load_file};
+use connector_sandbox::runtime::bindings::hooks::{ConnectionInfo, UserIdentity};
+use connector_sandbox::runtime::{CallContext, Runtime, RuntimeLimits};
+use connector_test_support::guest;
+use connector_test_support::servers::{Behaviour, start};
 use secrecy::SecretString;
 
 const TOKEN: &str = "tok-3f9a-very-secret";

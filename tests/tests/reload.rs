@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use connector_host::registry::{CompileCache, Registry};
-use connector_host::runtime::CallContext;
-use connector_host::runtime::bindings::hooks::ConnectionInfo;
-use connector_host_tests::{guest_bytes, test_runtime};
+use connector_server::registry::{CompileCache, Registry};
+use connector_sandbox::runtime::CallContext;
+use connector_sandbox::runtime::bindings::hooks::ConnectionInfo;
+use connector_test_support::{guest_bytes, test_runtime};
 
 fn connection() -> ConnectionInfo {
     ConnectionInfo {
@@ -220,7 +220,7 @@ async fn files_are_added_removed_and_ids_are_unique() {
 
     // Symlinks are followed and the extension is matched in any case.
     std::os::unix::fs::symlink(
-        connector_host_tests::guest("versioned_v1"),
+        connector_test_support::guest("versioned_v1"),
         dir.path().join("LINKED.WASM"),
     )
     .unwrap();

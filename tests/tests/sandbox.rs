@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use connector_host::hook::Hook;
-use connector_host::runtime::bindings::ConnectorError;
-use connector_host::runtime::bindings::hooks::ConnectionInfo;
-use connector_host::runtime::{CallContext, CallError};
-use connector_host_tests::{load, test_runtime};
+use connector_abi::hook::Hook;
+use connector_sandbox::runtime::bindings::ConnectorError;
+use connector_sandbox::runtime::bindings::hooks::ConnectionInfo;
+use connector_sandbox::runtime::{CallContext, CallError};
+use connector_test_support::{load, test_runtime};
 
 fn connection() -> ConnectionInfo {
     ConnectionInfo {
@@ -114,11 +114,11 @@ async fn log_spam_is_capped_and_counted() {
     // 100 000 log calls take a while on a loaded machine: a generous deadline
     // (this test is about the log budget, not the time limit).
     let runtime = std::sync::Arc::new(
-        connector_host::runtime::Runtime::new(connector_host::runtime::RuntimeLimits {
+        connector_sandbox::runtime::Runtime::new(connector_sandbox::runtime::RuntimeLimits {
             call_timeout_ms: 20_000,
             memory_bytes: 32 << 20,
             log_lines_per_call: 50,
-            ..connector_host::runtime::RuntimeLimits::default()
+            ..connector_sandbox::runtime::RuntimeLimits::default()
         })
         .expect("runtime"),
     );
@@ -234,10 +234,10 @@ async fn each_call_gets_a_fresh_instance() {
 #[tokio::test]
 async fn a_component_importing_sockets_is_refused_before_running() {
     let runtime = test_runtime();
-    let error = connector_host::registry::load_file(
+    let error = connector_server::registry::load_file(
         &runtime,
-        &connector_host::registry::CompileCache::disabled(),
-        &connector_host_tests::guest("socket_user"),
+        &connector_server::registry::CompileCache::disabled(),
+        &connector_test_support::guest("socket_user"),
         &Default::default(),
     )
     .await

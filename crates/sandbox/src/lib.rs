@@ -1,0 +1,15 @@
+//! # connector-sandbox
+//!
+//! Runs connector components in wasmtime, each hook call in a fresh, isolated
+//! instance with limits, and gives them the only ways out they have:
+//!
+//! - [`runtime`]: the engine, the per-call store, limits and typed hook calls;
+//! - [`capabilities`]: the host imports a connector may use (`http`, `log`,
+//!   `config`), each checked and bounded on the host side.
+//!
+//! The WIT bindings are generated once, here, from the SDK's `crates/sdk/wit/` folder.
+
+#![forbid(unsafe_code)]
+
+pub mod capabilities;
+pub mod runtime;

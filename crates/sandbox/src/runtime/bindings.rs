@@ -1,0 +1,16 @@
+//! The host's one `bindgen!` of the `connector` world.
+//!
+//! Exports are async (every call runs on a fiber so the epoch callback can yield
+//! to tokio); of the imports only `http.send` is async.
+
+wasmtime::component::bindgen!({
+    path: "../sdk/wit",
+    world: "connector",
+    // No `tracing` flag: it would log guest arguments (log lines, config values)
+    // outside the per-call log budget.
+    imports: { "connector:auth/http.send": async },
+    exports: { default: async },
+});
+
+pub use connector::auth::types::{AuthType, ConnectorError, ProviderError};
+pub use exports::connector::auth::hooks;

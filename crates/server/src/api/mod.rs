@@ -1,0 +1,344 @@
+//! The HTTP API (axum). No wasmtime types here: routes talk to the registry.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+mod admin;
+mod auth;
+mod flows;
+mod openapi;
+
+pub use auth::Caller;
+
+use crate::access::Role;
+use crate::registry::{InspectReport, Registry};
+use crate::store::{AdminAudit, ApiKeyStore, ConnectionRef, Database};
+
+/// Shared state of the routes.
+#[derive(Clone)]
+pub struct AppState {
+    /// Live connectors.
+    pub registry: Arc<Registry>,
+    /// The database.
+    pub database: Database,
+    /// Connections (encrypted secrets; routes never return them).
+    pub connections: crate::store::ConnectionStore,
+    /// The connection flows.
+    pub flows: crate::flows::Flows,
+    /// The API keys every `/v1` request is checked against.
+    pub api_keys: ApiKeyStore,
+    /// Where admin changes are recorded.
+    pub admin_audit: AdminAudit,
+}
+
+impl AppState {
+    /// The state over one database (keys and admin audit live there too).
+    pub fn new(
+        registry: Arc<Registry>,
+        database: Database,
+        connections: crate::store::ConnectionStore,
+        flows: crate::flows::Flows,
+    ) -> Self {
+        Self {
+            api_keys: ApiKeyStore::new(database.clone()),
+            admin_audit: AdminAudit::new(database.clone()),
+            registry,
+            database,
+            connections,
+            flows,
+        }
+    }
+}
+
+/// The router. `/healthz` and `/openapi.json` are public; every `/v1` route
+/// needs a bearer API key ([`crate::access`] lists what each role may do):
+/// connectors (`/v1/connectors…`), connections and flows
+/// (`/v1/accounts/{account}/users/{user}/connections…`, `…/oauth/…`,
+/// `…/api-key/login`), admin-managed credentials
+/// (`/v1/accounts/{account}/connectors/{connector}/managed-…`), audit.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/openapi.json", get(openapi::document))
+        .route("/v1/whoami", get(whoami))
+        .route("/v1/connectors", get(list_connectors))
+        .route("/v1/connectors/{id}", get(get_connector))
+        .route("/v1/connectors/{id}/versions", get(connector_versions))
+        .route("/v1/connectors/{id}/audit", get(connector_audit))
+        .route(
+            "/v1/accounts/{account}/users/{user}/connections",
+            get(list_connections),
+        )
+        .route(
+            "/v1/accounts/{account}/users/{user}/connections/{id}",
+            get(get_connection),
+        )
+        .merge(flows::routes())
+        .merge(admin::routes())
+        .with_state(state)
+}
+
+/// Who the presented key is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct WhoAmI {
+    key_id: String,
+    name: String,
+    role: Role,
+    /// `*` for every account; empty for operators.
+    accounts: Vec<String>,
+    /// A service key trusted with raw access tokens.
+    raw_tokens: bool,
+}
+
+#[utoipa::path(get, path = "/v1/whoami", tag = "access", responses((status = 200, description = "The caller's key: id, name, role, accounts", body = WhoAmI), (status = 401, description = "Missing, unknown or revoked key", body = ApiError)))]
+async fn whoami(Caller(caller): Caller) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        key_id: caller.key_id,
+        name: caller.name,
+        role: caller.role,
+        accounts: caller.accounts.to_list(),
+        raw_tokens: caller.raw_tokens,
+    })
+}
+
+/// A JSON error body: a stable code, a message, and the field it is about.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiError {
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request field the error is about, for bad input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Required admin-managed fields without a value (code
+    /// `managed_fields_missing`, App Connect's warning).
+    #[serde(
+        rename = "missingRequiredFieldConsts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub missing_required_field_consts: Option<Vec<String>>,
+    /// A login with admin-managed values failed: the client may offer the full
+    /// manual form (`auth-page?form=manual`, login with `manual: true`).
+    #[serde(
+        rename = "manualFormAvailable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub manual_form_available: Option<bool>,
+    #[serde(skip)]
+    status: StatusCode,
+}
+
+impl From<crate::flows::FlowError> for ApiError {
+    fn from(error: crate::flows::FlowError) -> Self {
+        match &error {
+            crate::flows::FlowError::Storage(inner) => {
+                tracing::error!(error = %inner, "storage failure in a flow")
+            }
+            crate::flows::FlowError::ManagedStorage(inner) => {
+                tracing::error!(error = %inner, "managed-credential storage failure")
+            }
+            _ => {}
+        }
+        Self {
+            code: error.code(),
+            message: error.to_string(),
+            field: error.field().map(str::to_string),
+            missing_required_field_consts: error
+                .missing_required_field_consts()
+                .map(<[String]>::to_vec),
+            manual_form_available: matches!(error, crate::flows::FlowError::ManagedLoginFailed(_))
+                .then_some(true),
+            status: error.status(),
+        }
+    }
+}
+
+impl ApiError {
+    fn not_found(message: String) -> Self {
+        Self {
+            code: "not_found",
+            message,
+            field: None,
+            missing_required_field_consts: None,
+            manual_form_available: None,
+            status: StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// A request body that is not the expected JSON (the message names the
+    /// field serde complained about).
+    fn bad_body(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        Self {
+            code: "invalid_body",
+            message: rejection.body_text(),
+            field: None,
+            missing_required_field_consts: None,
+            manual_form_available: None,
+            status: StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn internal(error: anyhow::Error) -> Self {
+        tracing::error!(error = %format!("{error:#}"), "request failed");
+        Self {
+            code: "internal",
+            message: "internal error".into(),
+            field: None,
+            missing_required_field_consts: None,
+            manual_form_available: None,
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self)).into_response()
+    }
+}
+
+/// One entry of the connector list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ConnectorSummary {
+    id: String,
+    version: String,
+    sha256: String,
+    auth_type: connector_abi::manifest::AuthKind,
+    file: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ConnectorList {
+    connectors: Vec<ConnectorSummary>,
+    /// Files in the plugins folder that failed to load, with the reason.
+    errors: std::collections::BTreeMap<String, String>,
+}
+
+#[utoipa::path(get, path = "/v1/connectors", tag = "connectors", responses((status = 200, description = "Loaded connectors and files that failed to load", body = ConnectorList)))]
+async fn list_connectors(_: Caller, State(state): State<AppState>) -> Json<ConnectorList> {
+    let snapshot = state.registry.snapshot();
+    let connectors = snapshot
+        .connectors
+        .values()
+        .map(|c| ConnectorSummary {
+            id: c.info.manifest.id.clone(),
+            version: c.info.manifest.version.clone(),
+            sha256: c.info.sha256.clone(),
+            auth_type: c.info.manifest.auth.kind,
+            file: c
+                .file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        })
+        .collect();
+    Json(ConnectorList {
+        connectors,
+        errors: snapshot.errors.clone(),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/connectors/{id}", tag = "connectors", params(("id" = String, Path, description = "Connector id")), responses((status = 200, description = "What the connector is and may do", body = InspectReport), (status = 404, description = "Not found", body = ApiError)))]
+async fn get_connector(
+    _: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<InspectReport>, ApiError> {
+    let connector = state
+        .registry
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no connector `{id}` is loaded")))?;
+    Ok(Json(InspectReport::new(&connector.info)))
+}
+
+#[utoipa::path(get, path = "/v1/connectors/{id}/versions", tag = "connectors", params(("id" = String, Path, description = "Connector id")), responses((status = 200, description = "Every version loaded, newest first", body = Vec<crate::store::RecordedVersion>), (status = 404, description = "Not found", body = ApiError)))]
+async fn connector_versions(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<crate::store::RecordedVersion>>, ApiError> {
+    caller.require_role(&[Role::Operator], "read connector versions")?;
+    let versions = state
+        .database
+        .connector_versions(&id)
+        .await
+        .map_err(ApiError::internal)?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "connector `{id}` was never loaded"
+        )));
+    }
+    Ok(Json(versions))
+}
+
+/// Query of the audit route.
+#[derive(Debug, serde::Deserialize)]
+struct AuditQuery {
+    /// How many requests, newest first (default 50, at most 1000).
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/connectors/{id}/audit", tag = "connectors", params(("id" = String, Path, description = "Connector id"), ("limit" = Option<i64>, Query, description = "How many, newest first (1–1000, default 50)")), responses((status = 200, description = "Outbound requests, allowed or refused", body = Vec<connector_sandbox::capabilities::http::AuditEvent>)))]
+async fn connector_audit(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<AuditQuery>,
+) -> Result<Json<Vec<connector_sandbox::capabilities::http::AuditEvent>>, ApiError> {
+    caller.require_role(&[Role::Operator], "read the outbound audit")?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let events = state
+        .database
+        .outbound_audit(&id, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(events))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{account}/users/{user}/connections", tag = "connections", params(("account" = String, Path), ("user" = String, Path)), responses((status = 200, description = "The user's connections (never secrets)", body = Vec<crate::store::Connection>)))]
+async fn list_connections(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path((account, user)): Path<(String, String)>,
+) -> Result<Json<Vec<crate::store::Connection>>, ApiError> {
+    caller.require_account(Role::Service, &account, "list connections")?;
+    let connections = state
+        .connections
+        .list(&account, &user)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+    Ok(Json(connections))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{account}/users/{user}/connections/{id}", tag = "connections", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "Connection status (never secrets)", body = crate::store::Connection), (status = 404, description = "Not found", body = ApiError)))]
+async fn get_connection(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path((account, user, id)): Path<(String, String, String)>,
+) -> Result<Json<crate::store::Connection>, ApiError> {
+    caller.require_account(Role::Service, &account, "read connections")?;
+    let at = ConnectionRef {
+        account_id: &account,
+        user_id: &user,
+        id: &id,
+    };
+    let connection = state
+        .connections
+        .get(at)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+    connection.map(Json).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no connection `{id}` for user `{user}` of account `{account}`"
+        ))
+    })
+}

@@ -1,0 +1,198 @@
+//! The host's configuration file (TOML). Every setting has a working default;
+//! command-line flags override the file.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! plugins_dir = "plugins"
+//! database_url = "sqlite://connector-host.db?mode=rwc"
+//! cache_dir = ".connector-host/cache"
+//!
+//! [limits]
+//! call_timeout_ms = 10000
+//! memory_bytes = 67108864
+//!
+//! [network]
+//! allow_private_networks = []          # e.g. ["127.0.0.1/32"] for a local provider
+//!
+//! [secrets]
+//! regional-crm-client-secret = { env = "REGIONAL_CRM_CLIENT_SECRET", connectors = ["regional-crm"] }
+//!
+//! [connectors.regional-crm]
+//! allowed_hosts = ["https://eu.regional-crm.example"]   # narrows the manifest
+//! [connectors.regional-crm.config]
+//! default-hostname = "eu.regional-crm.example"
+//!
+//! [webhooks]                           # optional: signed connection events
+//! url = "https://platform.example/hooks/connector-host"   # absolute http(s) URL
+//! secret = { env = "CONNECTOR_HOST_WEBHOOK_SECRET" }      # or { file = "/run/secrets/…" }
+//! max_attempts = 12                    # attempts before an event is marked failed
+//! backoff_base_secs = 5                # first retry delay, doubled each time (with jitter)
+//! backoff_max_secs = 3600              # longest delay between attempts
+//! timeout_secs = 10                    # one attempt, connect to end of response
+//! ```
+//!
+//! `[webhooks]` ([`WebhookConfig`]) is absent by default: no events are sent.
+//! Its `secret` is the HMAC-SHA256 key receivers verify signatures with
+//! ([`crate::events::signature`]); like `[secrets]`, the file names where the
+//! value is, never the value. [`HostConfig::validate`] checks the URL and the
+//! retry settings; the secret is read when [`crate::events::Events`] is built.
+//! Errors name the key (`webhooks.url: …`, `webhooks.secret: …`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use secrecy::SecretString;
+
+use connector_sandbox::capabilities::http::{HostSecret, OutboundConfig};
+pub use crate::events::{WebhookConfig, WebhookSecretSource};
+use connector_abi::manifest::AllowedOrigin;
+use connector_sandbox::runtime::RuntimeLimits;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default plugins folder.
+pub const DEFAULT_PLUGINS_DIR: &str = "plugins";
+/// Default database.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://connector-host.db?mode=rwc";
+/// Default compile cache.
+pub const DEFAULT_CACHE_DIR: &str = ".connector-host/cache";
+
+/// The configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// Address the HTTP API listens on.
+    pub listen: Option<SocketAddr>,
+    /// Folder of `.wasm` connectors.
+    pub plugins_dir: Option<PathBuf>,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: Option<String>,
+    /// Compile cache folder (only the host may write it).
+    pub cache_dir: Option<PathBuf>,
+    /// Sandbox limits.
+    pub limits: RuntimeLimits,
+    /// Outbound HTTP settings.
+    pub network: OutboundConfig,
+    /// Host secrets connectors may name (never their values), by name.
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// Per-connector settings by connector id.
+    pub connectors: BTreeMap<String, ConnectorSettings>,
+    /// Signed webhooks about connection events (`[webhooks]`); none when absent.
+    pub webhooks: Option<WebhookConfig>,
+}
+
+/// Operator settings for one connector.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectorSettings {
+    /// Non-secret values the connector reads through `config`.
+    pub config: BTreeMap<String, String>,
+    /// Narrows the manifest's `allowedHosts`: a request must match both.
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+/// A host secret: where its value comes from (never the config file itself)
+/// and which connectors may have it injected. A connector gets a secret only if
+/// it is granted here *and* listed in the connector's manifest `secrets`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    /// An environment variable of the host process.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// A file (its content, without the trailing newline).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Connector ids allowed to use the secret (required, not empty).
+    pub connectors: Vec<String>,
+}
+
+impl SecretSource {
+    /// Reads the value; errors name the secret, never the value.
+    pub fn read(&self, name: &str) -> anyhow::Result<HostSecret> {
+        if self.connectors.is_empty() {
+            anyhow::bail!(
+                "secrets.{name}.connectors: grant the secret to at least one connector id"
+            );
+        }
+        let value = match (&self.env, &self.file) {
+            (Some(var), None) => std::env::var(var).map_err(|_| {
+                anyhow::anyhow!("secret `{name}`: environment variable {var} is not set")
+            })?,
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| {
+                    anyhow::anyhow!("secret `{name}`: cannot read {}: {e}", path.display())
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+            _ => anyhow::bail!("secrets.{name}: set exactly one of `env` or `file`"),
+        };
+        Ok(HostSecret {
+            value: SecretString::from(value),
+            connectors: self.connectors.iter().cloned().collect(),
+        })
+    }
+}
+
+impl HostConfig {
+    /// Reads a config file; errors name the file and the offending key.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+    }
+
+    /// Reads every configured host secret.
+    pub fn host_secrets(&self) -> anyhow::Result<BTreeMap<String, HostSecret>> {
+        self.secrets
+            .iter()
+            .map(|(name, source)| Ok((name.clone(), source.read(name)?)))
+            .collect()
+    }
+
+    /// Checks the per-connector origin lists parse, and the `[webhooks]` settings
+    /// other than the secret.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (id, settings) in &self.connectors {
+            for (i, origin) in settings.allowed_hosts.iter().flatten().enumerate() {
+                AllowedOrigin::parse(origin)
+                    .map_err(|e| anyhow::anyhow!("connectors.{id}.allowed_hosts[{i}]: {e}"))?;
+            }
+        }
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.validate()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let error = toml::from_str::<HostConfig>("listn = \"1.2.3.4:5\"").unwrap_err();
+        assert!(error.to_string().contains("listn"), "{error}");
+        let config: HostConfig =
+            toml::from_str("[limits]\ncall_timeout_ms = 5\n[connectors.x.config]\nregion = \"eu\"")
+                .unwrap();
+        assert_eq!(config.limits.call_timeout_ms, 5);
+        assert_eq!(config.connectors["x"].config["region"], "eu");
+        let config: HostConfig = toml::from_str(
+            "[network]\nallow_private_networks = [\"127.0.0.1/32\"]\n[connectors.x]\nallowed_hosts = [\"https://a.example\"]\n[secrets]\nk = { env = \"CONNECTOR_HOST_TEST_SECRET_UNSET\", connectors = [\"x\"] }",
+        )
+        .unwrap();
+        assert_eq!(config.network.allow_private_networks.len(), 1);
+        config.validate().unwrap();
+        let error = config.host_secrets().unwrap_err().to_string();
+        assert!(
+            error.contains("secret `k`") && error.contains("not set"),
+            "{error}"
+        );
+    }
+}

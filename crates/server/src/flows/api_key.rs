@@ -1,0 +1,311 @@
+//! API-key login (App Connect `auth.apiKey`): validate the submitted form
+//! against the manifest, ask `basic-auth` how the key is placed, call
+//! `user-info` with the key injected by the host, save the connection.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::{FlowError, Flows, identity_fields, merge, placement_from};
+use connector_sandbox::capabilities::http::{ApiKeyCredential, CallCredentials};
+use connector_abi::manifest::{
+    API_KEY_FIELD, ApiKeyPage, AuthKind, FieldType, FormField, ManagedScope, OAuthBlock,
+};
+use connector_sandbox::runtime::CallContext;
+use connector_sandbox::runtime::bindings::hooks::ConnectionInfo;
+use crate::store::{Connection, ConnectionSecrets, NewConnection};
+
+/// An API-key login request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeyLogin {
+    /// Platform account.
+    pub account_id: String,
+    /// Platform user.
+    pub user_id: String,
+    /// CRM hostname, when the connector is regional.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// The form values by field `const` (the API key is `apiKey`).
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Ignore admin-managed values: the user fills the full form (the
+    /// fallback after a managed login failed).
+    #[serde(default)]
+    pub manual: bool,
+}
+
+/// What a client renders to log in.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthPageView {
+    /// The connector.
+    pub connector_id: String,
+    /// Its display name.
+    pub name: String,
+    /// `oauth` or `apiKey`.
+    pub auth_type: AuthKind,
+    /// OAuth button data (client-visible values only).
+    pub oauth: Option<OAuthBlock>,
+    /// The API-key form: without hidden managed fields, or every field for
+    /// the manual form.
+    pub api_key: Option<ApiKeyPage>,
+}
+
+impl Flows {
+    /// The login page of a connector; `manual` asks for the full form (every
+    /// field, managed ones included).
+    pub fn auth_page(&self, connector_id: &str, manual: bool) -> Result<AuthPageView, FlowError> {
+        let connector = self.connector(connector_id)?;
+        let manifest = &connector.info.manifest;
+        let api_key = manifest.auth.api_key.as_ref().map(|block| ApiKeyPage {
+            content: if manual {
+                block.page.content.clone()
+            } else {
+                block.page.user_fields().cloned().collect()
+            },
+            ..block.page.clone()
+        });
+        Ok(AuthPageView {
+            connector_id: manifest.id.clone(),
+            name: manifest.display_name().to_string(),
+            auth_type: manifest.auth.kind,
+            oauth: manifest.auth.oauth.clone(),
+            api_key,
+        })
+    }
+
+    /// Logs a user in with an API key. Saves nothing unless `user-info` succeeds.
+    pub async fn api_key_login(
+        &self,
+        connector_id: &str,
+        login: ApiKeyLogin,
+    ) -> Result<Connection, FlowError> {
+        let connector = self.connector(connector_id)?;
+        Self::require(&connector, AuthKind::ApiKey, "apiKey")?;
+        let page = &connector
+            .info
+            .manifest
+            .auth
+            .api_key
+            .as_ref()
+            .expect("validated apiKey manifest")
+            .page;
+        let (submitted, filled) = if login.manual {
+            (login.fields.clone(), Vec::new())
+        } else {
+            self.with_managed_values(page, connector_id, &login).await?
+        };
+        let (key, fields) = validate_form(page, &submitted)?;
+        let result = self
+            .api_key_connect(&connector, page, login, key, fields, &filled)
+            .await;
+        match result {
+            Err(error) if !filled.is_empty() && !matches!(error, FlowError::Storage(_)) => {
+                Err(FlowError::ManagedLoginFailed(Box::new(error)))
+            }
+            other => other,
+        }
+    }
+
+    /// The submitted form with the admin-managed values filled in (an admin's
+    /// value wins over a submitted one). Fails with the
+    /// `missingRequiredFieldConsts` warning when a required managed field has
+    /// no value. Also returns which fields were filled from admin storage.
+    async fn with_managed_values(
+        &self,
+        page: &ApiKeyPage,
+        connector_id: &str,
+        login: &ApiKeyLogin,
+    ) -> Result<(serde_json::Map<String, serde_json::Value>, Vec<String>), FlowError> {
+        if page.content.iter().all(|f| !f.managed) {
+            return Ok((login.fields.clone(), Vec::new()));
+        }
+        let account = self
+            .managed
+            .fields(&login.account_id, connector_id, None)
+            .await?;
+        let user = self
+            .managed
+            .fields(&login.account_id, connector_id, Some(&login.user_id))
+            .await?;
+        let mut merged = login.fields.clone();
+        let mut filled = Vec::new();
+        let mut missing = Vec::new();
+        for field in page.content.iter().filter(|f| f.managed) {
+            let stored = match field.managed_scope.unwrap_or(ManagedScope::Account) {
+                ManagedScope::Account => account.get(&field.key),
+                ManagedScope::User => user.get(&field.key),
+            };
+            match stored {
+                Some(value) => {
+                    filled.push(field.key.clone());
+                    merged.insert(field.key.clone(), typed_value(field, value.expose_secret()));
+                }
+                None => {
+                    let submitted = merged
+                        .get(&field.key)
+                        .is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+                    if (field.required || field.key == API_KEY_FIELD) && !submitted {
+                        missing.push(field.key.clone());
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(FlowError::ManagedFieldsMissing(missing));
+        }
+        Ok((merged, filled))
+    }
+
+    /// `basic-auth`, `user-info` with the key injected, then save.
+    async fn api_key_connect(
+        &self,
+        connector: &crate::registry::LoadedConnector,
+        page: &ApiKeyPage,
+        login: ApiKeyLogin,
+        key: SecretString,
+        fields: Vec<(String, String)>,
+        filled: &[String],
+    ) -> Result<Connection, FlowError> {
+        let connector_id = connector.info.manifest.id.clone();
+        let info = ConnectionInfo {
+            hostname: login.hostname.clone(),
+            platform_user_id: None,
+            additional_info: fields.clone(),
+        };
+        let bare = CallContext {
+            account_id: Some(login.account_id.clone()),
+            ..CallContext::default()
+        };
+        let placement = connector
+            .prepared
+            .basic_auth(&bare, info.clone())
+            .await
+            .result?;
+        let credentials = CallCredentials {
+            api_key: Some(ApiKeyCredential {
+                key: key.clone(),
+                placement: placement_from(placement),
+                fields: fields.iter().cloned().collect::<BTreeMap<_, _>>(),
+            }),
+            ..Default::default()
+        };
+        let ctx = CallContext {
+            account_id: Some(login.account_id.clone()),
+            user_id: Some(login.user_id.clone()),
+            credentials: Arc::new(credentials),
+            deny_outbound: false,
+        };
+        let identity = connector.prepared.user_info(&ctx, info).await.result?;
+        let who = identity_fields(&identity);
+        let saved = self
+            .connections
+            .save(NewConnection {
+                account_id: login.account_id,
+                user_id: login.user_id,
+                connector_id,
+                auth_type: AuthKind::ApiKey.to_string(),
+                hostname: login.hostname,
+                platform_user_id: who.platform_user_id,
+                user_name: who.user_name,
+                timezone_name: who.timezone_name,
+                timezone_offset: who.timezone_offset,
+                // Hidden values an admin set are not saved with the connection
+                // (whose values the API returns): later hooks get the admin's
+                // current values.
+                additional_info: merge(&fields, &identity.additional_info)
+                    .into_iter()
+                    .filter(|(k, _)| !(filled.contains(k) && is_hidden_managed(page, k)))
+                    .collect(),
+                expires_at: None,
+                secrets: ConnectionSecrets {
+                    api_key: Some(key),
+                    ..Default::default()
+                },
+            })
+            .await?;
+        self.emit(
+            crate::events::EventKind::ConnectionCreated,
+            &saved,
+            "api-key login",
+        )
+        .await;
+        Ok(saved)
+    }
+}
+
+/// Checks the submitted form against the manifest: unknown fields are named,
+/// required fields must be present and non-empty, types must match. Returns the
+/// key and the other fields as text.
+fn validate_form(
+    page: &ApiKeyPage,
+    submitted: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(SecretString, Vec<(String, String)>), FlowError> {
+    let known: Vec<&str> = page.content.iter().map(|f| f.key.as_str()).collect();
+    if let Some(unknown) = submitted.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(FlowError::field_error(
+            format!("fields.{unknown}"),
+            format!("unknown field; the form has: {}", known.join(", ")),
+        ));
+    }
+    let mut key = None;
+    let mut fields = Vec::new();
+    for field in &page.content {
+        let path = format!("fields.{}", field.key);
+        let text = match submitted.get(&field.key) {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => {
+                Some(as_text(field, value).map_err(|m| FlowError::field_error(&path, m))?)
+            }
+        };
+        let text = text.filter(|t| !t.trim().is_empty());
+        match text {
+            None if field.required || field.key == API_KEY_FIELD => {
+                return Err(FlowError::field_error(&path, "required"));
+            }
+            None => {}
+            Some(text) if field.key == API_KEY_FIELD => key = Some(SecretString::from(text)),
+            Some(text) => fields.push((field.key.clone(), text)),
+        }
+    }
+    Ok((key.expect("apiKey is required above"), fields))
+}
+
+/// True for a field users never see, whose value an admin sets.
+pub(super) fn is_hidden_managed(page: &ApiKeyPage, key: &str) -> bool {
+    page.content
+        .iter()
+        .any(|f| f.key == key && f.managed && f.hidden)
+}
+
+/// A stored managed value as the JSON type its field expects.
+fn typed_value(field: &FormField, text: &str) -> serde_json::Value {
+    match field.field_type {
+        FieldType::String => serde_json::Value::String(text.to_string()),
+        FieldType::Boolean => text
+            .parse::<bool>()
+            .map(serde_json::Value::Bool)
+            .unwrap_or_else(|_| serde_json::Value::String(text.to_string())),
+        FieldType::Number | FieldType::Integer => serde_json::from_str(text)
+            .ok()
+            .filter(serde_json::Value::is_number)
+            .unwrap_or_else(|| serde_json::Value::String(text.to_string())),
+    }
+}
+
+pub(super) fn as_text(field: &FormField, value: &serde_json::Value) -> Result<String, String> {
+    use serde_json::Value;
+    match (field.field_type, value) {
+        (FieldType::String, Value::String(s)) => Ok(s.clone()),
+        (FieldType::Number, Value::Number(n)) => Ok(n.to_string()),
+        (FieldType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        (FieldType::Boolean, Value::Bool(b)) => Ok(b.to_string()),
+        (expected, _) => Err(format!(
+            "expected a {}",
+            format!("{expected:?}").to_lowercase()
+        )),
+    }
+}

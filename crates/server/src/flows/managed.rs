@@ -1,0 +1,589 @@
+//! Admin-managed credentials (App Connect seeds 001/002).
+//!
+//! - **OAuth**: an account admin submits the tenant's OAuth application
+//!   (`auth.oauth.adminManaged` lists what is required). It is stored
+//!   encrypted as *pending* for 24 hours; the first successful login of the
+//!   account promotes it to *active*. Logins use the pending application when
+//!   there is one, else the active one. Submitting new values marks the
+//!   account's existing connections to the connector as needing re-auth.
+//! - **API-key fields**: form fields marked `managed` are filled by an admin
+//!   per account or per user (`managedScope`); `api_key::api_key_login` fills
+//!   them in before `user-info`.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::{FlowError, Flows};
+use connector_abi::manifest::{AdminManagedOAuth, AuthKind, FormField, ManagedOAuthValue, ManagedScope};
+use crate::registry::LoadedConnector;
+use crate::store::{ManagedOAuthApp, OAuthAppValues, Slot};
+
+/// What an admin shows in place of a stored secret.
+pub const MASK: &str = "********";
+
+/// The OAuth application values an account admin submits. Which are required
+/// depends on the connector (`auth.oauth.adminManaged.required`). `Debug`
+/// never shows the secret.
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedOAuthInput {
+    /// Client id of the tenant's application.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Its client secret (write-only: never shown again).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// The tenant's token endpoint.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// The tenant's authorization endpoint.
+    #[serde(default)]
+    pub authorization_url: Option<String>,
+    /// The redirect URI registered with the application.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// The tenant's CRM hostname.
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+/// A stored application as an admin sees it: the secret masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedOAuthAppView {
+    /// `pending` (waiting for a first successful login) or `active`.
+    pub status: Slot,
+    /// Increases with every submission.
+    pub version: i64,
+    /// Client id.
+    pub client_id: Option<String>,
+    /// `********` when a secret is stored.
+    pub client_secret: Option<String>,
+    /// Token endpoint.
+    pub token_url: Option<String>,
+    /// Authorization endpoint.
+    pub authorization_url: Option<String>,
+    /// Redirect URI.
+    pub redirect_uri: Option<String>,
+    /// Hostname.
+    pub hostname: Option<String>,
+    /// When a pending application expires (Unix seconds).
+    pub expires_at: Option<i64>,
+    /// The API key id that submitted it.
+    pub updated_by: String,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ManagedOAuthInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedOAuthInput")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| MASK))
+            .field("token_url", &self.token_url)
+            .field("authorization_url", &self.authorization_url)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("hostname", &self.hostname)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ManagedFieldsUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedFieldsUpdate")
+            .field("values", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl From<&ManagedOAuthApp> for ManagedOAuthAppView {
+    fn from(app: &ManagedOAuthApp) -> Self {
+        let v = &app.values;
+        Self {
+            status: app.slot,
+            version: app.version,
+            client_id: v.client_id.clone(),
+            client_secret: v.client_secret.as_ref().map(|_| MASK.to_string()),
+            token_url: v.token_url.clone(),
+            authorization_url: v.authorization_url.clone(),
+            redirect_uri: v.redirect_uri.clone(),
+            hostname: v.hostname.clone(),
+            expires_at: app.expires_at,
+            updated_by: app.updated_by.clone(),
+            updated_at: app.updated_at,
+        }
+    }
+}
+
+/// An account's admin-managed OAuth set-up for one connector.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedOAuthView {
+    /// The connector.
+    pub connector_id: String,
+    /// What the connector requires and how to find it.
+    pub setup: AdminManagedOAuth,
+    /// The application users connect with.
+    pub active: Option<ManagedOAuthAppView>,
+    /// Newer values waiting for their first successful login (used first).
+    pub pending: Option<ManagedOAuthAppView>,
+}
+
+/// The answer to a submission.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedOAuthSaved {
+    /// The stored values, pending until a login succeeds with them.
+    pub pending: ManagedOAuthAppView,
+    /// Connections of the account to this connector now needing re-auth.
+    pub invalidated_connections: u64,
+    /// What happens next, in words.
+    pub message: String,
+}
+
+/// One managed form field as an admin sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedFieldView {
+    /// The field's `const`.
+    #[serde(rename = "const")]
+    pub key: String,
+    /// Its label.
+    pub title: String,
+    /// The login needs it.
+    pub required: bool,
+    /// Hidden from normal users.
+    pub hidden: bool,
+    /// A value is stored.
+    pub set: bool,
+    /// The stored value (`********` for the API key itself).
+    pub value: Option<String>,
+}
+
+/// The managed fields of one scope (an account, or a user of it).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedFields {
+    /// The connector.
+    pub connector_id: String,
+    /// `account` or `user`.
+    pub scope: ManagedScope,
+    /// The fields of that scope.
+    pub fields: Vec<ManagedFieldView>,
+}
+
+/// Values to set (`null` clears one). `Debug` shows field names only.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedFieldsUpdate {
+    /// By field `const`.
+    #[schema(value_type = Object)]
+    pub values: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Flows {
+    /// A loaded connector that declares `auth.oauth.adminManaged`.
+    fn admin_managed_connector(
+        &self,
+        connector_id: &str,
+    ) -> Result<(std::sync::Arc<LoadedConnector>, AdminManagedOAuth), FlowError> {
+        let connector = self.connector(connector_id)?;
+        Self::require(&connector, AuthKind::OAuth, "oauth")?;
+        let setup = connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .as_ref()
+            .and_then(|o| o.admin_managed.clone())
+            .ok_or_else(|| {
+                FlowError::NotManaged(format!(
+                    "connector `{connector_id}` does not use admin-managed OAuth (no `auth.oauth.adminManaged`)"
+                ))
+            })?;
+        Ok((connector, setup))
+    }
+
+    /// The account's admin-managed OAuth set-up for a connector.
+    pub async fn managed_oauth(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+    ) -> Result<ManagedOAuthView, FlowError> {
+        let (_, setup) = self.admin_managed_connector(connector_id)?;
+        let (active, pending) = self.managed.oauth_apps(account_id, connector_id).await?;
+        Ok(ManagedOAuthView {
+            connector_id: connector_id.to_string(),
+            setup,
+            active: active.as_ref().map(Into::into),
+            pending: pending.as_ref().map(Into::into),
+        })
+    }
+
+    /// Stores an admin's OAuth application as pending and marks the
+    /// account's connections to the connector as needing re-auth. Nothing is
+    /// stored when a value is missing or invalid (the error names it).
+    pub async fn set_managed_oauth(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+        input: ManagedOAuthInput,
+        updated_by: &str,
+    ) -> Result<ManagedOAuthSaved, FlowError> {
+        let (connector, setup) = self.admin_managed_connector(connector_id)?;
+        let values = self.checked_app_values(&connector, &setup, input)?;
+        let app = self
+            .managed
+            .set_pending(account_id, connector_id, &values, updated_by)
+            .await?;
+        let invalidated = self
+            .invalidate_connections(
+                account_id,
+                connector_id,
+                "the account's admin-managed OAuth application changed",
+            )
+            .await?;
+        let message = if invalidated > 0 {
+            format!(
+                "stored as pending; {invalidated} existing connection(s) of this account now need re-auth; the first successful login makes these values active"
+            )
+        } else {
+            "stored as pending; the first successful login makes these values active".to_string()
+        };
+        Ok(ManagedOAuthSaved {
+            pending: (&app).into(),
+            invalidated_connections: invalidated,
+            message,
+        })
+    }
+
+    /// Removes the account's application (active and pending) and marks its
+    /// connections to the connector as needing re-auth; returns how many.
+    pub async fn delete_managed_oauth(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+    ) -> Result<u64, FlowError> {
+        self.admin_managed_connector(connector_id)?;
+        let removed = self
+            .managed
+            .delete_oauth_apps(account_id, connector_id)
+            .await?;
+        if removed == 0 {
+            return Err(FlowError::NotManaged(format!(
+                "account `{account_id}` has no managed OAuth application for `{connector_id}`"
+            )));
+        }
+        self.invalidate_connections(
+            account_id,
+            connector_id,
+            "the account's admin-managed OAuth application was removed",
+        )
+        .await
+    }
+
+    /// Marks the account's active connections to the connector as needing
+    /// re-auth, with one `connection.needs_reauth` event each; returns how many.
+    async fn invalidate_connections(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+        reason: &str,
+    ) -> Result<u64, FlowError> {
+        let invalidated = self
+            .connections
+            .invalidate_account_connector(account_id, connector_id)
+            .await?;
+        for connection in &invalidated {
+            self.emit(crate::events::EventKind::NeedsReauth, connection, reason)
+                .await;
+        }
+        Ok(invalidated.len() as u64)
+    }
+
+    fn checked_app_values(
+        &self,
+        connector: &LoadedConnector,
+        setup: &AdminManagedOAuth,
+        input: ManagedOAuthInput,
+    ) -> Result<OAuthAppValues, FlowError> {
+        let trimmed = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let values = OAuthAppValues {
+            client_id: trimmed(input.client_id),
+            client_secret: trimmed(input.client_secret).map(SecretString::from),
+            token_url: trimmed(input.token_url),
+            authorization_url: trimmed(input.authorization_url),
+            redirect_uri: trimmed(input.redirect_uri),
+            hostname: trimmed(input.hostname),
+        };
+        for required in &setup.required {
+            let present = match required {
+                ManagedOAuthValue::ClientId => values.client_id.is_some(),
+                ManagedOAuthValue::ClientSecret => values.client_secret.is_some(),
+                ManagedOAuthValue::TokenUrl => values.token_url.is_some(),
+                ManagedOAuthValue::AuthorizationUrl => values.authorization_url.is_some(),
+                ManagedOAuthValue::RedirectUri => values.redirect_uri.is_some(),
+                ManagedOAuthValue::Hostname => values.hostname.is_some(),
+            };
+            if !present {
+                return Err(FlowError::field_error(
+                    required.as_str(),
+                    "required by this connector",
+                ));
+            }
+        }
+        let outbound = self.registry.runtime().outbound();
+        if let Some(url) = &values.token_url {
+            outbound
+                .check_url(connector.prepared.policy(), url)
+                .map_err(|e| {
+                    FlowError::field_error(
+                        "tokenUrl",
+                        format!("not an endpoint this connector may call: {e:?}"),
+                    )
+                })?;
+        }
+        for (field, value) in [
+            ("authorizationUrl", &values.authorization_url),
+            ("redirectUri", &values.redirect_uri),
+        ] {
+            if let Some(value) = value {
+                let url = url::Url::parse(value).map_err(|e| {
+                    FlowError::field_error(field, format!("not an absolute URL: {e}"))
+                })?;
+                if !matches!(url.scheme(), "https" | "http") {
+                    return Err(FlowError::field_error(field, "must be an http(s) URL"));
+                }
+            }
+        }
+        if let Some(hostname) = &values.hostname {
+            let valid =
+                url::Host::parse(hostname).is_ok() && !hostname.contains(['/', ':', '@', '?', '#']);
+            if !valid {
+                return Err(FlowError::field_error(
+                    "hostname",
+                    "a host name such as `eu.crm.example.com` (no scheme, port or path)",
+                ));
+            }
+        }
+        Ok(values)
+    }
+
+    /// The application a new login of `account_id` uses: the pending one when
+    /// there is one, else the active one. `None` for connectors that do not
+    /// declare `adminManaged`; an error when the account has not set one up.
+    pub(super) async fn login_app(
+        &self,
+        connector: &LoadedConnector,
+        account_id: &str,
+    ) -> Result<Option<ManagedOAuthApp>, FlowError> {
+        if !is_admin_managed(connector) {
+            return Ok(None);
+        }
+        let id = &connector.info.manifest.id;
+        let (active, pending) = self.managed.oauth_apps(account_id, id).await?;
+        pending.or(active).map(Some).ok_or_else(|| {
+            FlowError::ManagedCredentialsMissing(format!(
+                "an admin of account `{account_id}` must first set up the OAuth application for `{id}`"
+            ))
+        })
+    }
+
+    /// The application of version `version` (the one a login started with),
+    /// if it is still the newest: a login started before an admin changed the
+    /// application must start again.
+    pub(super) async fn app_version(
+        &self,
+        connector: &LoadedConnector,
+        account_id: &str,
+        version: i64,
+    ) -> Result<ManagedOAuthApp, FlowError> {
+        let (active, pending) = self
+            .managed
+            .oauth_apps(account_id, &connector.info.manifest.id)
+            .await?;
+        let newest = [&active, &pending]
+            .into_iter()
+            .flatten()
+            .map(|app| app.version)
+            .max();
+        [active, pending]
+            .into_iter()
+            .flatten()
+            .find(|app| app.version == version && Some(version) == newest)
+            .ok_or_else(|| {
+                FlowError::State(
+                    "the account's managed OAuth application changed during this login; start again"
+                        .into(),
+                )
+            })
+    }
+
+    /// The application existing connections of the account use (the active
+    /// one; the pending one when none is active yet).
+    pub(super) async fn connection_app(
+        &self,
+        connector: &LoadedConnector,
+        account_id: &str,
+    ) -> Result<Option<ManagedOAuthApp>, FlowError> {
+        if !is_admin_managed(connector) {
+            return Ok(None);
+        }
+        let (active, pending) = self
+            .managed
+            .oauth_apps(account_id, &connector.info.manifest.id)
+            .await?;
+        Ok(active.or(pending))
+    }
+
+    /// After a successful login: a pending application becomes active.
+    pub(super) async fn promote_app(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+        app: &ManagedOAuthApp,
+    ) -> Result<(), FlowError> {
+        if app.slot == Slot::Pending {
+            let promoted = self
+                .managed
+                .promote(account_id, connector_id, app.version)
+                .await?;
+            if promoted {
+                tracing::info!(
+                    account = account_id,
+                    connector = connector_id,
+                    version = app.version,
+                    "managed OAuth application promoted to active"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The managed fields of one scope, as an admin sees them.
+    pub async fn managed_fields(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<ManagedFields, FlowError> {
+        let (fields, scope) = self.managed_field_defs(connector_id, user_id)?;
+        let stored = self
+            .managed
+            .fields(account_id, connector_id, user_id)
+            .await?;
+        Ok(ManagedFields {
+            connector_id: connector_id.to_string(),
+            scope,
+            fields: fields
+                .iter()
+                .map(|f| {
+                    let value = stored.get(&f.key).map(|v| {
+                        if f.key == connector_abi::manifest::API_KEY_FIELD {
+                            MASK.to_string()
+                        } else {
+                            v.expose_secret().to_string()
+                        }
+                    });
+                    ManagedFieldView {
+                        key: f.key.clone(),
+                        title: f.title.clone(),
+                        required: f.required,
+                        hidden: f.hidden,
+                        set: value.is_some(),
+                        value,
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    /// Sets or clears managed field values of one scope, all or none.
+    pub async fn set_managed_fields(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+        user_id: Option<&str>,
+        update: ManagedFieldsUpdate,
+        updated_by: &str,
+    ) -> Result<ManagedFields, FlowError> {
+        let (fields, scope) = self.managed_field_defs(connector_id, user_id)?;
+        let scope_name = format!("{scope:?}").to_lowercase();
+        let mut values = Vec::new();
+        for (key, value) in &update.values {
+            let path = format!("values.{key}");
+            let field = fields.iter().find(|f| &f.key == key).ok_or_else(|| {
+                let names: Vec<&str> = fields.iter().map(|f| f.key.as_str()).collect();
+                FlowError::field_error(
+                    &path,
+                    format!(
+                        "not one of the {scope_name}-scoped managed fields of `{connector_id}`: {}",
+                        if names.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                )
+            })?;
+            let text = match value {
+                serde_json::Value::Null => None,
+                value => {
+                    let text = super::api_key::as_text(field, value)
+                        .map_err(|m| FlowError::field_error(&path, m))?;
+                    if text.trim().is_empty() {
+                        return Err(FlowError::field_error(
+                            &path,
+                            "empty; use null to clear a value",
+                        ));
+                    }
+                    Some(text)
+                }
+            };
+            values.push((key.clone(), text.map(SecretString::from)));
+        }
+        self.managed
+            .set_fields(account_id, connector_id, user_id, &values, updated_by)
+            .await?;
+        self.managed_fields(account_id, connector_id, user_id).await
+    }
+
+    fn managed_field_defs(
+        &self,
+        connector_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<(Vec<FormField>, ManagedScope), FlowError> {
+        let connector = self.connector(connector_id)?;
+        Self::require(&connector, AuthKind::ApiKey, "apiKey")?;
+        let page = &connector
+            .info
+            .manifest
+            .auth
+            .api_key
+            .as_ref()
+            .expect("validated apiKey manifest")
+            .page;
+        let scope = if user_id.is_some() {
+            ManagedScope::User
+        } else {
+            ManagedScope::Account
+        };
+        let fields: Vec<FormField> = page.managed_fields(scope).cloned().collect();
+        if page.content.iter().all(|f| !f.managed) {
+            return Err(FlowError::NotManaged(format!(
+                "connector `{connector_id}` has no managed form fields"
+            )));
+        }
+        Ok((fields, scope))
+    }
+}
+
+fn is_admin_managed(connector: &LoadedConnector) -> bool {
+    connector
+        .info
+        .manifest
+        .auth
+        .oauth
+        .as_ref()
+        .is_some_and(|o| o.admin_managed.is_some())
+}

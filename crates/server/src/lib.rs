@@ -1,0 +1,21 @@
+//! # connector-server
+//!
+//! The connector-host server: everything between the HTTP API and the sandbox.
+//!
+//! - [`registry`]: reading, checking, loading and hot-reloading connector files;
+//! - [`store`]: the database (SQLite or PostgreSQL), migrations and encryption at rest;
+//! - [`flows`]: the auth flows (API-key and OAuth logins, logout, validation,
+//!   refresh, proxy and credentials, admin-managed credentials);
+//! - [`events`]: signed webhooks about connection events;
+//! - [`access`]: API keys, roles and account scopes;
+//! - [`api`]: the HTTP API (axum), its DTOs, status codes and OpenAPI document;
+//! - [`config`]: the host configuration file; [`keys`]: master keys.
+
+pub mod access;
+pub mod api;
+pub mod config;
+pub mod events;
+pub mod flows;
+pub mod keys;
+pub mod registry;
+pub mod store;

@@ -1,0 +1,406 @@
+//! `flows`: API-key logins/s and OAuth start+callback flows/s through the HTTP
+//! API, at concurrency 1, 16 and 64, against the local test provider. The host
+//! and the provider run as separate processes (`connector-host serve` and
+//! `connector-host dev-provider`), so the host's own CPU time per flow is read
+//! exactly from `/proc/<pid>/stat`. Every run is bounded (a fixed number of
+//! flows). Then the proxy route against the same provider: its p50 next to
+//! the direct request (the baseline) and to a do-nothing authenticated
+//! request (the extra hop). Prints `name: value unit` lines.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_connector-host-under-test");
+const API_KEY: &str = "bench-api-key";
+const CLIENT_SECRET: &str = "bench-client-secret";
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a child and returns it with the first line matching `marker`.
+fn spawn(command: &mut Command, marker: &str, from_stderr: bool) -> (Process, String) {
+    let mut child = if from_stderr {
+        command.stderr(Stdio::piped()).stdout(Stdio::null()).spawn()
+    } else {
+        command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()
+    }
+    .expect("spawn connector-host");
+    let stream: Box<dyn std::io::Read + Send> = if from_stderr {
+        Box::new(child.stderr.take().unwrap())
+    } else {
+        Box::new(child.stdout.take().unwrap())
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let marker = marker.to_string();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(at) = line.find(&marker) {
+                let _ = tx.send(line[at + marker.len()..].trim().to_string());
+            }
+        }
+    });
+    let value = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("child announced its address");
+    (Process(child), value)
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort();
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
+}
+
+struct Run {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: usize,
+    host_cpu_us_per_flow: f64,
+}
+
+async fn run<F, Fut>(total: usize, concurrency: usize, host_pid: u32, flow: F) -> Run
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let flow = Arc::new(flow);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cpu_before = cpu_seconds(host_pid);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (flow, next) = (flow.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= total {
+                    break;
+                }
+                let t = Instant::now();
+                if !flow(i).await {
+                    errors += 1;
+                }
+                latencies.push(t.elapsed());
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        let (l, e) = worker.await.unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(host_pid) - cpu_before;
+    Run {
+        per_second: total as f64 / elapsed,
+        p50_ms: percentile(&mut latencies, 0.5),
+        p99_ms: percentile(&mut latencies, 0.99),
+        errors,
+        host_cpu_us_per_flow: cpu / total as f64 * 1e6,
+    }
+}
+
+fn print(name: &str, concurrency: usize, run: &Run) {
+    println!(
+        "{name}_c{concurrency}_per_second: {:.0} flows/s",
+        run.per_second
+    );
+    println!("{name}_c{concurrency}_p50: {:.2} ms", run.p50_ms);
+    println!("{name}_c{concurrency}_p99: {:.2} ms", run.p99_ms);
+    println!("{name}_c{concurrency}_errors: {} count", run.errors);
+    println!(
+        "{name}_c{concurrency}_host_cpu_per_flow: {:.0} us",
+        run.host_cpu_us_per_flow
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let work = tempfile::tempdir().unwrap();
+    let (_provider, provider_url) = spawn(
+        Command::new(BIN)
+            .args([
+                "dev-provider",
+                "--listen",
+                "127.0.0.1:0",
+                "--api-key",
+                API_KEY,
+            ])
+            .env("DEV_PROVIDER_CLIENT_SECRET", CLIENT_SECRET),
+        "dev provider listening on ",
+        false,
+    );
+    let provider_host = provider_url.trim_start_matches("http://").to_string();
+    let plugins = work.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for name in ["local_insightly", "local_regional"] {
+        let from = std::path::Path::new(connector_test_support::GUESTS_DIR).join(format!("{name}.wasm"));
+        std::fs::copy(from, plugins.join(format!("{name}.wasm"))).unwrap();
+    }
+    let config = work.path().join("host.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[network]\nallow_private_networks = [\"127.0.0.1/32\"]\n\
+             [secrets]\nregional-crm-client-secret = {{ env = \"BENCH_CLIENT_SECRET\", connectors = [\"local-regional\"] }}\n\
+             [connectors.local-regional.config]\nscheme = \"http\"\ndefault-hostname = \"{provider_host}\"\n"
+        ),
+    )
+    .unwrap();
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        work.path().join("bench.db").display()
+    );
+    // The platform's service key (every /v1 request is authenticated).
+    let created = Command::new(BIN)
+        .args([
+            "api-keys",
+            "create",
+            "--name",
+            "bench",
+            "--role",
+            "service",
+            "--account",
+            "bench",
+            "--raw-tokens",
+        ])
+        .args(["--database-url", &database_url])
+        .output()
+        .expect("create an API key");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let service_key = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let (host, host_url) = spawn(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--plugins-dir")
+            .arg(&plugins)
+            .arg("--database-url")
+            .arg(&database_url)
+            .arg("--cache-dir")
+            .arg(work.path().join("cache"))
+            .env(
+                "CONNECTOR_HOST_MASTER_KEYS",
+                connector_server::store::crypto::Keyring::generate_entry("bench"),
+            )
+            .env("BENCH_CLIENT_SECRET", CLIENT_SECRET)
+            .env("RUST_LOG", "warn,connector_host=info"),
+        "listening on ",
+        true,
+    );
+    let host_pid = host.0.id();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(128)
+        .build()
+        .unwrap();
+
+    for concurrency in [1, 16, 64] {
+        let total = if concurrency == 1 { 500 } else { 3000 };
+        let (client, host_url, provider_url, service_key) = (
+            client.clone(),
+            host_url.clone(),
+            provider_url.clone(),
+            service_key.clone(),
+        );
+        let result = run(total, concurrency, host_pid, move |i| {
+            let (client, host_url, provider_url, key) = (client.clone(), host_url.clone(), provider_url.clone(), service_key.clone());
+            async move {
+                let body = serde_json::json!({
+                    "accountId": "bench", "userId": format!("k{concurrency}-{i}"),
+                    "fields": {"apiKey": API_KEY, "apiUrl": provider_url}
+                });
+                let url = format!("{host_url}/v1/connectors/local-insightly/api-key/login");
+                matches!(client.post(url).bearer_auth(&key).json(&body).send().await, Ok(r) if r.status().is_success())
+            }
+        })
+        .await;
+        print("api_key_login", concurrency, &result);
+    }
+
+    for concurrency in [1, 16, 64] {
+        let total = if concurrency == 1 { 300 } else { 2000 };
+        let (client, host_url, provider_url, provider_host, service_key) = (
+            client.clone(),
+            host_url.clone(),
+            provider_url.clone(),
+            provider_host.clone(),
+            service_key.clone(),
+        );
+        let result = run(total, concurrency, host_pid, move |i| {
+            let (client, host_url, provider_url, provider_host, key) =
+                (client.clone(), host_url.clone(), provider_url.clone(), provider_host.clone(), service_key.clone());
+            async move {
+                let start = serde_json::json!({"accountId": "bench", "userId": format!("o{concurrency}-{i}"), "hostname": provider_host});
+                let Ok(started) = client.post(format!("{host_url}/v1/connectors/local-regional/oauth/start")).bearer_auth(&key).json(&start).send().await else {
+                    return false;
+                };
+                let Ok(started) = started.json::<serde_json::Value>().await else { return false };
+                let Some(authorize) = started["authorizeUrl"].as_str().and_then(|u| url::Url::parse(u).ok()) else {
+                    return false;
+                };
+                let at_provider = format!("{provider_url}/oauth/authorize?{}", authorize.query().unwrap_or(""));
+                let Ok(redirect) = client.get(at_provider).send().await else { return false };
+                let Some(location) = redirect.headers().get("location").and_then(|l| l.to_str().ok()).and_then(|l| url::Url::parse(l).ok())
+                else {
+                    return false;
+                };
+                let callback = format!("{host_url}/v1/oauth/callback?{}", location.query().unwrap_or(""));
+                matches!(client.get(callback).bearer_auth(&key).send().await, Ok(r) if r.status().is_success())
+            }
+        })
+        .await;
+        print("oauth_flow", concurrency, &result);
+    }
+    proxy(
+        &client,
+        &host_url,
+        &provider_url,
+        &provider_host,
+        &service_key,
+    )
+    .await;
+    drop(host);
+}
+
+fn p50_us(samples: &mut [Duration]) -> f64 {
+    percentile(samples, 0.5) * 1e3
+}
+
+/// Sequential keep-alive requests: `GET /api/v1/me` straight to the provider
+/// with the access token (the baseline), the same through the proxy route,
+/// and an authenticated request to the host that does nothing else
+/// (`/v1/whoami`: the extra hop). Host and provider are separate processes.
+async fn proxy(
+    client: &reqwest::Client,
+    host_url: &str,
+    provider_url: &str,
+    provider_host: &str,
+    key: &str,
+) {
+    const CALLS: usize = 2_000;
+    let start = serde_json::json!({"accountId": "bench", "userId": "proxy-user", "hostname": provider_host});
+    let started: serde_json::Value = client
+        .post(format!(
+            "{host_url}/v1/connectors/local-regional/oauth/start"
+        ))
+        .bearer_auth(key)
+        .json(&start)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
+    let redirect = client
+        .get(format!(
+            "{provider_url}/oauth/authorize?{}",
+            authorize.query().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
+    let connected: serde_json::Value = client
+        .get(format!(
+            "{host_url}/v1/oauth/callback?{}",
+            location.query().unwrap()
+        ))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = connected["connection"]["id"].as_str().unwrap();
+    let base = format!("{host_url}/v1/accounts/bench/users/proxy-user/connections/{id}");
+    let raw: serde_json::Value = client
+        .get(format!("{base}/credentials"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = raw["accessToken"].as_str().unwrap().to_string();
+    let me = format!("{provider_url}/api/v1/me");
+    let body = serde_json::json!({"method": "GET", "url": me});
+    let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..CALLS + 200 {
+        for (which, request) in [
+            client.get(&me).bearer_auth(&token),
+            client
+                .post(format!("{base}/proxy"))
+                .bearer_auth(key)
+                .json(&body),
+            client.get(format!("{host_url}/v1/whoami")).bearer_auth(key),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let started = Instant::now();
+            let response = request.send().await.unwrap();
+            assert!(response.status().is_success());
+            response.bytes().await.unwrap();
+            if i >= 200 {
+                samples[which].push(started.elapsed());
+            }
+        }
+    }
+    let [mut direct, mut proxied, mut hop] = samples;
+    let (direct, proxied, hop) = (p50_us(&mut direct), p50_us(&mut proxied), p50_us(&mut hop));
+    println!("proxy_direct_p50: {direct:.1} us");
+    println!("proxy_proxied_p50: {proxied:.1} us");
+    println!(
+        "proxy_added_p50: {:.1} us (target <= 100)",
+        proxied - direct
+    );
+    println!("proxy_authenticated_hop_p50: {hop:.1} us");
+    println!(
+        "proxy_work_p50: {:.1} us (added minus the hop)",
+        proxied - direct - hop
+    );
+}

@@ -1,0 +1,464 @@
+//! An in-process host serving the HTTP API on 127.0.0.1, with the local test
+//! provider, the `local-*` example connectors and the test connectors of the
+//! flow, admin and access tests, on a fresh SQLite file. Requests carry a
+//! service key for every account unless a test picks another key.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use connector_server::access::Role;
+use connector_server::api::{AppState, router};
+use connector_sandbox::capabilities::http::{
+    HostSecret, MemoryAuditSink, Outbound, OutboundConfig, SystemResolver,
+};
+use connector_server::config::ConnectorSettings;
+use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
+use connector_server::flows::Flows;
+use connector_server::registry::{CompileCache, Registry};
+use connector_sandbox::runtime::{Runtime, RuntimeLimits};
+use connector_server::store::crypto::Keyring;
+use connector_server::store::{
+    ApiKeyStore, ConnectionStore, Database, ManagedStore, OAuthStateStore,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::guest;
+
+/// The API key the provider accepts (`local-insightly`, `test-managed-apikey`).
+pub const API_KEY: &str = "ik-5d1f-insightly-secret";
+/// The client secret of the provider's shared clients.
+pub const CLIENT_SECRET: &str = "cs-regional-secret";
+/// The OAuth application tenant `acct-1` registers (admin-managed OAuth).
+pub const TENANT_CLIENT_ID: &str = "tenant-acct-1-client";
+/// Its secret.
+pub const TENANT_CLIENT_SECRET: &str = "cs-tenant-acct-1-secret";
+
+/// Every log line the host writes in this test binary (one subscriber per
+/// process).
+pub fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("info,connector_host=trace,connector=trace")
+            .with_writer(move || Capture(sink.clone()))
+            .init();
+        logs
+    })
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Fails when a secret of the harness appears in `text`.
+pub fn assert_no_secret(text: &str) {
+    for secret in [API_KEY, CLIENT_SECRET, TENANT_CLIENT_SECRET] {
+        assert!(
+            !text.contains(secret),
+            "a secret appeared in an API body: {text}"
+        );
+    }
+}
+
+/// Fails when a secret of the harness appears in the captured logs.
+pub fn assert_no_secret_in_logs() {
+    let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
+    assert!(!logs.is_empty(), "logs were captured");
+    for secret in [API_KEY, CLIENT_SECRET, TENANT_CLIENT_SECRET] {
+        assert!(!logs.contains(secret), "a secret appeared in the logs");
+    }
+}
+
+/// How to build a [`Host`].
+pub struct Options {
+    /// The hostname `local-regional` uses (the provider's address when `None`).
+    pub regional_host: Option<String>,
+    /// Lifetime of the provider's access tokens (0: born expired).
+    pub token_lifetime_secs: u64,
+    /// Refresh lease lifetime (the host's default when `None`).
+    pub lease_ttl_ms: Option<i64>,
+    /// Webhooks for connection events (none when `None`).
+    pub webhooks: Option<connector_server::events::WebhookConfig>,
+    /// Where `test-refresh-paths` sends refreshes (the provider's token
+    /// endpoint when `None`).
+    pub refresh_paths_url: Option<String>,
+    /// Capture the host's logs at trace level (tests check them for secrets);
+    /// benchmarks turn it off.
+    pub capture_logs: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            regional_host: None,
+            token_lifetime_secs: 3600,
+            lease_ttl_ms: None,
+            webhooks: None,
+            refresh_paths_url: None,
+            capture_logs: true,
+        }
+    }
+}
+
+/// A running host and what tests need to look inside it.
+pub struct Host {
+    /// `http://127.0.0.1:port` of the API.
+    pub base: String,
+    /// A client that does not follow redirects.
+    pub http: reqwest::Client,
+    /// The local provider.
+    pub provider: DevProvider,
+    /// The outbound audit.
+    pub audit: Arc<MemoryAuditSink>,
+    /// Pending OAuth authorizations.
+    pub states: OAuthStateStore,
+    /// The database.
+    pub database: Database,
+    /// The API keys.
+    pub api_keys: ApiKeyStore,
+    /// Connections.
+    pub connections: ConnectionStore,
+    /// Managed credentials.
+    pub managed: ManagedStore,
+    /// A service key for every account, used by [`Host::post`] and [`Host::get`].
+    pub service_key: String,
+    /// The flows (for the background refresher).
+    pub flows: Flows,
+    /// The events publisher.
+    pub events: connector_server::events::Events,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+/// Guests every host serves.
+pub const CONNECTORS: [&str; 6] = [
+    "local_insightly",
+    "local_regional",
+    "oauth_basic",
+    "managed_oauth",
+    "managed_apikey",
+    "refresh_paths",
+];
+
+impl Host {
+    /// A host with default options.
+    pub async fn start() -> Host {
+        Self::with(Options::default()).await
+    }
+
+    /// A host built with `options`.
+    pub async fn with(options: Options) -> Host {
+        if options.capture_logs {
+            captured_logs();
+        }
+        let provider = DevProvider::start(DevProviderConfig {
+            clients: vec![
+                DevClient {
+                    client_id: "regional-public-client".into(),
+                    client_secret: CLIENT_SECRET.into(),
+                    redirect_uris: vec!["https://apps.example.com/oauth/callback".into()],
+                },
+                DevClient {
+                    client_id: "basic-client".into(),
+                    client_secret: CLIENT_SECRET.into(),
+                    redirect_uris: vec!["https://apps.example.com/basic/callback".into()],
+                },
+                DevClient {
+                    client_id: "paths-client".into(),
+                    client_secret: CLIENT_SECRET.into(),
+                    redirect_uris: vec!["https://apps.example.com/paths/callback".into()],
+                },
+                DevClient {
+                    client_id: TENANT_CLIENT_ID.into(),
+                    client_secret: TENANT_CLIENT_SECRET.into(),
+                    redirect_uris: vec!["https://apps.example.com/managed/callback".into()],
+                },
+            ],
+            api_keys: vec![API_KEY.into()],
+            access_token_lifetime_secs: options.token_lifetime_secs,
+        })
+        .await
+        .unwrap();
+        let plugins = tempfile::tempdir().unwrap();
+        for name in CONNECTORS {
+            std::fs::copy(guest(name), plugins.path().join(format!("{name}.wasm"))).unwrap();
+        }
+        let audit = Arc::new(MemoryAuditSink::default());
+        let secret = HostSecret {
+            value: SecretString::from(CLIENT_SECRET),
+            connectors: ["local-regional".to_string()].into(),
+        };
+        let outbound = Outbound::new(
+            OutboundConfig {
+                allow_private_networks: vec!["127.0.0.1/32".parse().unwrap()],
+                ..OutboundConfig::default()
+            },
+            Arc::new(SystemResolver),
+            Arc::new(BTreeMap::from([
+                ("regional-crm-client-secret".to_string(), secret.clone()),
+                (
+                    "basic-client-secret".to_string(),
+                    HostSecret {
+                        connectors: ["test-oauth-basic".to_string()].into(),
+                        ..secret.clone()
+                    },
+                ),
+                (
+                    "paths-client-secret".to_string(),
+                    HostSecret {
+                        connectors: ["test-refresh-paths".to_string()].into(),
+                        ..secret
+                    },
+                ),
+            ])),
+            audit.clone(),
+        )
+        .unwrap();
+        let runtime = Arc::new(Runtime::with_outbound(RuntimeLimits::default(), outbound).unwrap());
+        let provider_host = options.regional_host.unwrap_or_else(|| {
+            provider
+                .base_url()
+                .trim_start_matches("http://")
+                .to_string()
+        });
+        let with_config = |pairs: &[(&str, String)]| ConnectorSettings {
+            config: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            ..ConnectorSettings::default()
+        };
+        let base = provider.base_url();
+        let settings = BTreeMap::from([
+            (
+                "local-regional".to_string(),
+                with_config(&[
+                    ("scheme", "http".into()),
+                    ("default-hostname", provider_host),
+                ]),
+            ),
+            (
+                "test-oauth-basic".to_string(),
+                with_config(&[
+                    ("token-url", format!("{base}/oauth/token")),
+                    ("api-base", base.clone()),
+                ]),
+            ),
+            (
+                "test-managed-oauth".to_string(),
+                with_config(&[("api-base", base.clone())]),
+            ),
+            (
+                "test-managed-apikey".to_string(),
+                with_config(&[("api-base", base.clone())]),
+            ),
+            (
+                "test-refresh-paths".to_string(),
+                with_config(&[
+                    ("token-url", format!("{base}/oauth/token")),
+                    ("authorize-url", format!("{base}/oauth/authorize")),
+                    ("api-base", base.clone()),
+                    (
+                        "refresh-url",
+                        options
+                            .refresh_paths_url
+                            .clone()
+                            .unwrap_or_else(|| format!("{base}/oauth/token")),
+                    ),
+                ]),
+            ),
+        ]);
+        let registry = Arc::new(Registry::new(
+            runtime,
+            plugins.path(),
+            CompileCache::disabled(),
+            settings,
+        ));
+        let summary = registry.sync().await;
+        assert_eq!(
+            summary.loaded.len(),
+            CONNECTORS.len(),
+            "{:?}",
+            summary.failed
+        );
+
+        let work = tempfile::tempdir().unwrap();
+        let url = database_url(work.path()).await;
+        let database = Database::connect(&url).await.unwrap();
+        let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
+        let connections = ConnectionStore::new(database.clone(), keys.clone());
+        let states = OAuthStateStore::new(database.clone(), keys);
+        let events =
+            connector_server::events::Events::new(database.clone(), options.webhooks.clone())
+                .unwrap();
+        let mut flows = Flows::new(registry.clone(), connections.clone(), states.clone())
+            .with_events(events.clone());
+        if let Some(ttl) = options.lease_ttl_ms {
+            flows = flows.with_lease_ttl_ms(ttl);
+        }
+        let state = AppState::new(
+            registry,
+            database.clone(),
+            connections.clone(),
+            flows.clone(),
+        );
+        let api_keys = state.api_keys.clone();
+        let (_, service_key) = api_keys
+            .create("test service", Role::Service, &["*".to_string()])
+            .await
+            .unwrap();
+        let app = router(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Host {
+            base: api,
+            http,
+            provider,
+            audit,
+            states,
+            managed: connections.managed(),
+            connections,
+            database,
+            api_keys,
+            service_key: service_key.expose_secret().to_string(),
+            flows,
+            events,
+            _dirs: (plugins, work),
+        }
+    }
+
+    /// Creates an API key; returns the secret.
+    pub async fn key(&self, role: Role, accounts: &[&str]) -> String {
+        let accounts: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
+        let (_, secret) = self
+            .api_keys
+            .create("test key", role, &accounts)
+            .await
+            .unwrap();
+        secret.expose_secret().to_string()
+    }
+
+    /// `POST` with the service key.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send("POST", path, Some(&self.service_key), Some(body))
+            .await
+    }
+
+    /// `GET` with the service key.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send("GET", path, Some(&self.service_key), None).await
+    }
+
+    /// Any request, with `key` as the bearer token (none when `None`).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request).await
+    }
+
+    /// The provider's base URL (the CRM API of the test connectors).
+    pub fn api_url(&self) -> String {
+        self.provider.base_url()
+    }
+
+    /// The provider's `host:port`.
+    pub fn provider_host(&self) -> String {
+        self.provider
+            .base_url()
+            .trim_start_matches("http://")
+            .to_string()
+    }
+
+    /// Starts an OAuth login of `user-1` for `local-regional` and has the
+    /// provider approve it; returns the start answer and the query of the
+    /// redirect back to the callback.
+    pub async fn authorize(&self, account: &str, hostname: &str) -> (Value, String) {
+        self.authorize_with("local-regional", account, hostname)
+            .await
+    }
+
+    /// The same for any OAuth connector.
+    pub async fn authorize_with(
+        &self,
+        connector: &str,
+        account: &str,
+        hostname: &str,
+    ) -> (Value, String) {
+        let start = json!({"accountId": account, "userId": "user-1", "hostname": hostname});
+        let (status, started) = self
+            .post(&format!("/v1/connectors/{connector}/oauth/start"), start)
+            .await;
+        assert_eq!(status, 200, "{started}");
+        let query = self.approve(&started).await;
+        (started, query)
+    }
+
+    /// Has the provider approve a started login (the user's browser would go
+    /// there: the test client does); returns the query of the redirect back.
+    pub async fn approve(&self, started: &Value) -> String {
+        let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
+        let at_provider = format!(
+            "{}/oauth/authorize?{}",
+            self.provider.base_url(),
+            authorize.query().unwrap()
+        );
+        let response = self.http.get(at_provider).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 302);
+        let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+        location.query().unwrap().to_string()
+    }
+}
+
+/// The environment variable naming a PostgreSQL server for the tests.
+pub const POSTGRES_ENV: &str = "CONNECTOR_HOST_TEST_POSTGRES_URL";
+
+/// Where a test host keeps its data: a fresh PostgreSQL database on the
+/// server named by [`POSTGRES_ENV`] when it is set, else a SQLite file in
+/// `dir`. Every host gets its own database, so tests never see each other's
+/// rows.
+pub async fn database_url(dir: &std::path::Path) -> String {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(server) => Database::fresh_postgres_for_tests(&server)
+            .await
+            .expect("PostgreSQL reachable at CONNECTOR_HOST_TEST_POSTGRES_URL"),
+        Err(_) => format!("sqlite://{}?mode=rwc", dir.join("host.db").display()),
+    }
+}
+
+/// Sends a request; returns the status and the JSON body, after checking the
+/// body carries no secret.
+pub async fn read(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_no_secret(&text);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}

@@ -1,0 +1,614 @@
+//! The `connector-host` binary: `inspect`, `check` and `serve` end to end.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_connector-host-under-test");
+
+/// One master key for every server these tests start.
+static TEST_KEYS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| connector_server::store::crypto::Keyring::generate_entry("test1"));
+
+fn guest(name: &str) -> PathBuf {
+    PathBuf::from(connector_test_support::GUESTS_DIR).join(format!("{name}.wasm"))
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run connector-host");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn inspect_prints_every_field_for_the_examples() {
+    for (name, id, auth) in [
+        ("oauth_regional", "regional-crm", "oauth"),
+        ("apikey_insightly", "insightly", "apiKey"),
+    ] {
+        let path = guest(name);
+        let (ok, stdout, stderr) = run(&["inspect", "--json", path.to_str().unwrap()]);
+        assert!(ok, "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["id"], id);
+        assert_eq!(report["version"], "1.0.0");
+        assert_eq!(report["witVersion"], "connector:auth@0.1.0");
+        assert_eq!(report["authType"], auth);
+        assert_eq!(report["sha256"].as_str().unwrap().len(), 64);
+        assert!(
+            report["hooks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h == "user-info")
+        );
+        assert!(!report["allowedHosts"].as_array().unwrap().is_empty());
+        assert!(report["secrets"].is_array());
+        assert_eq!(report["authPage"]["type"], auth);
+
+        let (ok, text, _) = run(&["inspect", path.to_str().unwrap()]);
+        assert!(ok);
+        for label in [
+            "connector",
+            "version",
+            "sha256",
+            "wit",
+            "auth type",
+            "hooks",
+            "allowed hosts",
+            "secrets",
+            "auth page",
+        ] {
+            assert!(text.contains(label), "text output lacks `{label}`:\n{text}");
+        }
+    }
+    let (_, stdout, _) = run(&[
+        "inspect",
+        "--json",
+        guest("apikey_insightly").to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let fields: Vec<&str> = report["authPage"]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["const"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["insightlyGetApiKey", "apiKey", "apiUrl"]);
+    let (_, stdout, _) = run(&[
+        "inspect",
+        "--json",
+        guest("oauth_regional").to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["secrets"][0], "regional-crm-client-secret");
+    assert_eq!(report["authPage"]["customState"], "platform=regional-crm");
+}
+
+#[test]
+fn check_accepts_good_connectors_and_names_the_problem_of_bad_ones() {
+    for good in ["oauth_regional", "apikey_insightly", "versioned_v1"] {
+        let (ok, stdout, stderr) = run(&["check", guest(good).to_str().unwrap()]);
+        assert!(ok, "{good}: {stderr}");
+        assert!(stdout.starts_with("ok: "), "{stdout}");
+    }
+    for (bad, expected) in [
+        ("wrong_world", "missing export `connector:auth/hooks@0.1.0`"),
+        (
+            "auth_mismatch",
+            "the manifest's auth.type is `apiKey` but the auth-type hook returns `oauth`",
+        ),
+        (
+            "bad_manifest",
+            "manifest field `auth.apiKey.page.content[0].secret`: unknown field `secret`",
+        ),
+    ] {
+        let (ok, _, stderr) = run(&["check", guest(bad).to_str().unwrap()]);
+        assert!(!ok, "{bad} passed check");
+        assert!(stderr.contains(expected), "{bad}: {stderr}");
+    }
+}
+
+#[test]
+fn check_reports_a_wit_version_mismatch_and_non_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(guest("versioned_v1")).unwrap();
+    let (from, to) = (b"connector:auth/hooks@0.1.0", b"connector:auth/hooks@0.9.0");
+    let mut patched = 0;
+    for i in 0..bytes.len() - from.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            patched += 1;
+        }
+    }
+    assert!(patched > 0);
+    let future = dir.path().join("future.wasm");
+    std::fs::write(&future, bytes).unwrap();
+    let (ok, _, stderr) = run(&["check", future.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("WIT version mismatch: the component targets connector:auth@0.9.0"),
+        "{stderr}"
+    );
+
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let (ok, _, stderr) = run(&["check", core.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("core wasm module"), "{stderr}");
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(plugins: &Path, work: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--plugins-dir")
+        .arg(plugins)
+        .arg("--database-url")
+        .arg(format!(
+            "sqlite://{}?mode=rwc",
+            work.join("host.db").display()
+        ))
+        .arg("--cache-dir")
+        .arg(work.join("cache"))
+        .env("RUST_LOG", "info")
+        .env("CONNECTOR_HOST_MASTER_KEYS", TEST_KEYS.as_str())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("listening on http://") {
+                let _ = tx.send(line[at + "listening on ".len()..].trim().to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("server announced its address");
+    Server { child, base }
+}
+
+/// Creates an API key with the CLI; returns its secret.
+fn create_key(database_url: &str, role: &str, accounts: &[&str]) -> String {
+    let mut args = vec![
+        "api-keys",
+        "create",
+        "--name",
+        "cli test",
+        "--role",
+        role,
+        "--database-url",
+        database_url,
+    ];
+    for account in accounts {
+        args.extend(["--account", account]);
+    }
+    let (ok, stdout, stderr) = run(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("only time the key is shown"), "{stderr}");
+    stdout.trim().to_string()
+}
+
+fn get(url: &str, key: &str) -> (u16, serde_json::Value) {
+    let response = ureq_get(url, key);
+    (
+        response.0,
+        serde_json::from_str(&response.1).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A minimal HTTP/1.1 GET over a std TCP stream (the API is plain JSON on loopback).
+fn ureq_get(url: &str, key: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // axum answers small bodies with Content-Length, so the body is plain.
+    (status, body)
+}
+
+#[test]
+fn serve_loads_the_folder_hot_reloads_it_and_records_versions() {
+    let plugins = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        guest("apikey_insightly"),
+        plugins.path().join("insightly.wasm"),
+    )
+    .unwrap();
+    std::fs::write(plugins.path().join("broken.wasm"), b"nope").unwrap();
+    let server = start_server(plugins.path(), work.path());
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        work.path().join("host.db").display()
+    );
+    let operator = create_key(&database_url, "operator", &[]);
+    let service = create_key(&database_url, "service", &["acct-1"]);
+    let (status, error) = get(&format!("{}/v1/connectors", server.base), "chk_wrong");
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+
+    let (status, list) = get(&format!("{}/v1/connectors", server.base), &operator);
+    assert_eq!(status, 200);
+    assert_eq!(list["connectors"][0]["id"], "insightly");
+    assert!(
+        list["errors"]["broken.wasm"]
+            .as_str()
+            .unwrap()
+            .contains("not a WebAssembly component")
+    );
+
+    // Drop a new connector in while serving: it goes live without a restart.
+    let temp = plugins.path().join(".versioned.partial");
+    std::fs::copy(guest("versioned_v1"), &temp).unwrap();
+    std::fs::rename(&temp, plugins.path().join("versioned.wasm")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, report) = get(
+            &format!("{}/v1/connectors/test-versioned", server.base),
+            &operator,
+        );
+        if status == 200 {
+            assert_eq!(report["version"], "1.0.0");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new connector never went live"
+        );
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    let (status, versions) = get(
+        &format!("{}/v1/connectors/test-versioned/versions", server.base),
+        &operator,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(versions[0]["sha256"].as_str().unwrap().len(), 64);
+    let (status, audit) = get(
+        &format!("{}/v1/connectors/test-versioned/audit?limit=5", server.base),
+        &operator,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        audit,
+        serde_json::json!([]),
+        "loading makes no outbound request"
+    );
+    let connections = format!("{}/v1/accounts/acct-1/users/u1/connections", server.base);
+    let (status, list) = get(&connections, &service);
+    assert_eq!((status, list), (200, serde_json::json!([])));
+    let (status, error) = get(&connections, &operator);
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (403, Some("forbidden")),
+        "operators do not run flows"
+    );
+    let (status, _) = get(
+        &format!(
+            "{}/v1/accounts/acct-1/users/u1/connections/conn_nope",
+            server.base
+        ),
+        &service,
+    );
+    assert_eq!(status, 404);
+    let (status, error) = get(&format!("{}/v1/connectors/nope", server.base), &operator);
+    assert_eq!((status, error["code"].as_str()), (404, Some("not_found")));
+
+    // `api-keys list` shows keys without secrets; `revoke` ends one at once.
+    let (ok, listed, _) = run(&[
+        "api-keys",
+        "list",
+        "--json",
+        "--database-url",
+        &database_url,
+    ]);
+    assert!(ok);
+    assert!(!listed.contains(&service) && !listed.contains(&operator));
+    let service_id = listed
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|k| k["role"] == "service")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, _, stderr) = run(&[
+        "api-keys",
+        "revoke",
+        &service_id,
+        "--database-url",
+        &database_url,
+    ]);
+    assert!(ok, "{stderr}");
+    let (status, _) = get(&connections, &service);
+    assert_eq!(status, 401, "a revoked key stops working at once");
+    let (ok, _, _) = run(&[
+        "api-keys",
+        "revoke",
+        &service_id,
+        "--database-url",
+        &database_url,
+    ]);
+    assert!(!ok, "revoking twice says there is no such active key");
+    let (ok, _, stderr) = run(&[
+        "api-keys",
+        "create",
+        "--name",
+        "x",
+        "--role",
+        "service",
+        "--database-url",
+        &database_url,
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("accounts"), "{stderr}");
+}
+
+#[test]
+fn audit_lists_a_connectors_outbound_requests() {
+    use connector_sandbox::capabilities::http::{AuditEvent, AuditOutcome, AuditSink};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let database = connector_server::store::Database::connect(&url)
+            .await
+            .unwrap();
+        let writer = connector_server::store::AuditWriter::start(&database);
+        writer.record(AuditEvent {
+            at_ms: 1,
+            connector_id: "insightly".into(),
+            connector_version: "1.0.0".into(),
+            account_id: None,
+            method: "GET".into(),
+            scheme: Some("https".into()),
+            host: Some("api.na1.insightly.com".into()),
+            port: Some(443),
+            path: Some("/v3.1/Users/Me".into()),
+            outcome: AuditOutcome::Sent,
+            reason: None,
+            status: Some(200),
+            request_bytes: 0,
+            response_bytes: 10,
+            duration_us: 5,
+            credential: Some("api-key".into()),
+        });
+        writer.flush().await;
+    });
+    let (ok, stdout, stderr) = run(&["audit", "insightly", "--database-url", &url, "--json"]);
+    assert!(ok, "{stderr}");
+    let event: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(event["host"], "api.na1.insightly.com");
+    assert_eq!(event["credential"], "api-key");
+    let (ok, text, _) = run(&["audit", "insightly", "--database-url", &url]);
+    assert!(ok);
+    assert!(
+        text.contains("https://api.na1.insightly.com:443/v3.1/Users/Me")
+            && text.contains("cred=api-key"),
+        "{text}"
+    );
+    let (ok, text, _) = run(&["audit", "nobody", "--database-url", &url]);
+    assert!(
+        ok && text.contains("no outbound requests recorded"),
+        "{text}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_master_key() {
+    let work = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--plugins-dir"])
+        .arg(work.path())
+        .arg("--database-url")
+        .arg(format!(
+            "sqlite://{}?mode=rwc",
+            work.path().join("h.db").display()
+        ))
+        .env_remove("CONNECTOR_HOST_MASTER_KEYS")
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no master key") && stderr.contains("keys generate"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn keys_generate_and_rotate_re_encrypt_stored_secrets() {
+    use connector_server::store::crypto::Keyring;
+    use connector_server::store::{ConnectionSecrets, ConnectionStore, Database, NewConnection};
+    use secrecy::ExposeSecret;
+
+    let (ok, entry, _) = run(&["keys", "generate", "--id", "new"]);
+    assert!(ok);
+    let new = entry.trim().to_string();
+    assert!(
+        new.starts_with("new:") && Keyring::from_spec(&new).is_ok(),
+        "{new}"
+    );
+    let old = Keyring::generate_entry("old");
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let saved = tokio.block_on(async {
+        let database = Database::connect(&url).await.unwrap();
+        let store = ConnectionStore::new(
+            database,
+            std::sync::Arc::new(Keyring::from_spec(&old).unwrap()),
+        );
+        store
+            .save(NewConnection {
+                account_id: "a".into(),
+                user_id: "u".into(),
+                connector_id: "insightly".into(),
+                auth_type: "apiKey".into(),
+                hostname: None,
+                platform_user_id: None,
+                user_name: None,
+                timezone_name: None,
+                timezone_offset: None,
+                additional_info: vec![],
+                expires_at: None,
+                secrets: ConnectionSecrets {
+                    api_key: Some("k-secret".into()),
+                    ..Default::default()
+                },
+            })
+            .await
+            .unwrap()
+    });
+    let output = Command::new(BIN)
+        .args(["keys", "rotate", "--database-url", &url])
+        .env("CONNECTOR_HOST_MASTER_KEYS", format!("{new},{old}"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("re-encrypted 1 value(s) under key `new`")
+    );
+    tokio.block_on(async {
+        let database = Database::connect(&url).await.unwrap();
+        let store = ConnectionStore::new(
+            database,
+            std::sync::Arc::new(Keyring::from_spec(&new).unwrap()),
+        );
+        let secrets = store.secrets(&saved).await.unwrap();
+        assert_eq!(
+            secrets.api_key.unwrap().expose_secret(),
+            "k-secret",
+            "readable with the new key alone"
+        );
+    });
+}
+
+#[test]
+fn serve_dev_demos_a_whole_login_offline() {
+    let work = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+        ])
+        .arg(format!(
+            "sqlite://{}?mode=rwc",
+            work.path().join("dev.db").display()
+        ))
+        .env_remove("CONNECTOR_HOST_MASTER_KEYS")
+        .env("RUST_LOG", "info")
+        .current_dir(work.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            for marker in ["dev provider listening on ", "listening on http://"] {
+                let host_line = marker.starts_with("listening") && !line.contains("dev provider");
+                if !(marker.starts_with("dev provider") || host_line) {
+                    continue;
+                }
+                if let Some(at) = line.find(marker) {
+                    let rest = &line[at + marker.len()..];
+                    let value = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send((marker, value));
+                }
+            }
+        }
+    });
+    let server = Server {
+        child,
+        base: String::new(),
+    };
+    let (mut provider, mut base) = (String::new(), String::new());
+    while provider.is_empty() || base.is_empty() {
+        let (marker, value) = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("serve --dev started");
+        if marker.starts_with("dev provider") {
+            provider = value;
+        } else {
+            base = format!("http://{value}");
+        }
+    }
+    assert!(
+        work.path().join(".connector-host/dev-master-keys").exists(),
+        "--dev generated a key file"
+    );
+    let dev_keys =
+        std::fs::read_to_string(work.path().join(".connector-host/dev-api-keys")).unwrap();
+    let service = dev_keys
+        .lines()
+        .find_map(|l| l.strip_prefix("service="))
+        .expect("--dev wrote a service key")
+        .to_string();
+    let (status, list) = get(&format!("{base}/v1/connectors"), &service);
+    assert_eq!(status, 200);
+    assert_eq!(list["connectors"].as_array().unwrap().len(), 4, "{list}");
+
+    let login = serde_json::json!({
+        "accountId": "demo", "userId": "me",
+        "fields": {"apiKey": "dev-api-key", "apiUrl": provider}
+    });
+    let connection: serde_json::Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{base}/v1/connectors/local-insightly/api-key/login"
+            ))
+            .bearer_auth(&service)
+            .json(&login)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.json().await.unwrap()
+    });
+    assert_eq!(connection["userName"], "Ada Lovelace");
+    drop(server);
+}

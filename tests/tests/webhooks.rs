@@ -1,0 +1,761 @@
+//! Webhook signature and retry: signed connection events delivered to a real
+//! HTTP receiver on 127.0.0.1, from the outbox on a real SQLite file and, when
+//! `CONNECTOR_HOST_TEST_POSTGRES_URL` is set (always in CI), on PostgreSQL.
+//!
+//! On PostgreSQL the outbox is shared with other tests and earlier runs: each
+//! test has its own receiver URL (delivery only claims rows recorded for its own
+//! URL) and identifies its events by id.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use connector_server::config::HostConfig;
+use connector_server::events::{
+    EVENT_ID_HEADER, EVENT_TYPE_HEADER, EventKind, Events, SIGNATURE_HEADER, WebhookConfig,
+    WebhookSecretSource, verify_signature,
+};
+use connector_server::store::crypto::Keyring;
+use connector_server::store::{
+    Connection, ConnectionSecrets, ConnectionStore, Database, NewConnection,
+};
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+
+const SECRET: &str = "whsec-test-0123456789";
+const API_KEY: &str = "key-very-secret-api-key";
+const ACCESS_TOKEN: &str = "at-very-secret-access-token";
+const REFRESH_TOKEN: &str = "rt-very-secret-refresh-token";
+
+/// Every test body runs under this bound.
+async fn bounded<F: Future<Output = ()>>(test: F) {
+    tokio::time::timeout(Duration::from_secs(120), test)
+        .await
+        .expect("test did not finish within 120 s");
+}
+
+struct Backend {
+    name: &'static str,
+    url: String,
+    database: Database,
+    _dir: tempfile::TempDir,
+}
+
+async fn databases() -> Vec<Backend> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
+    let mut all = vec![Backend {
+        name: "sqlite",
+        database: Database::connect(&url).await.unwrap(),
+        url,
+        _dir: dir,
+    }];
+    if let Ok(url) = std::env::var("CONNECTOR_HOST_TEST_POSTGRES_URL") {
+        all.push(Backend {
+            name: "postgres",
+            database: Database::connect(&url).await.expect("PostgreSQL reachable"),
+            url,
+            _dir: tempfile::tempdir().unwrap(),
+        });
+    }
+    all
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// One request the receiver got.
+#[derive(Clone)]
+struct Hit {
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Hit {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("header {name}"))
+            .to_str()
+            .unwrap()
+    }
+    fn event_id(&self) -> String {
+        self.header(EVENT_ID_HEADER).to_string()
+    }
+}
+
+struct ReceiverState {
+    hits: Mutex<Vec<Hit>>,
+    /// Answers 500 to the first `fail_first` requests of each event id
+    /// (`usize::MAX`: always).
+    fail_first: usize,
+    seen: mpsc::UnboundedSender<String>,
+}
+
+/// A webhook receiver on 127.0.0.1 with its own unique path.
+struct Receiver {
+    url: String,
+    state: Arc<ReceiverState>,
+    seen: mpsc::UnboundedReceiver<String>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(fail_first: usize) -> Self {
+        let (tx, seen) = mpsc::unbounded_channel();
+        let state = Arc::new(ReceiverState {
+            hits: Mutex::new(Vec::new()),
+            fail_first,
+            seen: tx,
+        });
+        async fn hook(
+            State(state): State<Arc<ReceiverState>>,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> StatusCode {
+            let id = headers
+                .get(EVENT_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let count = {
+                let mut hits = state.hits.lock().unwrap();
+                hits.push(Hit { headers, body });
+                hits.iter().filter(|h| h.event_id() == id).count()
+            };
+            let _ = state.seen.send(id);
+            if count <= state.fail_first {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::NO_CONTENT
+            }
+        }
+        let path = format!("/hooks/{}", unique("r"));
+        let router = Router::new()
+            .route(&path, post(hook))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            url: format!("http://{address}{path}"),
+            state,
+            seen,
+            _server: server,
+        }
+    }
+
+    fn hits_of(&self, id: &str) -> Vec<Hit> {
+        let hits = self.state.hits.lock().unwrap();
+        hits.iter()
+            .filter(|h| h.event_id() == id)
+            .cloned()
+            .collect()
+    }
+}
+
+fn secret_file(dir: &tempfile::TempDir, value: &str) -> WebhookSecretSource {
+    let path = dir.path().join(unique("secret"));
+    std::fs::write(&path, format!("{value}\n")).unwrap();
+    WebhookSecretSource {
+        env: None,
+        file: Some(path),
+    }
+}
+
+fn config(url: &str, dir: &tempfile::TempDir) -> WebhookConfig {
+    // Backoff far longer than a test: a retry happens only after make_due_for_tests.
+    WebhookConfig {
+        max_attempts: 5,
+        backoff_base_secs: 3600,
+        backoff_max_secs: 7200,
+        ..WebhookConfig::new(url, secret_file(dir, SECRET))
+    }
+}
+
+/// A real connection with an API key and OAuth tokens stored (encrypted).
+async fn connection(database: &Database) -> Connection {
+    let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
+    let store = ConnectionStore::new(database.clone(), keys);
+    store
+        .save(NewConnection {
+            account_id: unique("acct"),
+            user_id: "u1".into(),
+            connector_id: "regional-crm".into(),
+            auth_type: "oauth".into(),
+            hostname: Some("eu.regional-crm.example".into()),
+            platform_user_id: Some("12345".into()),
+            user_name: Some("Ada Lovelace".into()),
+            timezone_name: None,
+            timezone_offset: None,
+            additional_info: vec![("region".into(), "eu".into())],
+            expires_at: Some(1_900_000_000),
+            secrets: ConnectionSecrets {
+                access_token: Some(SecretString::from(ACCESS_TOKEN)),
+                refresh_token: Some(SecretString::from(REFRESH_TOKEN)),
+                api_key: Some(SecretString::from(API_KEY)),
+            },
+        })
+        .await
+        .unwrap()
+}
+
+fn timestamp_of(signature: &str) -> i64 {
+    signature
+        .split(',')
+        .find_map(|part| part.strip_prefix("t="))
+        .expect("t=")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn webhook_signature_headers_and_payload() {
+    bounded(async {
+        for backend in databases().await {
+            let name = backend.name;
+            let receiver = Receiver::start(0).await;
+            let dir = tempfile::tempdir().unwrap();
+            let events =
+                Events::new(backend.database.clone(), Some(config(&receiver.url, &dir))).unwrap();
+            let conn = connection(&backend.database).await;
+            let mut ids = Vec::new();
+            for kind in EventKind::ALL {
+                let detail = (kind == EventKind::RefreshFailed).then_some("provider answered 503");
+                ids.push(events.emit(kind, &conn, detail).await.unwrap().unwrap());
+            }
+            assert_eq!(events.deliver_due().await.unwrap(), 5, "{name}");
+
+            for (kind, id) in EventKind::ALL.into_iter().zip(&ids) {
+                let hits = receiver.hits_of(id);
+                assert_eq!(hits.len(), 1, "{name}: {kind} delivered once");
+                let hit = &hits[0];
+                assert_eq!(hit.header("content-type"), "application/json");
+                assert_eq!(hit.header(EVENT_TYPE_HEADER), kind.as_str());
+                let signature = hit.header(SIGNATURE_HEADER);
+                assert!(signature.starts_with("t=") && signature.contains(",v1="));
+                let t = timestamp_of(signature);
+
+                // The signature verifies with the configured secret only, over
+                // the exact body, within the tolerance.
+                assert!(verify_signature(
+                    SECRET.as_bytes(),
+                    signature,
+                    &hit.body,
+                    t,
+                    300
+                ));
+                assert!(verify_signature(
+                    SECRET.as_bytes(),
+                    signature,
+                    &hit.body,
+                    t + 300,
+                    300
+                ));
+                assert!(!verify_signature(
+                    SECRET.as_bytes(),
+                    signature,
+                    &hit.body,
+                    t + 301,
+                    300
+                ));
+                assert!(!verify_signature(
+                    b"whsec-wrong",
+                    signature,
+                    &hit.body,
+                    t,
+                    300
+                ));
+                for i in [0, hit.body.len() / 2, hit.body.len() - 1] {
+                    let mut altered = hit.body.to_vec();
+                    altered[i] ^= 0x01;
+                    assert!(
+                        !verify_signature(SECRET.as_bytes(), signature, &altered, t, 300),
+                        "{name}: body altered at byte {i}"
+                    );
+                }
+
+                // The documented payload, and nothing secret.
+                let text = std::str::from_utf8(&hit.body).unwrap();
+                for secret in [API_KEY, ACCESS_TOKEN, REFRESH_TOKEN, SECRET] {
+                    assert!(!text.contains(secret), "{name}: no secret in the payload");
+                }
+                let payload: serde_json::Value = serde_json::from_str(text).unwrap();
+                let mut keys: Vec<_> = payload.as_object().unwrap().keys().cloned().collect();
+                keys.sort();
+                assert_eq!(keys, ["connection", "createdAt", "detail", "id", "type"]);
+                assert_eq!(payload["id"], id.as_str());
+                assert_eq!(payload["type"], kind.as_str());
+                assert!(payload["createdAt"].as_i64().unwrap() > 1_600_000_000);
+                assert_eq!(
+                    payload["connection"],
+                    serde_json::json!({
+                        "id": conn.id,
+                        "accountId": conn.account_id,
+                        "userId": "u1",
+                        "connectorId": "regional-crm",
+                        "status": "active",
+                        "expiresAt": 1_900_000_000,
+                    }),
+                    "{name}"
+                );
+                if kind == EventKind::RefreshFailed {
+                    assert_eq!(payload["detail"], "provider answered 503");
+                } else {
+                    assert!(payload["detail"].is_null());
+                }
+
+                let status = events.status(id).await.unwrap().unwrap();
+                assert_eq!(status.attempts, 1, "{name}");
+                assert!(status.delivered_at.is_some() && status.failed_at.is_none());
+                assert_eq!(status.last_status, Some(204));
+            }
+            // Delivered events are not sent again.
+            events.make_due_for_tests().await;
+            assert_eq!(events.deliver_due().await.unwrap(), 0, "{name}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn webhook_retry_until_delivered_at_least_once() {
+    bounded(async {
+        for backend in databases().await {
+            let name = backend.name;
+            let receiver = Receiver::start(2).await;
+            let dir = tempfile::tempdir().unwrap();
+            let events =
+                Events::new(backend.database.clone(), Some(config(&receiver.url, &dir))).unwrap();
+            let conn = connection(&backend.database).await;
+            let id = events
+                .emit(EventKind::NeedsReauth, &conn, Some("invalid_grant"))
+                .await
+                .unwrap()
+                .unwrap();
+
+            assert_eq!(events.deliver_due().await.unwrap(), 1, "{name}");
+            let status = events.status(&id).await.unwrap().unwrap();
+            assert_eq!(status.attempts, 1);
+            assert_eq!(status.last_status, Some(500));
+            assert!(status.last_error.as_deref().unwrap().contains("500"));
+            assert!(status.delivered_at.is_none() && status.failed_at.is_none());
+            // Backed off: not due again before make_due_for_tests (≥ 30 min).
+            assert!(status.next_attempt_at > payload_created_at(&receiver, &id));
+            assert_eq!(
+                events.deliver_due().await.unwrap(),
+                0,
+                "{name}: backing off"
+            );
+
+            events.make_due_for_tests().await;
+            assert_eq!(events.deliver_due().await.unwrap(), 1, "{name}");
+            assert_eq!(events.status(&id).await.unwrap().unwrap().attempts, 2);
+            events.make_due_for_tests().await;
+            assert_eq!(events.deliver_due().await.unwrap(), 1, "{name}");
+
+            let status = events.status(&id).await.unwrap().unwrap();
+            assert_eq!(status.attempts, 3, "{name}");
+            assert!(status.delivered_at.is_some() && status.failed_at.is_none());
+            assert_eq!(status.last_status, Some(204));
+            assert_eq!(status.last_error, None);
+
+            // The same event (same id, same body), signed anew each attempt.
+            let hits = receiver.hits_of(&id);
+            assert_eq!(hits.len(), 3, "{name}: at least once, here three times");
+            for hit in &hits {
+                assert_eq!(hit.body, hits[0].body);
+                let signature = hit.header(SIGNATURE_HEADER);
+                assert!(verify_signature(
+                    SECRET.as_bytes(),
+                    signature,
+                    &hit.body,
+                    timestamp_of(signature),
+                    0
+                ));
+            }
+            events.make_due_for_tests().await;
+            assert_eq!(
+                events.deliver_due().await.unwrap(),
+                0,
+                "{name}: delivered once"
+            );
+            assert_eq!(receiver.hits_of(&id).len(), 3);
+        }
+    })
+    .await;
+}
+
+fn payload_created_at(receiver: &Receiver, id: &str) -> i64 {
+    let hit = &receiver.hits_of(id)[0];
+    let payload: serde_json::Value = serde_json::from_slice(&hit.body).unwrap();
+    payload["createdAt"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn two_replicas_never_claim_the_same_attempt() {
+    bounded(async {
+        for backend in databases().await {
+            let name = backend.name;
+            // Each event fails once, then succeeds: two attempts each.
+            let receiver = Receiver::start(1).await;
+            let dir = tempfile::tempdir().unwrap();
+            let settings = config(&receiver.url, &dir);
+            let replica_a = Events::new(backend.database.clone(), Some(settings.clone())).unwrap();
+            // The second replica has its own connection pool.
+            let other_pool = Database::connect(&backend.url).await.unwrap();
+            let replica_b = Events::new(other_pool, Some(settings)).unwrap();
+
+            let conn = connection(&backend.database).await;
+            let mut ids = Vec::new();
+            for i in 0..24 {
+                let events = if i % 2 == 0 { &replica_a } else { &replica_b };
+                let id = events
+                    .emit(EventKind::Recovered, &conn, None)
+                    .await
+                    .unwrap();
+                ids.push(id.unwrap());
+            }
+
+            let mut passes = 0;
+            let mut attempted = 0;
+            loop {
+                let (a, b) = tokio::join!(replica_a.deliver_due(), replica_b.deliver_due());
+                attempted += a.unwrap() + b.unwrap();
+                let mut done = 0;
+                for id in &ids {
+                    if replica_a
+                        .status(id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .delivered_at
+                        .is_some()
+                    {
+                        done += 1;
+                    }
+                }
+                if done == ids.len() {
+                    break;
+                }
+                passes += 1;
+                assert!(passes < 20, "{name}: not delivered after {passes} passes");
+                replica_a.make_due_for_tests().await;
+            }
+
+            assert_eq!(attempted, 2 * ids.len(), "{name}: two attempts per event");
+            for id in &ids {
+                assert_eq!(
+                    receiver.hits_of(id).len(),
+                    2,
+                    "{name}: {id} sent once per attempt"
+                );
+                assert_eq!(replica_b.status(id).await.unwrap().unwrap().attempts, 2);
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn exhausted_attempts_mark_the_event_failed() {
+    bounded(async {
+        for backend in databases().await {
+            let name = backend.name;
+            let receiver = Receiver::start(usize::MAX).await;
+            let dir = tempfile::tempdir().unwrap();
+            let settings = WebhookConfig {
+                max_attempts: 2,
+                ..config(&receiver.url, &dir)
+            };
+            let events = Events::new(backend.database.clone(), Some(settings)).unwrap();
+            let conn = connection(&backend.database).await;
+            let id = events
+                .emit(EventKind::Revoked, &conn, None)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(events.deliver_due().await.unwrap(), 1);
+            events.make_due_for_tests().await;
+            assert_eq!(events.deliver_due().await.unwrap(), 1);
+
+            let status = events.status(&id).await.unwrap().unwrap();
+            assert_eq!(status.attempts, 2, "{name}");
+            assert!(status.failed_at.is_some(), "{name}: marked failed");
+            assert!(status.delivered_at.is_none());
+            assert_eq!(status.last_status, Some(500));
+
+            // Not retried any more; the row is kept.
+            events.make_due_for_tests().await;
+            assert_eq!(events.deliver_due().await.unwrap(), 0, "{name}");
+            assert_eq!(receiver.hits_of(&id).len(), 2);
+            assert_eq!(events.status(&id).await.unwrap().unwrap().attempts, 2);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unreachable_receiver_is_retried_and_the_error_names_no_secret() {
+    bounded(async {
+        for backend in databases().await {
+            let name = backend.name;
+            // A port nothing listens on (bound, then closed).
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!(
+                "http://{}/hooks/{}?token=receiver-url-token",
+                listener.local_addr().unwrap(),
+                unique("gone")
+            );
+            drop(listener);
+            let dir = tempfile::tempdir().unwrap();
+            let events = Events::new(backend.database.clone(), Some(config(&url, &dir))).unwrap();
+            let conn = connection(&backend.database).await;
+            let id = events
+                .emit(EventKind::ConnectionCreated, &conn, None)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(events.deliver_due().await.unwrap(), 1, "{name}");
+            let status = events.status(&id).await.unwrap().unwrap();
+            let error = status.last_error.unwrap();
+            assert!(status.delivered_at.is_none() && status.failed_at.is_none());
+            assert_eq!(status.last_status, None);
+            assert!(
+                !error.contains(SECRET) && !error.contains("receiver-url-token"),
+                "{error}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_delivery_loop_is_woken_by_emit() {
+    bounded(async {
+        // SQLite only: the loop also takes over pending events recorded for
+        // other URLs, which on the shared PostgreSQL database would be other
+        // tests' events.
+        let backend = databases().await.remove(0);
+        let mut receiver = Receiver::start(0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let events =
+            Events::new(backend.database.clone(), Some(config(&receiver.url, &dir))).unwrap();
+        let conn = connection(&backend.database).await;
+        // Recorded for a URL the operator since replaced: the loop moves it.
+        let old_url = format!("{}-old", receiver.url);
+        let old = Events::new(backend.database.clone(), Some(config(&old_url, &dir))).unwrap();
+        let moved = old
+            .emit(EventKind::Recovered, &conn, None)
+            .await
+            .unwrap()
+            .unwrap();
+
+        let delivery = events.start_delivery();
+        let first = events
+            .emit(EventKind::ConnectionCreated, &conn, None)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            seen.push(receiver.seen.recv().await.unwrap());
+        }
+        seen.sort();
+        let mut expected = vec![first.clone(), moved];
+        expected.sort();
+        assert_eq!(seen, expected);
+        // Woken again by the next emit (the poll interval is seconds away).
+        let second = events
+            .emit(EventKind::RefreshFailed, &conn, Some("timeout"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(receiver.seen.recv().await.unwrap(), second);
+        delivery.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn disabled_webhooks_emit_nothing_and_never_fail() {
+    bounded(async {
+        for backend in databases().await {
+            let events = Events::new(backend.database.clone(), None).unwrap();
+            assert!(!events.enabled());
+            let conn = connection(&backend.database).await;
+            for kind in EventKind::ALL {
+                assert_eq!(events.emit(kind, &conn, Some("x")).await.unwrap(), None);
+            }
+            assert_eq!(events.deliver_due().await.unwrap(), 0);
+            events.make_due_for_tests().await;
+            events.start_delivery().await.unwrap();
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn config_errors_name_the_field() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("whsec");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let table = |body: &str| {
+            let text = format!(
+                "[webhooks]\n{body}\nsecret = {{ file = {:?} }}\n",
+                file.display().to_string()
+            );
+            toml::from_str::<HostConfig>(&text)
+        };
+
+        // Defaults.
+        let config = table("url = \"https://platform.example/hooks\"").unwrap();
+        config.validate().unwrap();
+        let webhooks = config.webhooks.clone().unwrap();
+        assert_eq!(
+            (
+                webhooks.max_attempts,
+                webhooks.backoff_base_secs,
+                webhooks.backoff_max_secs,
+                webhooks.timeout_secs
+            ),
+            (12, 5, 3600, 10)
+        );
+        assert!(toml::from_str::<HostConfig>("").unwrap().webhooks.is_none());
+
+        for (body, field) in [
+            ("url = \"ftp://platform.example/hooks\"", "webhooks.url"),
+            ("url = \"/hooks\"", "webhooks.url"),
+            ("url = \"not a url\"", "webhooks.url"),
+            (
+                "url = \"https://a.example\"\nmax_attempts = 0",
+                "webhooks.max_attempts",
+            ),
+            (
+                "url = \"https://a.example\"\nbackoff_base_secs = 0",
+                "webhooks.backoff_base_secs",
+            ),
+            (
+                "url = \"https://a.example\"\nbackoff_base_secs = 60\nbackoff_max_secs = 10",
+                "webhooks.backoff_max_secs",
+            ),
+            (
+                "url = \"https://a.example\"\ntimeout_secs = 0",
+                "webhooks.timeout_secs",
+            ),
+        ] {
+            let config = table(body).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains(field), "{body}: {error}");
+        }
+        let error = table("url = \"https://a.example\"\nretries = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("retries"), "{error}");
+
+        // The secret is read when Events is built; errors name webhooks.secret
+        // and never a value.
+        let database = databases().await.remove(0);
+        let missing_env = WebhookConfig::new(
+            "https://a.example/hooks",
+            WebhookSecretSource {
+                env: Some("CONNECTOR_HOST_TEST_WEBHOOK_SECRET_UNSET".into()),
+                file: None,
+            },
+        );
+        let missing_file = WebhookConfig::new(
+            "https://a.example/hooks",
+            WebhookSecretSource {
+                env: None,
+                file: Some(dir.path().join("absent")),
+            },
+        );
+        let neither = WebhookConfig::new("https://a.example/hooks", WebhookSecretSource::default());
+        let both = WebhookConfig::new(
+            "https://a.example/hooks",
+            WebhookSecretSource {
+                env: Some("X".into()),
+                file: Some(file.clone()),
+            },
+        );
+        let empty_file = dir.path().join("empty");
+        std::fs::write(&empty_file, "\n").unwrap();
+        let empty = WebhookConfig::new(
+            "https://a.example/hooks",
+            WebhookSecretSource {
+                env: None,
+                file: Some(empty_file),
+            },
+        );
+        for config in [missing_env, missing_file, neither, both, empty] {
+            let error = Events::new(database.database.clone(), Some(config))
+                .expect_err("refused")
+                .to_string();
+            assert!(error.starts_with("webhooks.secret"), "{error}");
+        }
+        let bad_url = WebhookConfig::new("mailto:ops@example.com", secret_file(&dir, SECRET));
+        let error = Events::new(database.database.clone(), Some(bad_url))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            error.starts_with("webhooks.url") && !error.contains(SECRET),
+            "{error}"
+        );
+        let names: Vec<_> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "connection.created",
+                "connection.refresh_failed",
+                "connection.recovered",
+                "connection.needs_reauth",
+                "connection.revoked"
+            ]
+        );
+        for kind in EventKind::ALL {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::json!(kind.as_str())
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn debug_output_shows_no_secret() {
+    bounded(async {
+        let backend = databases().await.remove(0);
+        let dir = tempfile::tempdir().unwrap();
+        let events = Events::new(
+            backend.database.clone(),
+            Some(config("https://platform.example/hooks", &dir)),
+        )
+        .unwrap();
+        let debug = format!("{events:?}");
+        assert!(
+            debug.contains("platform.example") && !debug.contains(SECRET),
+            "{debug}"
+        );
+    })
+    .await;
+}
