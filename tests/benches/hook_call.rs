@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connector_server::registry::{CompileCache, load};
-use connector_sandbox::runtime::bindings::{ConnectorPre, hooks::ConnectionInfo};
+use connector_sandbox::wit::{ConnectorPre, hooks::ConnectionInfo};
 use connector_sandbox::runtime::{CallContext, Runtime, RuntimeLimits};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};

@@ -17,7 +17,7 @@ use connector_sandbox::capabilities::http::{
     CallCredentials, Outbound, OutboundConfig, SystemResolver, TracingOnlyAuditSink,
 };
 use connector_server::registry::{CompileCache, load_file};
-use connector_sandbox::runtime::bindings::hooks::ConnectionInfo;
+use connector_sandbox::wit::hooks::ConnectionInfo;
 use connector_sandbox::runtime::{CallContext, Runtime, RuntimeLimits};
 use secrecy::SecretString;
 

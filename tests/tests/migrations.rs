@@ -6,10 +6,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The only spellings the two folders may differ in. Each entry is
-/// `(sqlite, postgres, common form, why)`: a token sequence of one backend is
-/// rewritten to the common form before comparing. Phrases are matched on whole
-/// tokens of the normalised text (lowercase, one space between tokens, `(`, `)`,
-/// `,` and `;` are tokens of their own).
+/// `(sqlite, postgres, common form, why)`: the phrase of one backend is
+/// rewritten to the common form before comparing. Phrases are matched as whole
+/// token sequences (see [`tokens`]), so `blob` never matches inside `blob_id`.
 ///
 /// Deliberately *not* allowed: `INTEGER` vs `BIGINT`. Both folders spell every
 /// column the same today; PostgreSQL's `INTEGER` is 32-bit, so such a drift would
@@ -52,9 +51,9 @@ fn sql_files(backend: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Splits SQL into lowercase tokens: words (letters, digits, `_`), quoted
-/// strings kept whole, and every other non-space character on its own.
-/// `--` comments are dropped.
+/// Splits SQL into tokens: lowercase words (letters, digits, `_`), quoted
+/// strings kept whole and as written, and every other non-space character on
+/// its own. `--` comments are dropped.
 fn tokens(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in sql.lines() {
@@ -85,11 +84,10 @@ fn tokens(sql: &str) -> Vec<String> {
 }
 
 /// Replaces every occurrence of the token sequence `from` in `tokens` by `to`.
-fn replace_phrase(tokens: &[String], from: &[&str], to: &str) -> Vec<String> {
-    let mut out = Vec::with_capacity(tokens.len());
-    let mut i = 0;
+fn replace_phrase(tokens: &[String], from: &[String], to: &str) -> Vec<String> {
+    let (mut out, mut i) = (Vec::with_capacity(tokens.len()), 0);
     while i < tokens.len() {
-        if tokens[i..].len() >= from.len() && tokens[i..i + from.len()].iter().eq(from) {
+        if tokens[i..].starts_with(from) {
             out.push(to.to_string());
             i += from.len();
         } else {
@@ -110,7 +108,7 @@ fn normalise(sql: &str, backend: Backend) -> Vec<String> {
             Backend::Sqlite => sqlite,
             Backend::Postgres => postgres,
         };
-        toks = replace_phrase(&toks, &phrase.split(' ').collect::<Vec<_>>(), common);
+        toks = replace_phrase(&toks, &tokens(phrase), common);
     }
     toks.split(|t| t == ";")
         .filter(|statement| !statement.is_empty())

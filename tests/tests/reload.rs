@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use connector_server::registry::{CompileCache, Registry};
 use connector_sandbox::runtime::CallContext;
-use connector_sandbox::runtime::bindings::hooks::ConnectionInfo;
+use connector_sandbox::wit::hooks::ConnectionInfo;
 use connector_test_support::{guest_bytes, test_runtime};
 
 fn connection() -> ConnectionInfo {

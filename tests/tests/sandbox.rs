@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use connector_abi::hook::Hook;
-use connector_sandbox::runtime::bindings::ConnectorError;
-use connector_sandbox::runtime::bindings::hooks::ConnectionInfo;
+use connector_sandbox::wit::ConnectorError;
+use connector_sandbox::wit::hooks::ConnectionInfo;
 use connector_sandbox::runtime::{CallContext, CallError};
 use connector_test_support::{load, test_runtime};
 

@@ -7,9 +7,11 @@
 //! - [`capabilities`]: the host imports a connector may use (`http`, `log`,
 //!   `config`), each checked and bounded on the host side.
 //!
-//! The WIT bindings are generated once, here, from the SDK's `crates/sdk/wit/` folder.
+//! - [`wit`]: the WIT types other crates name, re-exported from the private
+//!   bindings (the host's one `bindgen!`, from the SDK's `crates/sdk/wit/`).
 
 #![forbid(unsafe_code)]
 
 pub mod capabilities;
 pub mod runtime;
+pub mod wit;

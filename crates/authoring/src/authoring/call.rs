@@ -22,8 +22,8 @@ use connector_sandbox::capabilities::http::{
     ApiKeyCredential, ApiKeyPlacement, AuditEvent, CallCredentials, MemoryAuditSink,
 };
 use connector_abi::hook::Hook;
-use connector_sandbox::runtime::bindings::AuthType;
-use connector_sandbox::runtime::bindings::hooks::{self, ClientAuthLocation, ClientSecretRef};
+use connector_sandbox::wit::AuthType;
+use connector_sandbox::wit::hooks::{self, ClientAuthLocation, ClientSecretRef};
 use connector_sandbox::runtime::{CallContext, CallError, Outcome};
 
 /// The environment variable with an API key for `call`.

@@ -425,7 +425,7 @@ fn connected(
         Err(error) => {
             (state.say)(&format!("login failed: {error}"));
             (
-                error.status(),
+                connector_server::api::flow_status(&error),
                 layout(
                     "Login failed",
                     &format!(

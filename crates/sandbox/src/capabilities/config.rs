@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::runtime::CallState;
-use crate::runtime::bindings::connector::auth::config::Host;
+use crate::runtime::generated::connector::auth::config::Host;
 
 /// The configuration one connector sees.
 #[derive(Debug, Clone, Default)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::runtime::bindings::connector::auth::log::{Host, Level};
+use crate::runtime::generated::connector::auth::log::{Host, Level};
 use crate::runtime::{CallState, ConnectorRef};
 
 /// Longest line kept; longer lines are cut.

@@ -13,6 +13,6 @@ pub use http::HttpCapability;
 pub use log::{LogCapability, LogLevel, LogLine};
 
 use crate::runtime::CallState;
-use crate::runtime::bindings::connector::auth::types;
+use crate::runtime::generated::connector::auth::types;
 
 impl types::Host for CallState {}

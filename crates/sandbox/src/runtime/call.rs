@@ -10,7 +10,7 @@ use std::time::Instant;
 use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::{self, AuthType, ConnectorError, hooks};
+use super::generated::{self, AuthType, ConnectorError, hooks};
 use super::{CallContext, CallError, CallLimiter, CallState, ConnectorRef, Runtime};
 use crate::capabilities::http::{ConnectorPolicy, HttpCapability};
 use crate::capabilities::{LogCapability, LogLevel, LogLine};
@@ -45,7 +45,7 @@ type HookFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send
 pub struct Prepared {
     runtime: Arc<Runtime>,
     connector: Arc<ConnectorRef>,
-    pre: bindings::ConnectorPre<CallState>,
+    pre: generated::ConnectorPre<CallState>,
     hooks: BTreeSet<Hook>,
     config: Arc<BTreeMap<String, String>>,
     policy: Arc<ConnectorPolicy>,
@@ -56,7 +56,7 @@ impl Prepared {
     pub fn new(
         runtime: Arc<Runtime>,
         connector: ConnectorRef,
-        pre: bindings::ConnectorPre<CallState>,
+        pre: generated::ConnectorPre<CallState>,
         hooks: BTreeSet<Hook>,
         config: BTreeMap<String, String>,
         policy: ConnectorPolicy,
@@ -104,7 +104,7 @@ impl Prepared {
     async fn invoke<R, F>(&self, ctx: &CallContext, hook: Hook, f: F) -> Outcome<R>
     where
         R: Send,
-        F: for<'a> FnOnce(&'a bindings::Connector, &'a mut Store<CallState>) -> HookFuture<'a, R>
+        F: for<'a> FnOnce(&'a generated::Connector, &'a mut Store<CallState>) -> HookFuture<'a, R>
             + Send,
     {
         let connector = (*self.connector).clone();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::bindings::ConnectorError;
+use super::generated::ConnectorError;
 use connector_abi::hook::Hook;
 
 /// A connector version, as errors and logs name it.

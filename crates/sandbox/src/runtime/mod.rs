@@ -7,7 +7,7 @@
 //! stack cap, and a bound on concurrent instances (a semaphore in front of the
 //! pooling allocator's slots).
 
-pub mod bindings;
+pub(crate) mod generated;
 mod call;
 mod error;
 mod output;
@@ -107,7 +107,7 @@ impl Runtime {
         };
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker)?;
-        bindings::Connector::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
+        generated::Connector::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
         let permits = Arc::new(tokio::sync::Semaphore::new(
             limits.max_concurrent_calls as usize,
         ));
@@ -162,9 +162,9 @@ impl Runtime {
 
     /// Links a compiled component against the host capabilities. Fails, naming
     /// the import, when the component needs something the host does not provide.
-    pub fn link(&self, component: &Component) -> anyhow::Result<bindings::ConnectorPre<CallState>> {
+    pub fn link(&self, component: &Component) -> anyhow::Result<generated::ConnectorPre<CallState>> {
         let instance_pre = self.linker.instantiate_pre(component)?;
-        Ok(bindings::ConnectorPre::new(instance_pre)?)
+        Ok(generated::ConnectorPre::new(instance_pre)?)
     }
 }
 

@@ -17,6 +17,7 @@ mod openapi;
 pub use auth::Caller;
 
 use crate::access::Role;
+use crate::flows::FlowError;
 use crate::registry::{InspectReport, Registry};
 use crate::store::{AdminAudit, ApiKeyStore, ConnectionRef, Database};
 
@@ -156,7 +157,34 @@ impl From<crate::flows::FlowError> for ApiError {
                 .map(<[String]>::to_vec),
             manual_form_available: matches!(error, crate::flows::FlowError::ManagedLoginFailed(_))
                 .then_some(true),
-            status: error.status(),
+            status: flow_status(&error),
+        }
+    }
+}
+
+/// The HTTP status of a flow error: the flows know no HTTP, the HTTP layers
+/// (this API and the author's `dev` page) decide.
+pub fn flow_status(error: &FlowError) -> StatusCode {
+    match error {
+        FlowError::UnknownConnector(_) | FlowError::UnknownConnection(_) => {
+            StatusCode::NOT_FOUND
+        }
+        FlowError::WrongAuthType { .. }
+        | FlowError::Field { .. }
+        | FlowError::State(_)
+        | FlowError::OAuthFailed(_)
+        | FlowError::TokenExchange(_) => StatusCode::BAD_REQUEST,
+        FlowError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
+        FlowError::NotUsable(_) => StatusCode::CONFLICT,
+        FlowError::Provider(_) | FlowError::Connector(_) => StatusCode::BAD_GATEWAY,
+        FlowError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+        FlowError::NotManaged(_) | FlowError::ManagedCredentialsMissing(_) => {
+            StatusCode::CONFLICT
+        }
+        FlowError::ManagedFieldsMissing(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        FlowError::ManagedLoginFailed(cause) => flow_status(cause),
+        FlowError::Storage(_) | FlowError::ManagedStorage(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
         }
     }
 }

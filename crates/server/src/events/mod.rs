@@ -386,6 +386,7 @@ impl Events {
         store::status(&self.database, event_id).await
     }
 
+    #[cfg(feature = "test-support")]
     /// Test support: makes every pending event due now (retries without waiting
     /// for their backoff).
     #[doc(hidden)]

@@ -170,6 +170,7 @@ pub(super) async fn adopt(database: &Database, url: &str, now: i64) -> Result<u6
     Ok(done.rows_affected())
 }
 
+#[cfg(feature = "test-support")]
 /// Test support: every pending, unclaimed event of `url` due now.
 pub(super) async fn make_due(database: &Database, url: &str) -> Result<(), EventsError> {
     sqlx::query(

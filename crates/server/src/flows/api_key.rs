@@ -14,7 +14,7 @@ use connector_abi::manifest::{
     API_KEY_FIELD, ApiKeyPage, AuthKind, FieldType, FormField, ManagedScope, OAuthBlock,
 };
 use connector_sandbox::runtime::CallContext;
-use connector_sandbox::runtime::bindings::hooks::ConnectionInfo;
+use connector_sandbox::wit::hooks::ConnectionInfo;
 use crate::store::{Connection, ConnectionSecrets, NewConnection};
 
 /// An API-key login request.

@@ -1,9 +1,8 @@
 //! Errors of the connection flows, each with a stable code, an HTTP status and
 //! (for bad input) the field it is about. Messages never contain secrets.
 
-use axum::http::StatusCode;
 
-use connector_sandbox::runtime::bindings::ConnectorError;
+use connector_sandbox::wit::ConnectorError;
 use connector_sandbox::runtime::{CallError, describe};
 use crate::store::{ConnectionStoreError, ManagedStoreError};
 
@@ -105,32 +104,6 @@ impl FlowError {
             FlowError::ManagedFieldsMissing(_) => "managed_fields_missing",
             FlowError::ManagedLoginFailed(_) => "managed_login_failed",
             FlowError::Storage(_) | FlowError::ManagedStorage(_) => "storage_error",
-        }
-    }
-
-    /// The HTTP status for the API.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            FlowError::UnknownConnector(_) | FlowError::UnknownConnection(_) => {
-                StatusCode::NOT_FOUND
-            }
-            FlowError::WrongAuthType { .. }
-            | FlowError::Field { .. }
-            | FlowError::State(_)
-            | FlowError::OAuthFailed(_)
-            | FlowError::TokenExchange(_) => StatusCode::BAD_REQUEST,
-            FlowError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
-            FlowError::NotUsable(_) => StatusCode::CONFLICT,
-            FlowError::Provider(_) | FlowError::Connector(_) => StatusCode::BAD_GATEWAY,
-            FlowError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            FlowError::NotManaged(_) | FlowError::ManagedCredentialsMissing(_) => {
-                StatusCode::CONFLICT
-            }
-            FlowError::ManagedFieldsMissing(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            FlowError::ManagedLoginFailed(cause) => cause.status(),
-            FlowError::Storage(_) | FlowError::ManagedStorage(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
         }
     }
 

@@ -29,7 +29,7 @@ use super::{FlowError, Flows};
 use crate::events::EventKind;
 use connector_abi::manifest::AuthKind;
 use crate::registry::LoadedConnector;
-use connector_sandbox::runtime::bindings::connector::auth::http::{Credential, Method, Request};
+use connector_sandbox::wit::http::{Credential, Method, Request};
 use crate::store::{Connection, ConnectionRef, ConnectionStatus, LeaseStore, unix_seconds};
 
 /// Default lease lifetime: longer than a refresh request can take.
@@ -470,9 +470,9 @@ impl Flows {
             })
             .await
             .map_err(|error| match error {
-                connector_sandbox::runtime::bindings::connector::auth::http::HttpError::Timeout
-                | connector_sandbox::runtime::bindings::connector::auth::http::HttpError::Connection(_)
-                | connector_sandbox::runtime::bindings::connector::auth::http::HttpError::ResponseTooLarge(
+                connector_sandbox::wit::http::HttpError::Timeout
+                | connector_sandbox::wit::http::HttpError::Connection(_)
+                | connector_sandbox::wit::http::HttpError::ResponseTooLarge(
                     _,
                 ) => FlowError::Provider(format!("{error:?}")),
                 other => FlowError::field_error("url", format!("refused: {other:?}")),

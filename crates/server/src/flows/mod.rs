@@ -38,7 +38,7 @@ use connector_abi::hook::Hook;
 use connector_abi::manifest::{AuthKind, ManagedScope};
 use crate::registry::{LoadedConnector, Registry};
 use connector_sandbox::runtime::CallContext;
-use connector_sandbox::runtime::bindings::hooks::{self, ConnectionInfo};
+use connector_sandbox::wit::hooks::{self, ConnectionInfo};
 use crate::store::{
     Connection, ConnectionRef, ConnectionStatus, ConnectionStore, ManagedStore, OAuthStateStore,
 };

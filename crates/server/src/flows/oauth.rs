@@ -27,7 +27,7 @@ use connector_abi::hook::Hook;
 use connector_abi::manifest::{AuthKind, ClientAuthLocation as ManifestAuthLocation, OAuthBlock};
 use crate::registry::LoadedConnector;
 use connector_sandbox::runtime::CallContext;
-use connector_sandbox::runtime::bindings::hooks::{
+use connector_sandbox::wit::hooks::{
     ClientAuthLocation, ClientSecretRef, ManagedOauthApp, OauthInfoInput, OauthValues,
     TokenResponseInput, TokenResponseView,
 };
@@ -531,7 +531,7 @@ impl Flows {
                     .await
                     .result?;
             }
-            let connection_info = connector_sandbox::runtime::bindings::hooks::ConnectionInfo {
+            let connection_info = connector_sandbox::wit::hooks::ConnectionInfo {
                 hostname: hostname.clone(),
                 platform_user_id: None,
                 additional_info: kept.clone(),

@@ -31,7 +31,7 @@ use super::{FlowError, Flows};
 use connector_abi::hook::Hook;
 use connector_abi::manifest::{AuthKind, ClientAuthLocation as ManifestAuthLocation};
 use connector_sandbox::runtime::CallContext;
-use connector_sandbox::runtime::bindings::hooks::ConnectionInfo;
+use connector_sandbox::wit::hooks::ConnectionInfo;
 use crate::store::{Connection, ConnectionRef, ConnectionStatus, unix_seconds};
 
 /// Time limit of the refresh request (the same as the code exchange's).
@@ -262,7 +262,7 @@ struct ResponsePaths {
 }
 
 impl ResponsePaths {
-    fn from(overrides: Option<&connector_sandbox::runtime::bindings::hooks::RefreshOverride>) -> Self {
+    fn from(overrides: Option<&connector_sandbox::wit::hooks::RefreshOverride>) -> Self {
         let pick = |value: Option<&String>, default: &str| {
             value.cloned().unwrap_or_else(|| default.to_string())
         };

@@ -10,7 +10,7 @@ use super::inspect::{ComponentInfo, InspectError, inspect};
 use connector_sandbox::capabilities::http::ConnectorPolicy;
 use crate::config::ConnectorSettings;
 use connector_abi::manifest::{AllowedOrigin, AuthKind};
-use connector_sandbox::runtime::bindings::AuthType;
+use connector_sandbox::wit::AuthType;
 use connector_sandbox::runtime::{CallContext, CallError, ConnectorRef, Prepared, Runtime};
 
 /// A connector version that passed every check and is ready to call.

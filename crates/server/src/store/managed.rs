@@ -318,6 +318,7 @@ impl ManagedStore {
         Ok(done.rows_affected())
     }
 
+    #[cfg(feature = "test-support")]
     /// Test support: moves the pending application's expiry into the past.
     #[doc(hidden)]
     pub async fn expire_pending_for_tests(

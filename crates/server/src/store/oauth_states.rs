@@ -188,6 +188,7 @@ impl OAuthStateStore {
         })
     }
 
+    #[cfg(feature = "test-support")]
     /// Test support: moves a state's expiry into the past.
     #[doc(hidden)]
     pub async fn expire_for_tests(&self, state: &str) -> Result<(), sqlx::Error> {

@@ -28,7 +28,7 @@ pub use resolver::{AddressBlocked, Resolver, StaticResolver, SystemResolver};
 use credentials::Injection;
 use secrecy::ExposeSecret;
 
-use crate::runtime::bindings::connector::auth::http::{Host, HttpError, Method, Request, Response};
+use crate::runtime::generated::connector::auth::http::{Host, HttpError, Method, Request, Response};
 use crate::runtime::{CallState, ConnectorRef};
 
 /// Operator settings for outbound HTTP (`[network]` in the config file).

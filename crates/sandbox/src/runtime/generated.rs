@@ -12,5 +12,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use connector::auth::types::{AuthType, ConnectorError, ProviderError};
+pub use connector::auth::types::{AuthType, ConnectorError};
 pub use exports::connector::auth::hooks;
