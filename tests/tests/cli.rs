@@ -524,91 +524,27 @@ fn keys_generate_and_rotate_re_encrypt_stored_secrets() {
     });
 }
 
-#[test]
-fn serve_dev_demos_a_whole_login_offline() {
+#[tokio::test]
+async fn serve_dev_demos_a_whole_login_offline() {
     let work = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-        ])
-        .arg(format!(
-            "sqlite://{}?mode=rwc",
-            work.path().join("dev.db").display()
-        ))
-        .env_remove("CONNECTOR_HOST_MASTER_KEYS")
-        .env("RUST_LOG", "info")
-        .current_dir(work.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            for marker in ["dev provider listening on ", "listening on http://"] {
-                let host_line = marker.starts_with("listening") && !line.contains("dev provider");
-                if !(marker.starts_with("dev provider") || host_line) {
-                    continue;
-                }
-                if let Some(at) = line.find(marker) {
-                    let rest = &line[at + marker.len()..];
-                    let value = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send((marker, value));
-                }
-            }
-        }
-    });
-    let server = Server {
-        child,
-        base: String::new(),
-    };
-    let (mut provider, mut base) = (String::new(), String::new());
-    while provider.is_empty() || base.is_empty() {
-        let (marker, value) = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("serve --dev started");
-        if marker.starts_with("dev provider") {
-            provider = value;
-        } else {
-            base = format!("http://{value}");
-        }
-    }
+    let server = connector_test_support::dev_demo::start(Path::new(BIN), work.path());
     assert!(
         work.path().join(".connector-host/dev-master-keys").exists(),
         "--dev generated a key file"
     );
-    let dev_keys =
-        std::fs::read_to_string(work.path().join(".connector-host/dev-api-keys")).unwrap();
-    let service = dev_keys
-        .lines()
-        .find_map(|l| l.strip_prefix("service="))
-        .expect("--dev wrote a service key")
-        .to_string();
-    let (status, list) = get(&format!("{base}/v1/connectors"), &service);
-    assert_eq!(status, 200);
-    assert_eq!(list["connectors"].as_array().unwrap().len(), 4, "{list}");
-
-    let login = serde_json::json!({
-        "accountId": "demo", "userId": "me",
-        "fields": {"apiKey": "dev-api-key", "apiUrl": provider}
-    });
-    let connection: serde_json::Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let response = reqwest::Client::new()
-            .post(format!(
-                "{base}/v1/connectors/local-insightly/api-key/login"
-            ))
-            .bearer_auth(&service)
-            .json(&login)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        response.json().await.unwrap()
-    });
+    let mut ids = server.connector_ids().await;
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["insightly", "local-insightly", "local-regional", "regional-crm"],
+        "--dev serves the four embedded examples"
+    );
+    assert!(
+        work.path()
+            .join(".connector-host/examples/local-insightly.wasm")
+            .is_file(),
+        "the examples were written next to the working folder, not read from a checkout"
+    );
+    let connection = server.api_key_login().await;
     assert_eq!(connection["userName"], "Ada Lovelace");
-    drop(server);
 }

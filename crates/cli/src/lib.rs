@@ -9,18 +9,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use connector_server::api::{AppState, router};
-use connector_sandbox::capabilities::http::{Outbound, SystemResolver};
+use connector_server::builder::ServerBuilder;
 use connector_server::config::{self, HostConfig};
 use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
-use connector_server::flows::{Flows, RefresherSettings};
+use connector_server::flows::RefresherSettings;
 use connector_server::keys::load_keyring;
 use connector_server::registry::{
-    CompileCache, InspectReport, Registry, inspect::inspect, load_file,
+    CompileCache, InspectReport, inspect::inspect, load_file,
 };
 use connector_sandbox::runtime::{Runtime, RuntimeLimits};
 use connector_server::store::crypto::Keyring;
-use connector_server::store::{AuditWriter, ConnectionStore, Database, OAuthStateStore};
+use connector_server::store::{AuditWriter, ConnectionStore, Database};
 
 mod cli;
 mod examples;
@@ -282,47 +281,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     file_config.validate()?;
-    let keyring = Arc::new(keyring);
-    let connections = ConnectionStore::new(database.clone(), keyring.clone());
-    let states = OAuthStateStore::new(database.clone(), keyring);
     let audit = AuditWriter::start(&database);
-    let outbound = Outbound::new(
-        file_config.network.clone(),
-        Arc::new(SystemResolver),
-        Arc::new(file_config.host_secrets()?),
-        Arc::new(audit.clone()),
-    )?;
-    let runtime = Arc::new(Runtime::with_outbound(
-        file_config.limits.clone(),
-        outbound,
-    )?);
-    tracing::info!(pooling = runtime.is_pooling(), plugins = %plugins_dir.display(), "runtime ready");
-    let registry = Arc::new(
-        Registry::new(
-            runtime,
-            &plugins_dir,
-            CompileCache::checked(cache_dir),
-            file_config.connectors.clone(),
-        )
-        .with_database(database.clone()),
-    );
-    let summary = registry.sync().await;
+    let server = ServerBuilder::new(&plugins_dir, Arc::new(audit.clone()))
+        .limits(file_config.limits.clone())
+        .network(file_config.network.clone())
+        .host_secrets(file_config.host_secrets()?)
+        .compile_cache(CompileCache::checked(cache_dir))
+        .connectors(file_config.connectors.clone())
+        .webhooks(file_config.webhooks.clone())
+        .build(database, Arc::new(keyring))
+        .await?;
+    let registry = &server.registry;
+    tracing::info!(pooling = registry.runtime().is_pooling(), plugins = %plugins_dir.display(), "runtime ready");
     tracing::info!(
-        loaded = summary.loaded.len(),
-        failed = summary.failed.len(),
+        loaded = server.initial_load.loaded.len(),
+        failed = server.initial_load.failed.len(),
         "initial load done"
     );
     let _watch = registry.watch();
-
-    let events =
-        connector_server::events::Events::new(database.clone(), file_config.webhooks.clone())?;
-    let _delivery = Aborting(events.start_delivery());
-    let flows = Flows::new(registry.clone(), connections.clone(), states).with_events(events);
-    let _refresher = Aborting(flows.start_refresher(RefresherSettings {
+    let _delivery = Aborting(server.events.start_delivery());
+    let _refresher = Aborting(server.flows.start_refresher(RefresherSettings {
         interval: std::time::Duration::from_secs(args.refresh_interval_secs.max(1)),
         ..RefresherSettings::default()
     }));
-    let state = AppState::new(registry, database, connections, flows);
+    let state = &server.state;
     if args.dev {
         let keys = cli::api_keys::dev_keys(&state.api_keys, Path::new(DEV_API_KEYS_FILE)).await?;
         tracing::warn!(
@@ -340,7 +322,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "no API key exists: every /v1 request will be refused; create one with `connector-host api-keys create`"
         );
     }
-    let app = router(state);
+    let app = server.router();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -9,10 +9,12 @@
 //! - [`events`]: signed webhooks about connection events;
 //! - [`access`]: API keys, roles and account scopes;
 //! - [`api`]: the HTTP API (axum), its DTOs, status codes and OpenAPI document;
-//! - [`config`]: the host configuration file; [`keys`]: master keys.
+//! - [`config`]: the host configuration file; [`keys`]: master keys;
+//! - [`builder`]: wires all of the above into a host (`serve` and the tests use it).
 
 pub mod access;
 pub mod api;
+pub mod builder;
 pub mod config;
 pub mod events;
 pub mod flows;

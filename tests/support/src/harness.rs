@@ -8,15 +8,13 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use connector_server::access::Role;
-use connector_server::api::{AppState, router};
+use connector_server::builder::ServerBuilder;
 use connector_sandbox::capabilities::http::{
-    HostSecret, MemoryAuditSink, Outbound, OutboundConfig, SystemResolver,
+    HostSecret, MemoryAuditSink, OutboundConfig,
 };
 use connector_server::config::ConnectorSettings;
 use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
 use connector_server::flows::Flows;
-use connector_server::registry::{CompileCache, Registry};
-use connector_sandbox::runtime::{Runtime, RuntimeLimits};
 use connector_server::store::crypto::Keyring;
 use connector_server::store::{
     ApiKeyStore, ConnectionStore, Database, ManagedStore, OAuthStateStore,
@@ -43,7 +41,10 @@ pub fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();
         tracing_subscriber::fmt()
-            .with_env_filter("info,connector_host=trace,connector=trace")
+            .with_env_filter(
+                "info,connector_host=trace,connector_server=trace,connector_sandbox=trace,\
+                 connector_authoring=trace,connector=trace",
+            )
             .with_writer(move || Capture(sink.clone()))
             .init();
         logs
@@ -199,33 +200,6 @@ impl Host {
             value: SecretString::from(CLIENT_SECRET),
             connectors: ["local-regional".to_string()].into(),
         };
-        let outbound = Outbound::new(
-            OutboundConfig {
-                allow_private_networks: vec!["127.0.0.1/32".parse().unwrap()],
-                ..OutboundConfig::default()
-            },
-            Arc::new(SystemResolver),
-            Arc::new(BTreeMap::from([
-                ("regional-crm-client-secret".to_string(), secret.clone()),
-                (
-                    "basic-client-secret".to_string(),
-                    HostSecret {
-                        connectors: ["test-oauth-basic".to_string()].into(),
-                        ..secret.clone()
-                    },
-                ),
-                (
-                    "paths-client-secret".to_string(),
-                    HostSecret {
-                        connectors: ["test-refresh-paths".to_string()].into(),
-                        ..secret
-                    },
-                ),
-            ])),
-            audit.clone(),
-        )
-        .unwrap();
-        let runtime = Arc::new(Runtime::with_outbound(RuntimeLimits::default(), outbound).unwrap());
         let provider_host = options.regional_host.unwrap_or_else(|| {
             provider
                 .base_url()
@@ -279,46 +253,59 @@ impl Host {
                 ]),
             ),
         ]);
-        let registry = Arc::new(Registry::new(
-            runtime,
-            plugins.path(),
-            CompileCache::disabled(),
-            settings,
-        ));
-        let summary = registry.sync().await;
-        assert_eq!(
-            summary.loaded.len(),
-            CONNECTORS.len(),
-            "{:?}",
-            summary.failed
-        );
+        let host_secrets = BTreeMap::from([
+                ("regional-crm-client-secret".to_string(), secret.clone()),
+                (
+                    "basic-client-secret".to_string(),
+                    HostSecret {
+                        connectors: ["test-oauth-basic".to_string()].into(),
+                        ..secret.clone()
+                    },
+                ),
+                (
+                    "paths-client-secret".to_string(),
+                    HostSecret {
+                        connectors: ["test-refresh-paths".to_string()].into(),
+                        ..secret
+                    },
+                ),
+            ]);
 
         let work = tempfile::tempdir().unwrap();
         let url = database_url(work.path()).await;
         let database = Database::connect(&url).await.unwrap();
         let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
-        let connections = ConnectionStore::new(database.clone(), keys.clone());
-        let states = OAuthStateStore::new(database.clone(), keys);
-        let events =
-            connector_server::events::Events::new(database.clone(), options.webhooks.clone())
-                .unwrap();
-        let mut flows = Flows::new(registry.clone(), connections.clone(), states.clone())
-            .with_events(events.clone());
-        if let Some(ttl) = options.lease_ttl_ms {
-            flows = flows.with_lease_ttl_ms(ttl);
-        }
-        let state = AppState::new(
-            registry,
-            database.clone(),
-            connections.clone(),
-            flows.clone(),
+        let server = ServerBuilder::new(plugins.path(), audit.clone())
+            .network(OutboundConfig {
+                allow_private_networks: vec!["127.0.0.1/32".parse().unwrap()],
+                ..OutboundConfig::default()
+            })
+            .host_secrets(host_secrets)
+            .connectors(settings)
+            .webhooks(options.webhooks.clone())
+            .lease_ttl_ms(options.lease_ttl_ms)
+            .record_versions(false)
+            .build(database.clone(), keys)
+            .await
+            .unwrap();
+        assert_eq!(
+            server.initial_load.loaded.len(),
+            CONNECTORS.len(),
+            "{:?}",
+            server.initial_load.failed
         );
-        let api_keys = state.api_keys.clone();
+        let api_keys = server.state.api_keys.clone();
         let (_, service_key) = api_keys
             .create("test service", Role::Service, &["*".to_string()])
             .await
             .unwrap();
-        let app = router(state);
+        let app = server.router();
+        let (connections, states, flows, events) = (
+            server.connections.clone(),
+            server.states.clone(),
+            server.flows.clone(),
+            server.events.clone(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

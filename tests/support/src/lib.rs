@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dev_demo;
 pub mod harness;
 pub mod servers;
 pub mod webhooks;
