@@ -2,6 +2,7 @@
 //! the connector author commands. The binary's `main` calls [`main`]; the
 //! tests build the same program from this library.
 
+#![warn(missing_docs)]
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+#![warn(missing_docs)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -12,6 +12,11 @@
 
 #![forbid(unsafe_code)]
 
+#![warn(missing_docs)]
 pub mod capabilities;
+mod connector_ref;
+mod generated;
 pub mod runtime;
 pub mod wit;
+
+pub use connector_ref::ConnectorRef;

@@ -5,13 +5,13 @@
 //! The bindings themselves (`runtime::generated`, the host's one `bindgen!`)
 //! are private; everything public is re-exported here, by name.
 
-pub use crate::runtime::generated::connector::auth::types::{
+pub use crate::generated::connector::auth::types::{
     AuthType, ConnectorError, KeyValue, ProviderError,
 };
 
 /// The `hooks` interface: what hooks take and return.
 pub mod hooks {
-    pub use crate::runtime::generated::exports::connector::auth::hooks::{
+    pub use crate::generated::exports::connector::auth::hooks::{
         ApiKeyPlacement, ClientAuthLocation, ClientSecretRef, ConnectionInfo, ManagedOauthApp,
         OauthInfoInput, OauthValues, RefreshOverride, TokenRequestOverride, TokenResponseInput,
         TokenResponseView, UserIdentity, Validation,
@@ -20,7 +20,7 @@ pub mod hooks {
 
 /// The `http` capability's types.
 pub mod http {
-    pub use crate::runtime::generated::connector::auth::http::{
+    pub use crate::generated::connector::auth::http::{
         Credential, HttpError, Method, Request, Response, SecretHeader,
     };
 }
@@ -29,4 +29,4 @@ pub mod http {
 /// the host's hook call with a naive wasmtime baseline. Not for hosting
 /// connectors: use [`crate::runtime::Runtime`].
 #[doc(hidden)]
-pub use crate::runtime::generated::ConnectorPre;
+pub use crate::generated::ConnectorPre;

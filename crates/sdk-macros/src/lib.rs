@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+#![warn(missing_docs)]
 use proc_macro::TokenStream;
 use quote::quote;
 use syn::{ImplItem, ItemImpl, Type, parse_macro_input, spanned::Spanned};

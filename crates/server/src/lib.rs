@@ -12,6 +12,7 @@
 //! - [`config`]: the host configuration file; [`keys`]: master keys;
 //! - [`builder`]: wires all of the above into a host (`serve` and the tests use it).
 
+#![warn(missing_docs)]
 pub mod access;
 pub mod api;
 pub mod builder;

@@ -2,13 +2,22 @@
 //!
 //! What the connector-host tests and benchmarks share: where the guest
 //! components are (built by this crate's `build.rs` into its `OUT_DIR`) and how
-//! to load them, the in-process test host ([`harness`]), local servers
-//! ([`servers`]) and the webhook receiver ([`webhooks`]).
+//! to load them, the in-process test host ([`harness`]), the database matrix
+//! ([`databases`]), spawning `connector-host serve` and waiting for it
+//! ([`serve`], [`process`], and [`dev_demo`] for `serve --dev`), the OAuth
+//! login dance ([`oauth`]), local servers ([`servers`]), the webhook receiver
+//! ([`webhooks`]) and the benchmarks' percentiles ([`bench`]).
 
 #![forbid(unsafe_code)]
 
+#![warn(missing_docs)]
+pub mod bench;
+pub mod databases;
 pub mod dev_demo;
 pub mod harness;
+pub mod oauth;
+pub mod process;
+pub mod serve;
 pub mod servers;
 pub mod webhooks;
 
@@ -16,6 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use connector_sandbox::runtime::{Runtime, RuntimeLimits};
+use connector_sandbox::wit::hooks::ConnectionInfo;
 use connector_server::registry::{CompileCache, LoadedConnector, load_file};
 
 /// The guest components this crate's `build.rs` built.
@@ -66,4 +76,14 @@ pub async fn load(runtime: &Arc<Runtime>, name: &str) -> LoadedConnector {
     )
     .await
     .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+}
+
+/// The connection a hook gets when none matters: no hostname, no platform
+/// user, no additional info.
+pub fn connection() -> ConnectionInfo {
+    ConnectionInfo {
+        hostname: None,
+        platform_user_id: None,
+        additional_info: vec![],
+    }
 }

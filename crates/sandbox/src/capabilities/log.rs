@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::runtime::generated::connector::auth::log::{Host, Level};
-use crate::runtime::{CallState, ConnectorRef};
+use wasmtime::component::{HasData, Linker};
+
+use crate::ConnectorRef;
+use crate::generated::connector::auth::log::{self as wit, Host, Level};
 
 /// Longest line kept; longer lines are cut.
 const MAX_LINE_BYTES: usize = 2048;
@@ -118,7 +120,19 @@ impl LogCapability {
     }
 }
 
-impl Host for CallState {
+/// The `log` import's view of a call's [`LogCapability`].
+pub struct LogView<'a> {
+    context: &'a mut LogCapability,
+}
+
+impl LogCapability {
+    /// The view the `log` import writes through.
+    pub fn view(&mut self) -> LogView<'_> {
+        LogView { context: self }
+    }
+}
+
+impl Host for LogView<'_> {
     fn log(&mut self, level: Level, message: String) {
         let level = match level {
             Level::Trace => LogLevel::Trace,
@@ -127,8 +141,22 @@ impl Host for CallState {
             Level::Warn => LogLevel::Warn,
             Level::Error => LogLevel::Error,
         };
-        self.log.record(level, &message);
+        self.context.record(level, &message);
     }
+}
+
+/// Links `connector:auth/log`; `view` finds the capability in the store's data.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> LogView<'_>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasLog>(linker, view)
+}
+
+struct HasLog;
+
+impl HasData for HasLog {
+    type Data<'a> = LogView<'a>;
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::Instant;
 use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::generated::{self, AuthType, ConnectorError, hooks};
+use crate::generated::{self, AuthType, ConnectorError, hooks};
 use super::{CallContext, CallError, CallLimiter, CallState, ConnectorRef, Runtime};
 use crate::capabilities::http::{ConnectorPolicy, HttpCapability};
 use crate::capabilities::{LogCapability, LogLevel, LogLine};

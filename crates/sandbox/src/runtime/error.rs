@@ -1,24 +1,10 @@
 //! Typed outcomes of a hook call. Every error names the connector and version.
 
+pub use crate::ConnectorRef;
 use std::time::Duration;
 
-use super::generated::ConnectorError;
+use crate::generated::ConnectorError;
 use connector_abi::hook::Hook;
-
-/// A connector version, as errors and logs name it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ConnectorRef {
-    /// The manifest id.
-    pub id: String,
-    /// The manifest version.
-    pub version: String,
-}
-
-impl std::fmt::Display for ConnectorRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}", self.id, self.version)
-    }
-}
 
 /// Why a hook call did not produce a value.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,6 @@
 //! stack cap, and a bound on concurrent instances (a semaphore in front of the
 //! pooling allocator's slots).
 
-pub(crate) mod generated;
 mod call;
 mod error;
 mod output;
@@ -18,7 +17,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 
 use crate::capabilities::http::Outbound;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -107,7 +106,7 @@ impl Runtime {
         };
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker)?;
-        generated::Connector::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
+        link_capabilities(&mut linker)?;
         let permits = Arc::new(tokio::sync::Semaphore::new(
             limits.max_concurrent_calls as usize,
         ));
@@ -162,9 +161,9 @@ impl Runtime {
 
     /// Links a compiled component against the host capabilities. Fails, naming
     /// the import, when the component needs something the host does not provide.
-    pub fn link(&self, component: &Component) -> anyhow::Result<generated::ConnectorPre<CallState>> {
+    pub fn link(&self, component: &Component) -> anyhow::Result<crate::generated::ConnectorPre<CallState>> {
         let instance_pre = self.linker.instantiate_pre(component)?;
-        Ok(generated::ConnectorPre::new(instance_pre)?)
+        Ok(crate::generated::ConnectorPre::new(instance_pre)?)
     }
 }
 
@@ -217,4 +216,15 @@ impl EpochTicker {
             .expect("spawn epoch ticker");
         Self { _stop: stop }
     }
+}
+
+/// Links every capability of the world with a view into the per-call state.
+fn link_capabilities(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    use crate::capabilities::{add_types_to_linker, config, http, log};
+    add_types_to_linker(linker)?;
+    config::add_to_linker(linker, |state: &mut CallState| state.config.view())?;
+    log::add_to_linker(linker, |state: &mut CallState| state.log.view())?;
+    http::add_to_linker(linker, |state: &mut CallState| {
+        http::HttpView::new(&mut state.http, &mut state.log)
+    })
 }

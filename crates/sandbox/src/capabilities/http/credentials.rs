@@ -9,7 +9,7 @@ use base64::Engine as _;
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::runtime::generated::connector::auth::http::{Credential, HttpError};
+use crate::generated::connector::auth::http::{Credential, HttpError};
 
 /// How the API key is placed (the result of the connector's `basic-auth` hook).
 #[derive(Debug, Clone, PartialEq, Eq)]

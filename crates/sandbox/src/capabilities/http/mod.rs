@@ -28,8 +28,13 @@ pub use resolver::{AddressBlocked, Resolver, StaticResolver, SystemResolver};
 use credentials::Injection;
 use secrecy::ExposeSecret;
 
-use crate::runtime::generated::connector::auth::http::{Host, HttpError, Method, Request, Response};
-use crate::runtime::{CallState, ConnectorRef};
+use wasmtime::component::{HasData, Linker};
+
+use crate::ConnectorRef;
+use crate::capabilities::{LogCapability, LogLevel};
+use crate::generated::connector::auth::http::{
+    self as wit, Host, HttpError, Method, Request, Response,
+};
 
 /// Operator settings for outbound HTTP (`[network]` in the config file).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -434,15 +439,43 @@ impl HttpCapability {
     }
 }
 
-impl Host for CallState {
+/// The `http` import's view of a call: its [`HttpCapability`], and its log
+/// (a refused request is also a line in the connector's log).
+pub struct HttpView<'a> {
+    http: &'a mut HttpCapability,
+    log: &'a mut LogCapability,
+}
+
+impl<'a> HttpView<'a> {
+    /// The view over a call's HTTP capability and log.
+    pub fn new(http: &'a mut HttpCapability, log: &'a mut LogCapability) -> Self {
+        Self { http, log }
+    }
+}
+
+impl Host for HttpView<'_> {
     async fn send(&mut self, request: Request) -> Result<Response, HttpError> {
         let result = self.http.send_audited(request).await;
         if let Err(error) = &result
             && is_refusal(error)
         {
             let line = format!("outbound request refused: {}: {error:?}", error_kind(error));
-            self.log.record(crate::capabilities::LogLevel::Warn, &line);
+            self.log.record(LogLevel::Warn, &line);
         }
         result
     }
+}
+
+/// Links `connector:auth/http`; `view` finds the capability in the store's data.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> HttpView<'_>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasHttp>(linker, view)
+}
+
+struct HasHttp;
+
+impl HasData for HasHttp {
+    type Data<'a> = HttpView<'a>;
 }

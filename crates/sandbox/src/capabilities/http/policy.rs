@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::ip::NetworkPolicy;
 use connector_abi::manifest::AllowedOrigin;
-use crate::runtime::generated::connector::auth::http::HttpError;
+use crate::generated::connector::auth::http::HttpError;
 
 /// Headers that carry credentials: a guest may not set them on a request that
 /// asks the host to inject a credential.

@@ -1,7 +1,11 @@
 //! The host's one `bindgen!` of the `connector` world.
 //!
 //! Exports are async (every call runs on a fiber so the epoch callback can yield
-//! to tokio); of the imports only `http.send` is async.
+//! to tokio); of the imports only `http.send` is async. The module is private:
+//! `crate::wit` re-exports, by name, what other crates use.
+
+// The generated methods carry the WIT's own docs, or none.
+#![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
     path: "../sdk/wit",
