@@ -19,3 +19,6 @@ pub mod hook;
 pub mod manifest;
 
 pub use hook::Hook;
+
+#[cfg(test)]
+mod wit_contract_tests;
