@@ -1,4 +1,4 @@
-//! Subcommands of the `connector-host` binary that are too long for
-//! `main.rs`. (The library has no CLI code; these modules belong to the binary.)
+//! Subcommands of the `connector-host` command line that are too long for
+//! `lib.rs`.
 
 pub mod api_keys;
