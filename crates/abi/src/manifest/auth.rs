@@ -1,0 +1,333 @@
+//! The manifest's `auth` block: App Connect's `auth` (OAuth and API-key form)
+//! with the Membrane OAuth options, and its validation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ManifestError, absolute_url};
+
+/// The manifest's auth mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum AuthKind {
+    /// OAuth 2.0 authorization code.
+    #[serde(rename = "oauth")]
+    OAuth,
+    /// API key plus form fields.
+    #[serde(rename = "apiKey")]
+    ApiKey,
+}
+
+impl std::fmt::Display for AuthKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuthKind::OAuth => "oauth",
+            AuthKind::ApiKey => "apiKey",
+        })
+    }
+}
+
+/// App Connect's `auth` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthBlock {
+    /// `oauth` or `apiKey`.
+    #[serde(rename = "type")]
+    pub kind: AuthKind,
+    /// Client-visible OAuth values; required when `type` is `oauth`.
+    #[serde(default)]
+    pub oauth: Option<OAuthBlock>,
+    /// The API-key login page; required when `type` is `apiKey`.
+    #[serde(default)]
+    pub api_key: Option<ApiKeyBlock>,
+}
+
+/// Where the OAuth client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum ClientAuthLocation {
+    /// HTTP Basic header.
+    Header,
+    /// Form body fields.
+    Body,
+    /// Both.
+    Both,
+}
+
+/// App Connect `auth.oauth` plus the Membrane OAuth options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OAuthBlock {
+    /// The CRM's authorize endpoint.
+    pub auth_url: String,
+    /// The public client id.
+    pub client_id: String,
+    /// The redirect URI registered with the CRM.
+    pub redirect_uri: String,
+    /// Scope query fragment, e.g. `scope=contacts.read contacts.write`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Extra content kept in the state (not the CSRF value).
+    #[serde(default)]
+    pub custom_state: Option<String>,
+    /// Where client credentials go at the token endpoint (default: both).
+    #[serde(default)]
+    pub client_auth_location: Option<ClientAuthLocation>,
+    /// The provider issues no refresh tokens.
+    #[serde(default)]
+    pub no_refresh_token: bool,
+    /// Do not use PKCE (for providers that break on it).
+    #[serde(default)]
+    pub skip_pkce: bool,
+    /// Extra authorize-URL parameters.
+    #[serde(default)]
+    pub extra: BTreeMap<String, String>,
+    /// Each customer account brings its own OAuth application, set up by an
+    /// account admin (App Connect admin-managed OAuth).
+    #[serde(default)]
+    pub admin_managed: Option<AdminManagedOAuth>,
+}
+
+/// `auth.oauth.adminManaged`: which values an account admin must submit, and
+/// how to find them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminManagedOAuth {
+    /// The values the admin must submit (others are optional).
+    pub required: Vec<ManagedOAuthValue>,
+    /// Instructions shown to the admin: where in the CRM's developer portal to
+    /// register the application and which redirect URI to enter.
+    #[serde(default)]
+    pub instructions: Option<String>,
+}
+
+/// One value of an admin-managed OAuth application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum ManagedOAuthValue {
+    /// The client id.
+    ClientId,
+    /// The client secret (stored encrypted, never shown again).
+    ClientSecret,
+    /// The token endpoint.
+    TokenUrl,
+    /// The authorization endpoint.
+    AuthorizationUrl,
+    /// The redirect URI registered with the application.
+    RedirectUri,
+    /// The CRM hostname.
+    Hostname,
+}
+
+impl ManagedOAuthValue {
+    /// The JSON name (`clientId`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedOAuthValue::ClientId => "clientId",
+            ManagedOAuthValue::ClientSecret => "clientSecret",
+            ManagedOAuthValue::TokenUrl => "tokenUrl",
+            ManagedOAuthValue::AuthorizationUrl => "authorizationUrl",
+            ManagedOAuthValue::RedirectUri => "redirectUri",
+            ManagedOAuthValue::Hostname => "hostname",
+        }
+    }
+}
+
+/// App Connect `auth.apiKey`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeyBlock {
+    /// The login form.
+    pub page: ApiKeyPage,
+}
+
+/// The API-key login form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeyPage {
+    /// Form title.
+    pub title: String,
+    /// Text shown above the form.
+    #[serde(default)]
+    pub warning: Option<String>,
+    /// The fields.
+    pub content: Vec<FormField>,
+}
+
+/// Value type of a form field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum FieldType {
+    /// Text.
+    String,
+    /// A number.
+    Number,
+    /// A whole number.
+    Integer,
+    /// true/false.
+    Boolean,
+}
+
+/// Who an admin-managed value belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum ManagedScope {
+    /// One value per account.
+    Account,
+    /// One value per user.
+    User,
+}
+
+/// One field of the API-key form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FormField {
+    /// The field's key (`apiKey` is the API key itself).
+    #[serde(rename = "const")]
+    pub key: String,
+    /// Label.
+    pub title: String,
+    /// Value type.
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// The user must fill it.
+    #[serde(default)]
+    pub required: bool,
+    /// An admin provides the value.
+    #[serde(default)]
+    pub managed: bool,
+    /// Whose value an admin provides (`account` or `user`; `account` when
+    /// absent).
+    #[serde(default)]
+    pub managed_scope: Option<ManagedScope>,
+    /// Not shown to normal users.
+    #[serde(default)]
+    pub hidden: bool,
+    /// Rendering hints passed to the client as is.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub ui_schema: Option<serde_json::Value>,
+}
+
+/// The const of the form field that holds the API key.
+pub const API_KEY_FIELD: &str = "apiKey";
+
+impl AuthBlock {
+    pub(super) fn validate(&self) -> Result<(), ManifestError> {
+        match self.kind {
+            AuthKind::OAuth => {
+                let oauth = self.oauth.as_ref().ok_or_else(|| {
+                    ManifestError::new("auth.oauth", "required when `auth.type` is `oauth`")
+                })?;
+                if self.api_key.is_some() {
+                    return Err(ManifestError::new(
+                        "auth.apiKey",
+                        "only allowed when `auth.type` is `apiKey`",
+                    ));
+                }
+                absolute_url("auth.oauth.authUrl", &oauth.auth_url)?;
+                absolute_url("auth.oauth.redirectUri", &oauth.redirect_uri)?;
+                if oauth.client_id.trim().is_empty() {
+                    return Err(ManifestError::new(
+                        "auth.oauth.clientId",
+                        "must not be empty",
+                    ));
+                }
+                if let Some(managed) = &oauth.admin_managed {
+                    let mut seen = BTreeSet::new();
+                    for (i, value) in managed.required.iter().enumerate() {
+                        if !seen.insert(value) {
+                            return Err(ManifestError::new(
+                                format!("auth.oauth.adminManaged.required[{i}]"),
+                                format!("`{}` is listed twice", value.as_str()),
+                            ));
+                        }
+                    }
+                    if !seen.contains(&ManagedOAuthValue::ClientId) {
+                        return Err(ManifestError::new(
+                            "auth.oauth.adminManaged.required",
+                            "must contain `clientId`: the tenant's application is what makes it admin-managed",
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            AuthKind::ApiKey => {
+                let api_key = self.api_key.as_ref().ok_or_else(|| {
+                    ManifestError::new("auth.apiKey", "required when `auth.type` is `apiKey`")
+                })?;
+                if self.oauth.is_some() {
+                    return Err(ManifestError::new(
+                        "auth.oauth",
+                        "only allowed when `auth.type` is `oauth`",
+                    ));
+                }
+                api_key.page.validate()
+            }
+        }
+    }
+}
+
+impl ApiKeyPage {
+    fn validate(&self) -> Result<(), ManifestError> {
+        let mut seen = BTreeSet::new();
+        for (i, field) in self.content.iter().enumerate() {
+            let path = format!("auth.apiKey.page.content[{i}]");
+            let valid_key = !field.key.is_empty()
+                && field
+                    .key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid_key {
+                return Err(ManifestError::new(
+                    format!("{path}.const"),
+                    format!(
+                        "`{}` is not a field key (letters, digits, `_`, `-`)",
+                        field.key
+                    ),
+                ));
+            }
+            if !seen.insert(field.key.as_str()) {
+                return Err(ManifestError::new(
+                    format!("{path}.const"),
+                    format!("`{}` is used twice", field.key),
+                ));
+            }
+            if field.managed_scope.is_some() && !field.managed {
+                return Err(ManifestError::new(
+                    format!("{path}.managedScope"),
+                    "only allowed with `managed: true`",
+                ));
+            }
+        }
+        if !seen.contains(API_KEY_FIELD) {
+            return Err(ManifestError::new(
+                "auth.apiKey.page.content",
+                format!("needs a field with `const: \"{API_KEY_FIELD}\"` (the API key itself)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The managed fields of one scope (fields without `managedScope` are
+    /// account-scoped).
+    pub fn managed_fields(&self, scope: ManagedScope) -> impl Iterator<Item = &FormField> {
+        self.content
+            .iter()
+            .filter(move |f| f.managed && f.managed_scope.unwrap_or(ManagedScope::Account) == scope)
+    }
+
+    /// The fields a normal user fills in: without hidden managed fields.
+    pub fn user_fields(&self) -> impl Iterator<Item = &FormField> {
+        self.content.iter().filter(|f| !(f.hidden && f.managed))
+    }
+}
