@@ -301,6 +301,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let _watch = registry.watch();
     let _delivery = Aborting(server.events.start_delivery());
+    let _pruning = Aborting(connector_server::store::retention::start(
+        server.database.clone(),
+        file_config.retention.clone(),
+    ));
     let _refresher = Aborting(server.flows.start_refresher(RefresherSettings {
         interval: std::time::Duration::from_secs(args.refresh_interval_secs.max(1)),
         ..RefresherSettings::default()

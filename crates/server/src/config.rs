@@ -29,6 +29,14 @@
 //! backoff_base_secs = 5                # first retry delay, doubled each time (with jitter)
 //! backoff_max_secs = 3600              # longest delay between attempts
 //! timeout_secs = 10                    # one attempt, connect to end of response
+//!
+//! [retention]                          # background pruning of old rows
+//! oauth_states_after_expiry_secs = 3600
+//! outbound_audit_days = 30
+//! webhook_outbox_days = 7              # delivered or failed events; pending ones stay
+//! admin_audit_days = 365
+//! interval_secs = 60
+//! batch = 5000                         # rows per delete statement
 //! ```
 //!
 //! `[webhooks]` ([`WebhookConfig`]) is absent by default: no events are sent.
@@ -50,6 +58,8 @@ use connector_sandbox::capabilities::http::{HostSecret, OutboundConfig};
 pub use crate::events::{WebhookConfig, WebhookSecretSource};
 use connector_abi::manifest::AllowedOrigin;
 use connector_sandbox::runtime::RuntimeLimits;
+
+pub use crate::store::retention::RetentionSettings;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -82,6 +92,8 @@ pub struct HostConfig {
     pub connectors: BTreeMap<String, ConnectorSettings>,
     /// Signed webhooks about connection events (`[webhooks]`); none when absent.
     pub webhooks: Option<WebhookConfig>,
+    /// How long old rows are kept before the background pruning removes them.
+    pub retention: RetentionSettings,
 }
 
 /// Operator settings for one connector.
@@ -166,6 +178,7 @@ impl HostConfig {
         if let Some(webhooks) = &self.webhooks {
             webhooks.validate()?;
         }
+        self.retention.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }
@@ -173,6 +186,16 @@ impl HostConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_settings_are_bounded_and_name_their_key() {
+        let config: HostConfig = toml::from_str("[retention]\noutbound_audit_days = 0").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("retention.outbound_audit_days"), "{error}");
+        let config: HostConfig = toml::from_str("[retention]\nbatch = 0").unwrap();
+        assert!(config.validate().unwrap_err().to_string().contains("retention.batch"));
+        assert!(HostConfig::default().validate().is_ok());
+    }
 
     #[test]
     fn unknown_keys_are_rejected_with_their_name() {

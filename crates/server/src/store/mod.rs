@@ -9,6 +9,7 @@ pub mod crypto;
 mod leases;
 mod managed;
 mod oauth_states;
+pub mod retention;
 #[cfg(feature = "test-support")]
 mod testing;
 

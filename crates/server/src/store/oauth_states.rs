@@ -85,12 +85,8 @@ impl OAuthStateStore {
             };
             self.keys.encrypt(v.expose_secret().as_bytes(), aad)
         });
-        // Forget authorizations that expired over an hour ago (until then a
-        // replay is still reported as such).
-        sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
-            .bind(unix_seconds() - 3600)
-            .execute(&self.database.pool)
-            .await?;
+        // Expired states are removed by the background pruning
+        // (`store::retention`), never on this request path.
         let expires_at = unix_seconds() + STATE_LIFETIME_SECS;
         sqlx::query(
             "INSERT INTO oauth_states (state_hash, connector_id, account_id, user_id, redirect_uri, code_verifier,
