@@ -6,11 +6,11 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::{ApiError, AppState, Caller};
-use crate::access::Role;
-use crate::flows::{
+use super::dto::{
     ManagedFields, ManagedFieldsUpdate, ManagedOAuthInput, ManagedOAuthSaved, ManagedOAuthView,
 };
+use super::{ApiError, AppState, Caller};
+use crate::access::Role;
 use crate::store::{AdminChange, AdminEvent};
 
 /// `…/managed-oauth` (GET, PUT, DELETE), `…/managed-fields` for the account
@@ -58,7 +58,13 @@ pub(super) async fn get_managed_oauth(
     Path((account, connector)): Path<(String, String)>,
 ) -> Result<Json<ManagedOAuthView>, ApiError> {
     caller.require_account(Role::AccountAdmin, &account, "read managed credentials")?;
-    Ok(Json(state.flows.managed_oauth(&account, &connector).await?))
+    Ok(Json(
+        state
+            .flows
+            .managed_oauth(&account, &connector)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(put, path = "/v1/accounts/{account}/connectors/{connector}/managed-oauth", tag = "admin", params(("account" = String, Path), ("connector" = String, Path)), request_body = ManagedOAuthInput, responses((status = 200, description = "Stored as pending; connections invalidated", body = ManagedOAuthSaved), (status = 400, description = "A value is missing or invalid (named)", body = ApiError), (status = 403, description = "Not an admin of this account", body = ApiError), (status = 409, description = "The connector does not use admin-managed OAuth", body = ApiError)))]
@@ -81,10 +87,11 @@ pub(super) async fn put_managed_oauth(
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
     .collect();
-    let saved = state
+    let saved: ManagedOAuthSaved = state
         .flows
-        .set_managed_oauth(&account, &connector, input, &caller.key_id)
-        .await?;
+        .set_managed_oauth(&account, &connector, input.into(), &caller.key_id)
+        .await?
+        .into();
     record(
         &state,
         &caller,
@@ -152,7 +159,8 @@ pub(super) async fn get_account_fields(
         state
             .flows
             .managed_fields(&account, &connector, None)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -179,7 +187,8 @@ pub(super) async fn get_user_fields(
         state
             .flows
             .managed_fields(&account, &connector, Some(&user))
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -214,10 +223,11 @@ async fn put_fields(
             }
         })
         .collect();
-    let fields = state
+    let fields: ManagedFields = state
         .flows
-        .set_managed_fields(account, connector, user, update, &caller.key_id)
-        .await?;
+        .set_managed_fields(account, connector, user, update.into(), &caller.key_id)
+        .await?
+        .into();
     record(
         state,
         caller,

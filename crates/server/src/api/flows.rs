@@ -10,10 +10,11 @@ use super::{ApiError, AppState, Caller};
 use crate::access::{Denied, Principal, Role};
 use axum::response::IntoResponse;
 
-use crate::flows::{
-    ApiKeyLogin, AuthPageView, FlowError, LogoutResult, OAuthCallback, OAuthConnected, OAuthStart,
-    OAuthStarted, ProxyRequest, ProxyResponse, ValidationResult,
+use super::dto::{
+    ApiKeyLogin, AuthPageView, LogoutResult, OAuthConnected, OAuthStart, OAuthStarted,
+    ProxyRequest, ProxyResponse, RawCredentials, ValidationResult,
 };
+use crate::flows::{FlowError, OAuthCallback};
 use crate::store::{Connection, ConnectionRef};
 
 /// `GET /v1/connectors/{id}/auth-page` (any key), and for service keys within
@@ -72,8 +73,10 @@ pub(super) async fn proxy(
     };
     let at = scoped(&caller, &path, "proxy requests")?;
     let Json(request) = body.map_err(ApiError::bad_body)?;
+    let request = request.try_into()?;
     let fetched = fetched.map_err(|e| ApiError::from(FlowError::Storage(e)))?;
-    Ok(Json(state.flows.proxy_fetched(at, request, fetched).await?).into_response())
+    let response = state.flows.proxy_fetched(at, request, fetched).await?;
+    Ok(Json(ProxyResponse::from(response)).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{account}/users/{user}/connections/{id}/credentials", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The raw access token (refreshed first when due): `{tokenType, accessToken, expiresAt}`"), (status = 403, description = "Not a service key of this account trusted with raw tokens", body = ApiError), (status = 404, description = "Unknown connection", body = ApiError), (status = 409, description = "Logged out, needs re-auth, or expired", body = ApiError)))]
@@ -86,7 +89,7 @@ pub(super) async fn credentials(
     if !caller.raw_tokens {
         return Err(Denied::RawTokens.into());
     }
-    let raw = state.flows.raw_credentials(at).await?;
+    let raw = RawCredentials::from(state.flows.raw_credentials(at).await?);
     tracing::info!(key = %caller.key_id, connection = %at.id, "raw access token handed out");
     let mut response = Json(raw).into_response();
     response.headers_mut().insert(
@@ -138,7 +141,7 @@ pub(super) async fn auth_page(
             .into());
         }
     };
-    Ok(Json(state.flows.auth_page(&id, manual)?))
+    Ok(Json(state.flows.auth_page(&id, manual)?.into()))
 }
 
 #[utoipa::path(post, path = "/v1/connectors/{id}/api-key/login", tag = "flows", params(("id" = String, Path)), request_body = ApiKeyLogin, responses((status = 200, description = "The saved connection", body = Connection), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
@@ -150,7 +153,7 @@ pub(super) async fn api_key_login(
 ) -> Result<Json<Connection>, ApiError> {
     let Json(login) = body.map_err(ApiError::bad_body)?;
     caller.require_account(Role::Service, &login.account_id, "log users in")?;
-    Ok(Json(state.flows.api_key_login(&id, login).await?))
+    Ok(Json(state.flows.api_key_login(&id, login.into()).await?))
 }
 
 #[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/logout", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "Logged out; our copy of the credentials is cleared", body = LogoutResult), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
@@ -163,7 +166,8 @@ pub(super) async fn logout(
         state
             .flows
             .logout(scoped(&caller, &path, "log users out")?)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -177,7 +181,8 @@ pub(super) async fn validate(
         state
             .flows
             .validate(scoped(&caller, &path, "validate connections")?)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -204,7 +209,9 @@ pub(super) async fn oauth_start(
 ) -> Result<Json<OAuthStarted>, ApiError> {
     let Json(start) = body.map_err(ApiError::bad_body)?;
     caller.require_account(Role::Service, &start.account_id, "start logins")?;
-    Ok(Json(state.flows.oauth_start(&id, start).await?))
+    Ok(Json(
+        state.flows.oauth_start(&id, start.into()).await?.into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/oauth/callback", tag = "flows", params(("code" = Option<String>, Query), ("state" = Option<String>, Query), ("iss" = Option<String>, Query), ("error" = Option<String>, Query), ("error_description" = Option<String>, Query)), responses((status = 200, description = "The saved connection", body = OAuthConnected), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
@@ -227,5 +234,5 @@ pub(super) async fn oauth_callback(
             return Err(Denied::ForeignLogin.into());
         }
     }
-    Ok(Json(state.flows.oauth_callback(callback).await?))
+    Ok(Json(state.flows.oauth_callback(callback).await?.into()))
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 mod admin;
 mod auth;
+pub mod dto;
 mod flows;
 mod openapi;
 
@@ -166,9 +167,7 @@ impl From<crate::flows::FlowError> for ApiError {
 /// (this API and the author's `dev` page) decide.
 pub fn flow_status(error: &FlowError) -> StatusCode {
     match error {
-        FlowError::UnknownConnector(_) | FlowError::UnknownConnection(_) => {
-            StatusCode::NOT_FOUND
-        }
+        FlowError::UnknownConnector(_) | FlowError::UnknownConnection(_) => StatusCode::NOT_FOUND,
         FlowError::WrongAuthType { .. }
         | FlowError::Field { .. }
         | FlowError::State(_)
@@ -178,14 +177,10 @@ pub fn flow_status(error: &FlowError) -> StatusCode {
         FlowError::NotUsable(_) => StatusCode::CONFLICT,
         FlowError::Provider(_) | FlowError::Connector(_) => StatusCode::BAD_GATEWAY,
         FlowError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-        FlowError::NotManaged(_) | FlowError::ManagedCredentialsMissing(_) => {
-            StatusCode::CONFLICT
-        }
+        FlowError::NotManaged(_) | FlowError::ManagedCredentialsMissing(_) => StatusCode::CONFLICT,
         FlowError::ManagedFieldsMissing(_) => StatusCode::UNPROCESSABLE_ENTITY,
         FlowError::ManagedLoginFailed(cause) => flow_status(cause),
-        FlowError::Storage(_) | FlowError::ManagedStorage(_) => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        FlowError::Storage(_) | FlowError::ManagedStorage(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -5,86 +5,71 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
-
-use super::{FlowError, Flows, identity_fields, merge, placement_from};
-use connector_sandbox::capabilities::http::{ApiKeyCredential, CallCredentials};
 use connector_abi::manifest::{
-    API_KEY_FIELD, ApiKeyPage, AuthKind, FieldType, FormField, ManagedScope, OAuthBlock,
+    API_KEY_FIELD, ApiKeyPage, AuthKind, FieldType, FormField, ManagedScope,
 };
+use connector_sandbox::capabilities::http::{ApiKeyCredential, CallCredentials};
 use connector_sandbox::runtime::CallContext;
 use connector_sandbox::wit::hooks::ConnectionInfo;
-use crate::store::{Connection, ConnectionSecrets, NewConnection};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::FlowError;
+use super::call_context::placement_from;
+use super::common::{Connectors, Notifier, identity_fields, merge};
+use crate::events::EventKind;
+use crate::registry::LoadedConnector;
+use crate::store::{Connection, ConnectionSecrets, ConnectionStore, ManagedStore, NewConnection};
 
 /// An API-key login request.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug)]
 pub struct ApiKeyLogin {
     /// Platform account.
     pub account_id: String,
     /// Platform user.
     pub user_id: String,
     /// CRM hostname, when the connector is regional.
-    #[serde(default)]
     pub hostname: Option<String>,
     /// The form values by field `const` (the API key is `apiKey`).
-    #[schema(value_type = Object)]
     pub fields: serde_json::Map<String, serde_json::Value>,
     /// Ignore admin-managed values: the user fills the full form (the
     /// fallback after a managed login failed).
-    #[serde(default)]
     pub manual: bool,
 }
 
-/// What a client renders to log in.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthPageView {
-    /// The connector.
-    pub connector_id: String,
-    /// Its display name.
-    pub name: String,
-    /// `oauth` or `apiKey`.
-    pub auth_type: AuthKind,
-    /// OAuth button data (client-visible values only).
-    pub oauth: Option<OAuthBlock>,
-    /// The API-key form: without hidden managed fields, or every field for
-    /// the manual form.
-    pub api_key: Option<ApiKeyPage>,
+/// Logs users in with an API key.
+#[derive(Clone)]
+pub(crate) struct ApiKeyFlow {
+    connectors: Connectors,
+    connections: ConnectionStore,
+    managed: ManagedStore,
+    notifier: Notifier,
 }
 
-impl Flows {
-    /// The login page of a connector; `manual` asks for the full form (every
-    /// field, managed ones included).
-    pub fn auth_page(&self, connector_id: &str, manual: bool) -> Result<AuthPageView, FlowError> {
-        let connector = self.connector(connector_id)?;
-        let manifest = &connector.info.manifest;
-        let api_key = manifest.auth.api_key.as_ref().map(|block| ApiKeyPage {
-            content: if manual {
-                block.page.content.clone()
-            } else {
-                block.page.user_fields().cloned().collect()
-            },
-            ..block.page.clone()
-        });
-        Ok(AuthPageView {
-            connector_id: manifest.id.clone(),
-            name: manifest.display_name().to_string(),
-            auth_type: manifest.auth.kind,
-            oauth: manifest.auth.oauth.clone(),
-            api_key,
-        })
+impl ApiKeyFlow {
+    /// Logins saved in `connections`, with admin-managed values from `managed`.
+    pub(crate) fn new(
+        connectors: Connectors,
+        connections: ConnectionStore,
+        managed: ManagedStore,
+        notifier: Notifier,
+    ) -> Self {
+        Self {
+            connectors,
+            connections,
+            managed,
+            notifier,
+        }
     }
 
     /// Logs a user in with an API key. Saves nothing unless `user-info` succeeds.
-    pub async fn api_key_login(
+    pub(crate) async fn login(
         &self,
         connector_id: &str,
         login: ApiKeyLogin,
     ) -> Result<Connection, FlowError> {
-        let connector = self.connector(connector_id)?;
-        Self::require(&connector, AuthKind::ApiKey, "apiKey")?;
+        let connector = self
+            .connectors
+            .of_kind(connector_id, AuthKind::ApiKey, "apiKey")?;
         let page = &connector
             .info
             .manifest
@@ -100,7 +85,7 @@ impl Flows {
         };
         let (key, fields) = validate_form(page, &submitted)?;
         let result = self
-            .api_key_connect(&connector, page, login, key, fields, &filled)
+            .connect(&connector, page, login, key, fields, &filled)
             .await;
         match result {
             Err(error) if !filled.is_empty() && !matches!(error, FlowError::Storage(_)) => {
@@ -161,9 +146,9 @@ impl Flows {
     }
 
     /// `basic-auth`, `user-info` with the key injected, then save.
-    async fn api_key_connect(
+    async fn connect(
         &self,
-        connector: &crate::registry::LoadedConnector,
+        connector: &LoadedConnector,
         page: &ApiKeyPage,
         login: ApiKeyLogin,
         key: SecretString,
@@ -227,12 +212,9 @@ impl Flows {
                 },
             })
             .await?;
-        self.emit(
-            crate::events::EventKind::ConnectionCreated,
-            &saved,
-            "api-key login",
-        )
-        .await;
+        self.notifier
+            .emit(EventKind::ConnectionCreated, &saved, "api-key login")
+            .await;
         Ok(saved)
     }
 }
@@ -275,7 +257,7 @@ fn validate_form(
 }
 
 /// True for a field users never see, whose value an admin sets.
-pub(super) fn is_hidden_managed(page: &ApiKeyPage, key: &str) -> bool {
+pub(crate) fn is_hidden_managed(page: &ApiKeyPage, key: &str) -> bool {
     page.content
         .iter()
         .any(|f| f.key == key && f.managed && f.hidden)
@@ -296,7 +278,8 @@ fn typed_value(field: &FormField, text: &str) -> serde_json::Value {
     }
 }
 
-pub(super) fn as_text(field: &FormField, value: &serde_json::Value) -> Result<String, String> {
+/// A submitted value as text, if its JSON type is the field's.
+pub(crate) fn as_text(field: &FormField, value: &serde_json::Value) -> Result<String, String> {
     use serde_json::Value;
     match (field.field_type, value) {
         (FieldType::String, Value::String(s)) => Ok(s.clone()),

@@ -1,9 +1,10 @@
-//! Errors of the connection flows, each with a stable code, an HTTP status and
-//! (for bad input) the field it is about. Messages never contain secrets.
+//! Errors of the connection flows, each with a stable code and (for bad
+//! input) the field it is about; the HTTP layers choose the status
+//! (`api::flow_status`). Messages never contain secrets.
 
-
-use connector_sandbox::wit::ConnectorError;
 use connector_sandbox::runtime::{CallError, describe};
+use connector_sandbox::wit::ConnectorError;
+
 use crate::store::{ConnectionStoreError, ManagedStoreError};
 
 /// Why a flow did not complete. Nothing is saved when a flow fails.

@@ -7,16 +7,21 @@
 //!   there is one, else the active one. Submitting new values marks the
 //!   account's existing connections to the connector as needing re-auth.
 //! - **API-key fields**: form fields marked `managed` are filled by an admin
-//!   per account or per user (`managedScope`); `api_key::api_key_login` fills
-//!   them in before `user-info`.
+//!   per account or per user (`managedScope`); the API-key login fills them in
+//!   before `user-info`.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
-use super::{FlowError, Flows};
-use connector_abi::manifest::{AdminManagedOAuth, AuthKind, FormField, ManagedOAuthValue, ManagedScope};
+use connector_abi::manifest::{
+    API_KEY_FIELD, AdminManagedOAuth, AuthKind, FormField, ManagedOAuthValue, ManagedScope,
+};
+
+use super::FlowError;
+use super::api_key::as_text;
+use super::common::{Connectors, Notifier};
+use crate::events::EventKind;
 use crate::registry::LoadedConnector;
-use crate::store::{ManagedOAuthApp, OAuthAppValues, Slot};
+use crate::store::{ConnectionStore, ManagedOAuthApp, ManagedStore, OAuthAppValues, Slot};
 
 /// What an admin shows in place of a stored secret.
 pub const MASK: &str = "********";
@@ -24,32 +29,37 @@ pub const MASK: &str = "********";
 /// The OAuth application values an account admin submits. Which are required
 /// depends on the connector (`auth.oauth.adminManaged.required`). `Debug`
 /// never shows the secret.
-#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Default)]
 pub struct ManagedOAuthInput {
     /// Client id of the tenant's application.
-    #[serde(default)]
     pub client_id: Option<String>,
     /// Its client secret (write-only: never shown again).
-    #[serde(default)]
     pub client_secret: Option<String>,
     /// The tenant's token endpoint.
-    #[serde(default)]
     pub token_url: Option<String>,
     /// The tenant's authorization endpoint.
-    #[serde(default)]
     pub authorization_url: Option<String>,
     /// The redirect URI registered with the application.
-    #[serde(default)]
     pub redirect_uri: Option<String>,
     /// The tenant's CRM hostname.
-    #[serde(default)]
     pub hostname: Option<String>,
 }
 
+impl std::fmt::Debug for ManagedOAuthInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedOAuthInput")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| MASK))
+            .field("token_url", &self.token_url)
+            .field("authorization_url", &self.authorization_url)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("hostname", &self.hostname)
+            .finish()
+    }
+}
+
 /// A stored application as an admin sees it: the secret masked.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct ManagedOAuthAppView {
     /// `pending` (waiting for a first successful login) or `active`.
     pub status: Slot,
@@ -75,27 +85,6 @@ pub struct ManagedOAuthAppView {
     pub updated_at: i64,
 }
 
-impl std::fmt::Debug for ManagedOAuthInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManagedOAuthInput")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| MASK))
-            .field("token_url", &self.token_url)
-            .field("authorization_url", &self.authorization_url)
-            .field("redirect_uri", &self.redirect_uri)
-            .field("hostname", &self.hostname)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for ManagedFieldsUpdate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManagedFieldsUpdate")
-            .field("values", &self.values.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
-
 impl From<&ManagedOAuthApp> for ManagedOAuthAppView {
     fn from(app: &ManagedOAuthApp) -> Self {
         let v = &app.values;
@@ -116,8 +105,7 @@ impl From<&ManagedOAuthApp> for ManagedOAuthAppView {
 }
 
 /// An account's admin-managed OAuth set-up for one connector.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct ManagedOAuthView {
     /// The connector.
     pub connector_id: String,
@@ -130,8 +118,7 @@ pub struct ManagedOAuthView {
 }
 
 /// The answer to a submission.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct ManagedOAuthSaved {
     /// The stored values, pending until a login succeeds with them.
     pub pending: ManagedOAuthAppView,
@@ -142,11 +129,9 @@ pub struct ManagedOAuthSaved {
 }
 
 /// One managed form field as an admin sees it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct ManagedFieldView {
     /// The field's `const`.
-    #[serde(rename = "const")]
     pub key: String,
     /// Its label.
     pub title: String,
@@ -161,8 +146,7 @@ pub struct ManagedFieldView {
 }
 
 /// The managed fields of one scope (an account, or a user of it).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct ManagedFields {
     /// The connector.
     pub connector_id: String,
@@ -172,23 +156,54 @@ pub struct ManagedFields {
     pub fields: Vec<ManagedFieldView>,
 }
 
-/// Values to set (`null` clears one). `Debug` shows field names only.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// Values to set (`null` clears one) by field `const`. `Debug` shows field
+/// names only.
 pub struct ManagedFieldsUpdate {
     /// By field `const`.
-    #[schema(value_type = Object)]
     pub values: serde_json::Map<String, serde_json::Value>,
 }
 
-impl Flows {
+impl std::fmt::Debug for ManagedFieldsUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedFieldsUpdate")
+            .field("values", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// What account admins manage: OAuth applications and API-key form fields.
+#[derive(Clone)]
+pub(crate) struct ManagedCredentials {
+    connectors: Connectors,
+    managed: ManagedStore,
+    connections: ConnectionStore,
+    notifier: Notifier,
+}
+
+impl ManagedCredentials {
+    /// Credentials stored in `managed`; changes invalidate `connections`.
+    pub(crate) fn new(
+        connectors: Connectors,
+        managed: ManagedStore,
+        connections: ConnectionStore,
+        notifier: Notifier,
+    ) -> Self {
+        Self {
+            connectors,
+            managed,
+            connections,
+            notifier,
+        }
+    }
+
     /// A loaded connector that declares `auth.oauth.adminManaged`.
     fn admin_managed_connector(
         &self,
         connector_id: &str,
     ) -> Result<(std::sync::Arc<LoadedConnector>, AdminManagedOAuth), FlowError> {
-        let connector = self.connector(connector_id)?;
-        Self::require(&connector, AuthKind::OAuth, "oauth")?;
+        let connector = self
+            .connectors
+            .of_kind(connector_id, AuthKind::OAuth, "oauth")?;
         let setup = connector
             .info
             .manifest
@@ -205,7 +220,7 @@ impl Flows {
     }
 
     /// The account's admin-managed OAuth set-up for a connector.
-    pub async fn managed_oauth(
+    pub(crate) async fn managed_oauth(
         &self,
         account_id: &str,
         connector_id: &str,
@@ -223,7 +238,7 @@ impl Flows {
     /// Stores an admin's OAuth application as pending and marks the
     /// account's connections to the connector as needing re-auth. Nothing is
     /// stored when a value is missing or invalid (the error names it).
-    pub async fn set_managed_oauth(
+    pub(crate) async fn set_managed_oauth(
         &self,
         account_id: &str,
         connector_id: &str,
@@ -259,7 +274,7 @@ impl Flows {
 
     /// Removes the account's application (active and pending) and marks its
     /// connections to the connector as needing re-auth; returns how many.
-    pub async fn delete_managed_oauth(
+    pub(crate) async fn delete_managed_oauth(
         &self,
         account_id: &str,
         connector_id: &str,
@@ -295,7 +310,8 @@ impl Flows {
             .invalidate_account_connector(account_id, connector_id)
             .await?;
         for connection in &invalidated {
-            self.emit(crate::events::EventKind::NeedsReauth, connection, reason)
+            self.notifier
+                .emit(EventKind::NeedsReauth, connection, reason)
                 .await;
         }
         Ok(invalidated.len() as u64)
@@ -332,7 +348,7 @@ impl Flows {
                 ));
             }
         }
-        let outbound = self.registry.runtime().outbound();
+        let outbound = self.connectors.outbound();
         if let Some(url) = &values.token_url {
             outbound
                 .check_url(connector.prepared.policy(), url)
@@ -369,99 +385,8 @@ impl Flows {
         Ok(values)
     }
 
-    /// The application a new login of `account_id` uses: the pending one when
-    /// there is one, else the active one. `None` for connectors that do not
-    /// declare `adminManaged`; an error when the account has not set one up.
-    pub(super) async fn login_app(
-        &self,
-        connector: &LoadedConnector,
-        account_id: &str,
-    ) -> Result<Option<ManagedOAuthApp>, FlowError> {
-        if !is_admin_managed(connector) {
-            return Ok(None);
-        }
-        let id = &connector.info.manifest.id;
-        let (active, pending) = self.managed.oauth_apps(account_id, id).await?;
-        pending.or(active).map(Some).ok_or_else(|| {
-            FlowError::ManagedCredentialsMissing(format!(
-                "an admin of account `{account_id}` must first set up the OAuth application for `{id}`"
-            ))
-        })
-    }
-
-    /// The application of version `version` (the one a login started with),
-    /// if it is still the newest: a login started before an admin changed the
-    /// application must start again.
-    pub(super) async fn app_version(
-        &self,
-        connector: &LoadedConnector,
-        account_id: &str,
-        version: i64,
-    ) -> Result<ManagedOAuthApp, FlowError> {
-        let (active, pending) = self
-            .managed
-            .oauth_apps(account_id, &connector.info.manifest.id)
-            .await?;
-        let newest = [&active, &pending]
-            .into_iter()
-            .flatten()
-            .map(|app| app.version)
-            .max();
-        [active, pending]
-            .into_iter()
-            .flatten()
-            .find(|app| app.version == version && Some(version) == newest)
-            .ok_or_else(|| {
-                FlowError::State(
-                    "the account's managed OAuth application changed during this login; start again"
-                        .into(),
-                )
-            })
-    }
-
-    /// The application existing connections of the account use (the active
-    /// one; the pending one when none is active yet).
-    pub(super) async fn connection_app(
-        &self,
-        connector: &LoadedConnector,
-        account_id: &str,
-    ) -> Result<Option<ManagedOAuthApp>, FlowError> {
-        if !is_admin_managed(connector) {
-            return Ok(None);
-        }
-        let (active, pending) = self
-            .managed
-            .oauth_apps(account_id, &connector.info.manifest.id)
-            .await?;
-        Ok(active.or(pending))
-    }
-
-    /// After a successful login: a pending application becomes active.
-    pub(super) async fn promote_app(
-        &self,
-        account_id: &str,
-        connector_id: &str,
-        app: &ManagedOAuthApp,
-    ) -> Result<(), FlowError> {
-        if app.slot == Slot::Pending {
-            let promoted = self
-                .managed
-                .promote(account_id, connector_id, app.version)
-                .await?;
-            if promoted {
-                tracing::info!(
-                    account = account_id,
-                    connector = connector_id,
-                    version = app.version,
-                    "managed OAuth application promoted to active"
-                );
-            }
-        }
-        Ok(())
-    }
-
     /// The managed fields of one scope, as an admin sees them.
-    pub async fn managed_fields(
+    pub(crate) async fn managed_fields(
         &self,
         account_id: &str,
         connector_id: &str,
@@ -479,7 +404,7 @@ impl Flows {
                 .iter()
                 .map(|f| {
                     let value = stored.get(&f.key).map(|v| {
-                        if f.key == connector_abi::manifest::API_KEY_FIELD {
+                        if f.key == API_KEY_FIELD {
                             MASK.to_string()
                         } else {
                             v.expose_secret().to_string()
@@ -499,7 +424,7 @@ impl Flows {
     }
 
     /// Sets or clears managed field values of one scope, all or none.
-    pub async fn set_managed_fields(
+    pub(crate) async fn set_managed_fields(
         &self,
         account_id: &str,
         connector_id: &str,
@@ -529,8 +454,8 @@ impl Flows {
             let text = match value {
                 serde_json::Value::Null => None,
                 value => {
-                    let text = super::api_key::as_text(field, value)
-                        .map_err(|m| FlowError::field_error(&path, m))?;
+                    let text =
+                        as_text(field, value).map_err(|m| FlowError::field_error(&path, m))?;
                     if text.trim().is_empty() {
                         return Err(FlowError::field_error(
                             &path,
@@ -553,8 +478,9 @@ impl Flows {
         connector_id: &str,
         user_id: Option<&str>,
     ) -> Result<(Vec<FormField>, ManagedScope), FlowError> {
-        let connector = self.connector(connector_id)?;
-        Self::require(&connector, AuthKind::ApiKey, "apiKey")?;
+        let connector = self
+            .connectors
+            .of_kind(connector_id, AuthKind::ApiKey, "apiKey")?;
         let page = &connector
             .info
             .manifest
@@ -576,14 +502,4 @@ impl Flows {
         }
         Ok((fields, scope))
     }
-}
-
-fn is_admin_managed(connector: &LoadedConnector) -> bool {
-    connector
-        .info
-        .manifest
-        .auth
-        .oauth
-        .as_ref()
-        .is_some_and(|o| o.admin_managed.is_some())
 }

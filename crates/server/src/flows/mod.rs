@@ -1,445 +1,448 @@
 //! The connection flows: what the host does when a platform connects, checks
 //! or disconnects one of its users (App Connect seeds 001/002). The API layer
-//! (`api::flows`) only translates HTTP to these calls.
+//! (`api::flows`, `api::admin`) only translates HTTP to these calls.
 //!
 //! Every flow runs the connector's hooks with the secrets injected by the host
 //! (the guest never receives them), and saves nothing unless every step
-//! succeeded.
+//! succeeded. Each flow is a small type holding only what it needs; [`Flows`]
+//! owns them all and is what the API, the CLI and the authoring tools call.
+//!
+//! | module | flow |
+//! |---|---|
+//! | `login_page` | the login page of a connector |
+//! | `api_key` | API-key login |
+//! | `oauth_start`, `oauth_callback` | OAuth login: start, and the provider's redirect back |
+//! | `logout`, `revocation` | logout; RFC 7009 revocation at the provider |
+//! | `validation` | `auth-validation`, `refresh-user-info` |
+//! | `proxy` | the authenticated proxy, raw credentials |
+//! | [`refresh`], `fresh`, `coordinator`, `refresher` | token refresh; single flight; the background refresher |
+//! | `managed`, `managed_apps` | admin-managed credentials; which OAuth application a login uses |
+//! | `oauth_client`, `token_endpoint` | `oauth-info` and the client secret; the one token-endpoint client |
+//! | `call_context`, `common` | what hooks on a stored connection get; shared lookups and events |
 
 mod api_key;
+mod call_context;
+mod common;
+mod coordinator;
 mod error;
-mod lifecycle;
-mod local;
+mod fresh;
+mod login_page;
+mod logout;
 mod managed;
-mod oauth;
+mod managed_apps;
+mod oauth_callback;
+mod oauth_client;
+mod oauth_start;
+mod proxy;
 pub mod refresh;
 mod refresher;
+mod revocation;
+mod token_endpoint;
+mod validation;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
-
-pub use api_key::{ApiKeyLogin, AuthPageView};
+pub use api_key::ApiKeyLogin;
+pub use coordinator::{DEFAULT_LEASE_TTL_MS, RefreshCoordinator, cooldown_secs};
 pub use error::FlowError;
-pub use lifecycle::{
-    DEFAULT_LEASE_TTL_MS, ProxyRequest, ProxyResponse, RawCredentials, RefreshCoordinator,
-    cooldown_secs,
-};
+pub use login_page::AuthPageView;
+pub use logout::LogoutResult;
 pub use managed::{
     MASK, ManagedFieldView, ManagedFields, ManagedFieldsUpdate, ManagedOAuthAppView,
     ManagedOAuthInput, ManagedOAuthSaved, ManagedOAuthView,
 };
-pub use oauth::{OAuthCallback, OAuthConnected, OAuthStart, OAuthStarted};
+pub use oauth_callback::{OAuthCallback, OAuthConnected};
+pub use oauth_start::{OAuthStart, OAuthStarted};
+pub use proxy::{ProxyRequest, ProxyResponse, RawCredentials};
 pub use refresher::{RefreshRun, RefresherSettings};
+pub use validation::ValidationResult;
 
-use connector_sandbox::capabilities::http::{ApiKeyCredential, ApiKeyPlacement, CallCredentials};
-use connector_abi::hook::Hook;
-use connector_abi::manifest::{AuthKind, ManagedScope};
-use crate::registry::{LoadedConnector, Registry};
-use connector_sandbox::runtime::CallContext;
-use connector_sandbox::wit::hooks::{self, ConnectionInfo};
+use crate::events::Events;
+use crate::registry::Registry;
 use crate::store::{
-    Connection, ConnectionRef, ConnectionStatus, ConnectionStore, ManagedStore, OAuthStateStore,
+    Connection, ConnectionRef, ConnectionSecrets, ConnectionStore, LeaseStore, OAuthStateStore,
 };
-use secrecy::ExposeSecret;
+use refresh::{RefreshError, Refreshed};
 
-/// The flows, over the live connectors and the connection store.
+/// The flows, over the live connectors and the connection store. Cloning is
+/// cheap (one shared set of flows).
 #[derive(Clone)]
 pub struct Flows {
+    inner: Arc<Inner>,
+}
+
+/// What the flows are built from (kept to rebuild them with other settings).
+#[derive(Clone)]
+struct Parts {
     registry: Arc<Registry>,
     connections: ConnectionStore,
     states: OAuthStateStore,
-    managed: ManagedStore,
-    refresh: Arc<RefreshCoordinator>,
-    events: crate::events::Events,
+    events: Events,
+    lease_ttl_ms: i64,
 }
 
-/// The outcome of a logout.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LogoutResult {
-    /// The connection, now revoked, without credentials.
-    pub connection: Connection,
-    /// The connector's message, if any.
-    pub message: Option<String>,
-    /// The provider confirmed the RFC 7009 revocation.
-    pub revoked_at_provider: bool,
-    /// Problems during provider-side cleanup (our copy is cleared regardless).
-    pub warnings: Vec<String>,
+/// Every flow, each holding only what it needs.
+struct Inner {
+    parts: Parts,
+    login_page: login_page::LoginPage,
+    api_key: api_key::ApiKeyFlow,
+    oauth_start: oauth_start::OAuthStartFlow,
+    oauth_callback: oauth_callback::OAuthCallbackFlow,
+    logout: logout::LogoutFlow,
+    validation: validation::ValidationFlow,
+    token_refresh: refresh::TokenRefresh,
+    fresh: fresh::FreshConnections,
+    proxy: proxy::ProxyFlow,
+    managed: managed::ManagedCredentials,
+    refresher: refresher::BackgroundRefresher,
 }
 
-/// The outcome of `auth-validation`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ValidationResult {
-    /// The connection works.
-    pub successful: bool,
-    /// The status the CRM answered with.
-    pub status: Option<u16>,
-    /// Why not.
-    pub fail_reason: Option<String>,
-    /// The connection after validation (marked as needing re-auth on a 401).
-    pub connection: Connection,
+/// The pieces several flows share, built once per [`Inner`].
+struct Shared {
+    connectors: common::Connectors,
+    connections: ConnectionStore,
+    managed: crate::store::ManagedStore,
+    notifier: common::Notifier,
+    calls: call_context::ConnectionCalls,
+    apps: managed_apps::ManagedApps,
+    oauth: oauth_client::OAuthClients,
+    revocation: revocation::Revocation,
+    token_refresh: refresh::TokenRefresh,
+    fresh: fresh::FreshConnections,
+}
+
+impl Shared {
+    fn new(parts: &Parts) -> Self {
+        let connectors = common::Connectors::new(parts.registry.clone());
+        let connections = parts.connections.clone();
+        let managed = connections.managed();
+        let notifier = common::Notifier::new(parts.events.clone());
+        let apps = managed_apps::ManagedApps::new(managed.clone());
+        let oauth = oauth_client::OAuthClients::new(connectors.clone());
+        let (c, cs) = (&connectors, &connections);
+        let revocation =
+            revocation::Revocation::new(c.clone(), cs.clone(), apps.clone(), oauth.clone());
+        let token_refresh =
+            refresh::TokenRefresh::new(c.clone(), cs.clone(), apps.clone(), oauth.clone());
+        let coordinator = Arc::new(RefreshCoordinator::new(
+            LeaseStore::new(connections.database().clone()),
+            parts.lease_ttl_ms,
+        ));
+        let fresh = fresh::FreshConnections::new(
+            c.clone(),
+            cs.clone(),
+            notifier.clone(),
+            coordinator,
+            token_refresh.clone(),
+        );
+        Self {
+            calls: call_context::ConnectionCalls::new(cs.clone(), managed.clone()),
+            connectors,
+            connections,
+            managed,
+            notifier,
+            apps,
+            oauth,
+            revocation,
+            token_refresh,
+            fresh,
+        }
+    }
+}
+
+impl Inner {
+    /// Wires the flows over `parts`.
+    fn new(parts: Parts) -> Self {
+        let s = Shared::new(&parts);
+        let (c, cs, n) = (&s.connectors, &s.connections, &s.notifier);
+        Self {
+            login_page: login_page::LoginPage::new(c.clone()),
+            api_key: api_key::ApiKeyFlow::new(c.clone(), cs.clone(), s.managed.clone(), n.clone()),
+            oauth_start: oauth_start::OAuthStartFlow::new(
+                c.clone(),
+                parts.states.clone(),
+                s.apps.clone(),
+                s.oauth.clone(),
+            ),
+            oauth_callback: oauth_callback::OAuthCallbackFlow::new(
+                c.clone(),
+                parts.states.clone(),
+                s.apps.clone(),
+                s.oauth.clone(),
+                cs.clone(),
+                n.clone(),
+                s.revocation.clone(),
+            ),
+            logout: logout::LogoutFlow::new(
+                c.clone(),
+                cs.clone(),
+                s.calls.clone(),
+                s.revocation.clone(),
+                n.clone(),
+            ),
+            validation: validation::ValidationFlow::new(
+                c.clone(),
+                cs.clone(),
+                s.calls.clone(),
+                s.fresh.clone(),
+                n.clone(),
+            ),
+            proxy: proxy::ProxyFlow::new(c.clone(), cs.clone(), s.calls.clone(), s.fresh.clone()),
+            managed: managed::ManagedCredentials::new(
+                c.clone(),
+                s.managed.clone(),
+                cs.clone(),
+                n.clone(),
+            ),
+            refresher: refresher::BackgroundRefresher::new(c.clone(), cs.clone(), s.fresh.clone()),
+            token_refresh: s.token_refresh.clone(),
+            fresh: s.fresh.clone(),
+            parts,
+        }
+    }
 }
 
 impl Flows {
-    /// Flows over `registry` and `connections`.
+    /// Flows over `registry` and `connections`, with logins pending in
+    /// `states`; events disabled and the default lease lifetime.
     pub fn new(
         registry: Arc<Registry>,
         connections: ConnectionStore,
         states: OAuthStateStore,
     ) -> Self {
-        let database = connections.database().clone();
-        Self {
-            managed: connections.managed(),
-            refresh: Arc::new(RefreshCoordinator::new(
-                crate::store::LeaseStore::new(database.clone()),
-                DEFAULT_LEASE_TTL_MS,
-            )),
-            events: crate::events::Events::new(database, None)
-                .expect("disabled events need no configuration"),
+        let events = Events::new(connections.database().clone(), None)
+            .expect("disabled events need no configuration");
+        Self::from_parts(Parts {
             registry,
             connections,
             states,
+            events,
+            lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
+        })
+    }
+
+    fn from_parts(parts: Parts) -> Self {
+        Self {
+            inner: Arc::new(Inner::new(parts)),
         }
     }
 
     /// Publishes connection events through `events` (webhooks).
-    pub fn with_events(mut self, events: crate::events::Events) -> Self {
-        self.events = events;
-        self
+    pub fn with_events(self, events: Events) -> Self {
+        Self::from_parts(Parts {
+            events,
+            ..self.inner.parts.clone()
+        })
     }
 
     /// Sets how long a refresh lease lasts before another holder may take it
     /// (default [`DEFAULT_LEASE_TTL_MS`]).
-    pub fn with_lease_ttl_ms(mut self, ttl_ms: i64) -> Self {
-        let leases = crate::store::LeaseStore::new(self.connections.database().clone());
-        self.refresh = Arc::new(RefreshCoordinator::new(leases, ttl_ms));
-        self
+    pub fn with_lease_ttl_ms(self, ttl_ms: i64) -> Self {
+        Self::from_parts(Parts {
+            lease_ttl_ms: ttl_ms,
+            ..self.inner.parts.clone()
+        })
     }
 
     /// The events publisher.
-    pub fn events(&self) -> &crate::events::Events {
-        &self.events
+    pub fn events(&self) -> &Events {
+        &self.inner.parts.events
     }
 
-    fn connector(&self, id: &str) -> Result<Arc<LoadedConnector>, FlowError> {
-        self.registry
-            .get(id)
-            .ok_or_else(|| FlowError::UnknownConnector(id.to_string()))
+    /// The login page of a connector; `manual` asks for the full form (every
+    /// field, managed ones included).
+    pub fn auth_page(&self, connector_id: &str, manual: bool) -> Result<AuthPageView, FlowError> {
+        self.inner.login_page.view(connector_id, manual)
     }
 
-    async fn connection(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
-        self.connections
-            .get(at)
-            .await?
-            .ok_or_else(|| FlowError::UnknownConnection(at.id.to_string()))
-    }
-
-    /// What hooks acting on an existing connection see.
-    fn info(connection: &Connection) -> ConnectionInfo {
-        ConnectionInfo {
-            hostname: connection.hostname.clone(),
-            platform_user_id: connection.platform_user_id.clone(),
-            additional_info: connection.additional_info.clone(),
-        }
-    }
-
-    /// What hooks acting on `connection` see: its saved values plus the
-    /// current values of hidden admin-managed fields (which are not saved
-    /// with connections).
-    async fn hook_info(
+    /// Logs a user in with an API key. Saves nothing unless `user-info` succeeds.
+    pub async fn api_key_login(
         &self,
-        connector: &LoadedConnector,
-        connection: &Connection,
-    ) -> Result<ConnectionInfo, FlowError> {
-        let mut info = Self::info(connection);
-        let Some(block) = &connector.info.manifest.auth.api_key else {
-            return Ok(info);
-        };
-        let hidden: Vec<_> = block
-            .page
-            .content
-            .iter()
-            .filter(|f| f.managed && f.hidden && f.key != connector_abi::manifest::API_KEY_FIELD)
-            .filter(|f| !info.additional_info.iter().any(|(k, _)| k == &f.key))
-            .collect();
-        if hidden.is_empty() {
-            return Ok(info);
-        }
-        let (account, connector_id) = (&connection.account_id, &connection.connector_id);
-        let for_account = self.managed.fields(account, connector_id, None).await?;
-        let for_user = self
-            .managed
-            .fields(account, connector_id, Some(&connection.user_id))
-            .await?;
-        for field in hidden {
-            let stored = match field.managed_scope.unwrap_or(ManagedScope::Account) {
-                ManagedScope::Account => for_account.get(&field.key),
-                ManagedScope::User => for_user.get(&field.key),
-            };
-            if let Some(value) = stored {
-                info.additional_info
-                    .push((field.key.clone(), value.expose_secret().to_string()));
-            }
-        }
-        Ok(info)
+        connector_id: &str,
+        login: ApiKeyLogin,
+    ) -> Result<Connection, FlowError> {
+        self.inner.api_key.login(connector_id, login).await
     }
 
-    /// The call context of a stored connection: its decrypted secrets, the API
-    /// key placed as the connector's `basic-auth` hook says.
-    async fn context(
+    /// Builds the authorize URL and records the pending authorization.
+    pub async fn oauth_start(
         &self,
-        connector: &LoadedConnector,
-        connection: &Connection,
-    ) -> Result<CallContext, FlowError> {
-        if connection.status == ConnectionStatus::Revoked {
-            return Err(FlowError::NotUsable(format!(
-                "connection `{}` is logged out",
-                connection.id
-            )));
-        }
-        let secrets = self.connections.secrets(connection).await?;
-        self.context_from(connector, connection, secrets).await
+        connector_id: &str,
+        start: OAuthStart,
+    ) -> Result<OAuthStarted, FlowError> {
+        self.inner.oauth_start.start(connector_id, start).await
     }
 
-    /// [`Flows::context`] with secrets already decrypted.
-    async fn context_from(
+    /// [`Flows::oauth_start`], with `redirect_uri` sent to the provider (and
+    /// used for the code exchange) instead of the connector's. For local
+    /// tools only: `redirect_uri` must be an `http` URL on a loopback address
+    /// (`127.0.0.1`, `[::1]` or `localhost`).
+    pub async fn oauth_start_with_local_redirect(
         &self,
-        connector: &LoadedConnector,
-        connection: &Connection,
-        secrets: crate::store::ConnectionSecrets,
-    ) -> Result<CallContext, FlowError> {
-        let mut credentials = CallCredentials {
-            access_token: secrets.access_token,
-            ..Default::default()
-        };
-        if let Some(key) = secrets.api_key {
-            let bare = CallContext {
-                account_id: Some(connection.account_id.clone()),
-                ..CallContext::default()
-            };
-            let info = self.hook_info(connector, connection).await?;
-            let fields = info
-                .additional_info
-                .iter()
-                .cloned()
-                .collect::<BTreeMap<_, _>>();
-            let placement = connector.prepared.basic_auth(&bare, info).await.result?;
-            credentials.api_key = Some(ApiKeyCredential {
-                key,
-                placement: placement_from(placement),
-                fields,
-            });
-        }
-        Ok(CallContext {
-            account_id: Some(connection.account_id.clone()),
-            user_id: Some(connection.user_id.clone()),
-            credentials: Arc::new(credentials),
-            deny_outbound: false,
-        })
+        connector_id: &str,
+        start: OAuthStart,
+        redirect_uri: &str,
+    ) -> Result<OAuthStarted, FlowError> {
+        self.inner
+            .oauth_start
+            .start_with_local_redirect(connector_id, start, redirect_uri)
+            .await
     }
 
-    /// The connection, its token refreshed first when it is active and due
-    /// (so a hook never judges a refreshable token as rejected); inactive
-    /// connections as they are.
-    async fn refreshed_if_active(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
-        match self.fresh_connection(at).await {
-            Err(FlowError::NotUsable(_)) => self.connection(at).await,
-            other => other,
-        }
+    /// The account a live OAuth state belongs to, without consuming it.
+    pub async fn state_account(&self, state: &str) -> anyhow::Result<Option<String>> {
+        self.inner.oauth_callback.state_account(state).await
     }
 
-    /// Logout: the connector's `unauthorize` hook (if any), then always clears
-    /// our copy of the credentials.
+    /// Completes a login from the provider's redirect.
+    pub async fn oauth_callback(
+        &self,
+        callback: OAuthCallback,
+    ) -> Result<OAuthConnected, FlowError> {
+        self.inner.oauth_callback.complete(callback).await
+    }
+
+    /// Logout: the connector's `unauthorize` hook (if any) and revocation at
+    /// the provider, then always clears our copy of the credentials.
     pub async fn logout(&self, at: ConnectionRef<'_>) -> Result<LogoutResult, FlowError> {
-        let connection = self.connection(at).await?;
-        let was_active = connection.status != ConnectionStatus::Revoked;
-        let mut message = None;
-        let mut warnings = Vec::new();
-        let connector = self.registry.get(&connection.connector_id);
-        match connector {
-            Some(connector)
-                if connector.prepared.implements(Hook::Unauthorize)
-                    && connection.status != ConnectionStatus::Revoked =>
-            {
-                let prepared = match self.context(&connector, &connection).await {
-                    Ok(ctx) => self
-                        .hook_info(&connector, &connection)
-                        .await
-                        .map(|info| (ctx, info)),
-                    Err(error) => Err(error),
-                };
-                match prepared {
-                    Ok((ctx, info)) => {
-                        match connector.prepared.unauthorize(&ctx, info).await.result {
-                            Ok(text) => message = text,
-                            Err(error) => {
-                                warnings.push(format!("unauthorize hook failed: {error}"))
-                            }
-                        }
-                    }
-                    Err(error) => {
-                        warnings.push(format!("cannot prepare the unauthorize hook: {error}"))
-                    }
-                }
-            }
-            Some(_) => {}
-            None => warnings.push(format!(
-                "connector `{}` is not loaded: no provider-side cleanup",
-                connection.connector_id
-            )),
-        }
-        let mut revoked_at_provider = false;
-        if let Some(connector) = self.registry.get(&connection.connector_id)
-            && connection.status != ConnectionStatus::Revoked
-        {
-            match self.revoke_at_provider(&connector, &connection).await {
-                Ok(revoked) => revoked_at_provider = revoked,
-                Err(warning) => warnings.push(warning),
-            }
-        }
-        self.connections.clear_credentials(at).await?;
-        for warning in &warnings {
-            tracing::warn!(connection = %at.id, "{warning}");
-        }
-        let connection = self.connection(at).await?;
-        if was_active {
-            self.emit(crate::events::EventKind::Revoked, &connection, "logout")
-                .await;
-        }
-        Ok(LogoutResult {
-            connection,
-            message,
-            revoked_at_provider,
-            warnings,
-        })
+        self.inner.logout.logout(at).await
     }
 
     /// `auth-validation`; a 401 from the CRM marks the connection as needing re-auth.
     pub async fn validate(&self, at: ConnectionRef<'_>) -> Result<ValidationResult, FlowError> {
-        let connection = self.refreshed_if_active(at).await?;
-        let connector = self.connector(&connection.connector_id)?;
-        let ctx = self.context(&connector, &connection).await?;
-        let info = self.hook_info(&connector, &connection).await?;
-        let outcome = connector.prepared.auth_validation(&ctx, info).await.result;
-        let (successful, status, fail_reason) = match outcome {
-            Ok(v) => (v.successful, v.status, v.fail_reason),
-            Err(error) => match FlowError::from(error) {
-                FlowError::InvalidCredentials(m) => (false, Some(401), Some(m)),
-                other => return Err(other),
-            },
-        };
-        if !successful && status == Some(401) {
-            self.connections
-                .set_status(at, ConnectionStatus::NeedsReauth)
-                .await?;
-        }
-        let connection = self.connection(at).await?;
-        if !successful && status == Some(401) {
-            self.emit(
-                crate::events::EventKind::NeedsReauth,
-                &connection,
-                "validation: the provider refused the credentials",
-            )
-            .await;
-        }
-        Ok(ValidationResult {
-            successful,
-            status,
-            fail_reason,
-            connection,
-        })
+        self.inner.validation.validate(at).await
     }
 
     /// `refresh-user-info` (or `user-info` when the connector has no refresh
     /// variant); saves the new identity.
     pub async fn refresh_user_info(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
-        let connection = self.refreshed_if_active(at).await?;
-        let connector = self.connector(&connection.connector_id)?;
-        let ctx = self.context(&connector, &connection).await?;
-        let info = self.hook_info(&connector, &connection).await?;
-        let identity = if connector.prepared.implements(Hook::RefreshUserInfo) {
-            connector
-                .prepared
-                .refresh_user_info(&ctx, info)
-                .await
-                .result?
-        } else {
-            connector.prepared.user_info(&ctx, info).await.result?
-        };
-        // Hidden admin-managed values stay out of the saved values.
-        let hidden = |key: &str| {
-            connector
-                .info
-                .manifest
-                .auth
-                .api_key
-                .as_ref()
-                .is_some_and(|b| {
-                    api_key::is_hidden_managed(&b.page, key)
-                        && !connection.additional_info.iter().any(|(k, _)| k == key)
-                })
-        };
-        let additional_info: Vec<(String, String)> =
-            merge(&connection.additional_info, &identity.additional_info)
-                .into_iter()
-                .filter(|(k, _)| !hidden(k))
-                .collect();
-        self.connections
-            .update_identity(at, &identity_fields(&identity), &additional_info)
-            .await?;
-        self.connection(at).await
+        self.inner.validation.refresh_user_info(at).await
     }
 
-    fn require(
-        connector: &LoadedConnector,
-        kind: AuthKind,
-        requested: &'static str,
-    ) -> Result<(), FlowError> {
-        let actual = connector.info.manifest.auth.kind;
-        if actual == kind {
-            Ok(())
-        } else {
-            Err(FlowError::WrongAuthType {
-                connector: connector.info.manifest.id.clone(),
-                actual: actual.to_string(),
-                requested,
-            })
-        }
+    /// Refreshes the access token of a connection with its stored refresh
+    /// token, and stores the result encrypted. Not single flight: the API and
+    /// the background refresher use [`Flows::fresh_connection`].
+    pub async fn refresh_tokens(&self, at: ConnectionRef<'_>) -> Result<Refreshed, RefreshError> {
+        self.inner.token_refresh.refresh(at, None).await
     }
-}
 
-/// The identity fields of a `user-info` answer.
-pub(crate) fn identity_fields(identity: &hooks::UserIdentity) -> crate::store::Identity {
-    crate::store::Identity {
-        platform_user_id: Some(identity.platform_user_id.clone()),
-        user_name: Some(identity.name.clone()),
-        timezone_name: identity.timezone_name.clone(),
-        timezone_offset: identity.timezone_offset.clone(),
+    /// The connection, with its access token refreshed first when it is within
+    /// the connector's refresh margin. Fails when the connection is logged
+    /// out or needs re-auth.
+    pub async fn fresh_connection(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
+        self.inner.fresh.get(at).await
     }
-}
 
-/// `base` with `overrides` applied (same keys replaced, new keys appended).
-pub(crate) fn merge(
-    base: &[(String, String)],
-    overrides: &[(String, String)],
-) -> Vec<(String, String)> {
-    let mut merged: Vec<(String, String)> = base
-        .iter()
-        .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
-        .cloned()
-        .collect();
-    merged.extend(overrides.iter().cloned());
-    merged
-}
+    /// Sends a request to the provider through a connection: the URL is
+    /// checked against the connector's allowed origins, the connection's
+    /// credential (access token or API key) injected, the request audited.
+    pub async fn proxy(
+        &self,
+        at: ConnectionRef<'_>,
+        request: ProxyRequest,
+    ) -> Result<ProxyResponse, FlowError> {
+        self.inner.proxy.proxy(at, request).await
+    }
 
-fn placement_from(placement: hooks::ApiKeyPlacement) -> ApiKeyPlacement {
-    match placement {
-        hooks::ApiKeyPlacement::Basic(template) => ApiKeyPlacement::Basic(template),
-        hooks::ApiKeyPlacement::Bearer => ApiKeyPlacement::Bearer,
-        hooks::ApiKeyPlacement::Header(name) => ApiKeyPlacement::Header(name),
-        hooks::ApiKeyPlacement::Query(name) => ApiKeyPlacement::Query(name),
+    /// [`Flows::proxy`] with the connection and its secrets already read (by
+    /// `ConnectionStore::get_with_secrets` for `at`).
+    pub async fn proxy_fetched(
+        &self,
+        at: ConnectionRef<'_>,
+        request: ProxyRequest,
+        fetched: Option<(Connection, ConnectionSecrets)>,
+    ) -> Result<ProxyResponse, FlowError> {
+        self.inner.proxy.proxy_fetched(at, request, fetched).await
+    }
+
+    /// The connection's access token, refreshed first when due (for trusted
+    /// service keys that call the provider themselves).
+    pub async fn raw_credentials(
+        &self,
+        at: ConnectionRef<'_>,
+    ) -> Result<RawCredentials, FlowError> {
+        self.inner.proxy.raw_credentials(at).await
+    }
+
+    /// One background pass: refreshes every due connection once, at most
+    /// `settings.concurrency` at a time.
+    pub async fn refresh_due(&self, settings: RefresherSettings) -> Result<RefreshRun, FlowError> {
+        self.inner.refresher.refresh_due(settings).await
+    }
+
+    /// Runs [`Flows::refresh_due`] every `settings.interval` until the task is
+    /// dropped or aborted.
+    pub fn start_refresher(&self, settings: RefresherSettings) -> tokio::task::JoinHandle<()> {
+        self.inner.refresher.start(settings)
+    }
+
+    /// The account's admin-managed OAuth set-up for a connector.
+    pub async fn managed_oauth(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+    ) -> Result<ManagedOAuthView, FlowError> {
+        self.inner
+            .managed
+            .managed_oauth(account_id, connector_id)
+            .await
+    }
+
+    /// Stores an admin's OAuth application as pending and marks the
+    /// account's connections to the connector as needing re-auth. Nothing is
+    /// stored when a value is missing or invalid (the error names it).
+    pub async fn set_managed_oauth(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+        input: ManagedOAuthInput,
+        updated_by: &str,
+    ) -> Result<ManagedOAuthSaved, FlowError> {
+        self.inner
+            .managed
+            .set_managed_oauth(account_id, connector_id, input, updated_by)
+            .await
+    }
+
+    /// Removes the account's application (active and pending) and marks its
+    /// connections to the connector as needing re-auth; returns how many.
+    pub async fn delete_managed_oauth(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+    ) -> Result<u64, FlowError> {
+        self.inner
+            .managed
+            .delete_managed_oauth(account_id, connector_id)
+            .await
+    }
+
+    /// The managed fields of one scope (the account, or `user_id` of it), as
+    /// an admin sees them.
+    pub async fn managed_fields(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<ManagedFields, FlowError> {
+        self.inner
+            .managed
+            .managed_fields(account_id, connector_id, user_id)
+            .await
+    }
+
+    /// Sets or clears managed field values of one scope, all or none.
+    pub async fn set_managed_fields(
+        &self,
+        account_id: &str,
+        connector_id: &str,
+        user_id: Option<&str>,
+        update: ManagedFieldsUpdate,
+        updated_by: &str,
+    ) -> Result<ManagedFields, FlowError> {
+        self.inner
+            .managed
+            .set_managed_fields(account_id, connector_id, user_id, update, updated_by)
+            .await
     }
 }

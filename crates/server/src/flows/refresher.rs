@@ -7,8 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{FlowError, Flows};
-use crate::store::unix_seconds;
+use super::FlowError;
+use super::common::Connectors;
+use super::fresh::FreshConnections;
+use crate::store::{ConnectionStore, unix_seconds};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -42,12 +44,36 @@ impl Default for RefresherSettings {
     }
 }
 
-impl Flows {
+/// Refreshes due connections in the background.
+#[derive(Clone)]
+pub(crate) struct BackgroundRefresher {
+    connectors: Connectors,
+    connections: ConnectionStore,
+    fresh: FreshConnections,
+}
+
+impl BackgroundRefresher {
+    /// A refresher of `connections`, through `fresh` (single flight).
+    pub(crate) fn new(
+        connectors: Connectors,
+        connections: ConnectionStore,
+        fresh: FreshConnections,
+    ) -> Self {
+        Self {
+            connectors,
+            connections,
+            fresh,
+        }
+    }
+
     /// One pass: refreshes every due connection once (batch after batch),
     /// at most `settings.concurrency` at a time.
-    pub async fn refresh_due(&self, settings: RefresherSettings) -> Result<RefreshRun, FlowError> {
+    pub(crate) async fn refresh_due(
+        &self,
+        settings: RefresherSettings,
+    ) -> Result<RefreshRun, FlowError> {
         let horizon_margin = self
-            .registry
+            .connectors
             .snapshot()
             .connectors
             .values()
@@ -80,16 +106,18 @@ impl Flows {
                 .into_iter()
                 .filter(|c| seen.insert(c.id.clone()))
                 .filter(|c| {
-                    self.registry.get(&c.connector_id).is_some_and(|connector| {
-                        let margin = connector.info.manifest.refresh_margin_seconds as i64;
-                        c.expires_at.is_some_and(|at| at - now <= margin)
-                    })
+                    self.connectors
+                        .loaded(&c.connector_id)
+                        .is_some_and(|connector| {
+                            let margin = connector.info.manifest.refresh_margin_seconds as i64;
+                            c.expires_at.is_some_and(|at| at - now <= margin)
+                        })
                 })
                 .collect();
             run.due += due.len();
             let mut tasks = tokio::task::JoinSet::new();
             for connection in due {
-                let flows = self.clone();
+                let fresh = self.fresh.clone();
                 let permit = semaphore
                     .clone()
                     .acquire_owned()
@@ -97,7 +125,7 @@ impl Flows {
                     .expect("open semaphore");
                 tasks.spawn(async move {
                     let _permit = permit;
-                    let outcome = flows.fresh_connection(connection.at()).await;
+                    let outcome = fresh.get(connection.at()).await;
                     if let Err(error) = &outcome {
                         tracing::info!(connection = %connection.id, %error, "background refresh failed");
                     }
@@ -115,13 +143,13 @@ impl Flows {
         }
     }
 
-    /// Runs [`Flows::refresh_due`] every `settings.interval` until the task is
-    /// dropped or aborted.
-    pub fn start_refresher(&self, settings: RefresherSettings) -> tokio::task::JoinHandle<()> {
-        let flows = self.clone();
+    /// Runs [`BackgroundRefresher::refresh_due`] every `settings.interval`
+    /// until the task is dropped or aborted.
+    pub(crate) fn start(&self, settings: RefresherSettings) -> tokio::task::JoinHandle<()> {
+        let refresher = self.clone();
         tokio::spawn(async move {
             loop {
-                match flows.refresh_due(settings).await {
+                match refresher.refresh_due(settings).await {
                     Ok(run) if run.due > 0 => tracing::info!(
                         due = run.due,
                         refreshed = run.refreshed,

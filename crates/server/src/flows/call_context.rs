@@ -1,0 +1,151 @@
+//! What a hook acting on a stored connection gets: the connection's values
+//! ([`ConnectionInfo`], with the current hidden admin-managed values) and a
+//! [`CallContext`] holding its decrypted credentials, which the host injects
+//! into the guest's requests (the guest never sees them).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use connector_abi::manifest::{API_KEY_FIELD, ManagedScope};
+use connector_sandbox::capabilities::http::{ApiKeyCredential, ApiKeyPlacement, CallCredentials};
+use connector_sandbox::runtime::CallContext;
+use connector_sandbox::wit::hooks::{self, ConnectionInfo};
+use secrecy::ExposeSecret;
+
+use super::FlowError;
+use crate::registry::LoadedConnector;
+use crate::store::{
+    Connection, ConnectionSecrets, ConnectionStatus, ConnectionStore, ManagedStore,
+};
+
+/// Builds the inputs of hooks that act on a stored connection.
+#[derive(Clone)]
+pub(crate) struct ConnectionCalls {
+    connections: ConnectionStore,
+    managed: ManagedStore,
+}
+
+impl ConnectionCalls {
+    /// Inputs read from `connections` and the admin-managed values in `managed`.
+    pub(crate) fn new(connections: ConnectionStore, managed: ManagedStore) -> Self {
+        Self {
+            connections,
+            managed,
+        }
+    }
+
+    /// What hooks acting on `connection` see: its saved values plus the
+    /// current values of hidden admin-managed fields (which are not saved
+    /// with connections).
+    pub(crate) async fn info(
+        &self,
+        connector: &LoadedConnector,
+        connection: &Connection,
+    ) -> Result<ConnectionInfo, FlowError> {
+        let mut info = saved_info(connection);
+        let Some(block) = &connector.info.manifest.auth.api_key else {
+            return Ok(info);
+        };
+        let hidden: Vec<_> = block
+            .page
+            .content
+            .iter()
+            .filter(|f| f.managed && f.hidden && f.key != API_KEY_FIELD)
+            .filter(|f| !info.additional_info.iter().any(|(k, _)| k == &f.key))
+            .collect();
+        if hidden.is_empty() {
+            return Ok(info);
+        }
+        let (account, connector_id) = (&connection.account_id, &connection.connector_id);
+        let for_account = self.managed.fields(account, connector_id, None).await?;
+        let for_user = self
+            .managed
+            .fields(account, connector_id, Some(&connection.user_id))
+            .await?;
+        for field in hidden {
+            let stored = match field.managed_scope.unwrap_or(ManagedScope::Account) {
+                ManagedScope::Account => for_account.get(&field.key),
+                ManagedScope::User => for_user.get(&field.key),
+            };
+            if let Some(value) = stored {
+                info.additional_info
+                    .push((field.key.clone(), value.expose_secret().to_string()));
+            }
+        }
+        Ok(info)
+    }
+
+    /// The call context of a stored connection: its decrypted secrets, the API
+    /// key placed as the connector's `basic-auth` hook says. A logged-out
+    /// connection has none.
+    pub(crate) async fn context(
+        &self,
+        connector: &LoadedConnector,
+        connection: &Connection,
+    ) -> Result<CallContext, FlowError> {
+        if connection.status == ConnectionStatus::Revoked {
+            return Err(FlowError::NotUsable(format!(
+                "connection `{}` is logged out",
+                connection.id
+            )));
+        }
+        let secrets = self.connections.secrets(connection).await?;
+        self.context_with(connector, connection, secrets).await
+    }
+
+    /// [`ConnectionCalls::context`] with the secrets already decrypted.
+    pub(crate) async fn context_with(
+        &self,
+        connector: &LoadedConnector,
+        connection: &Connection,
+        secrets: ConnectionSecrets,
+    ) -> Result<CallContext, FlowError> {
+        let mut credentials = CallCredentials {
+            access_token: secrets.access_token,
+            ..Default::default()
+        };
+        if let Some(key) = secrets.api_key {
+            let bare = CallContext {
+                account_id: Some(connection.account_id.clone()),
+                ..CallContext::default()
+            };
+            let info = self.info(connector, connection).await?;
+            let fields = info
+                .additional_info
+                .iter()
+                .cloned()
+                .collect::<BTreeMap<_, _>>();
+            let placement = connector.prepared.basic_auth(&bare, info).await.result?;
+            credentials.api_key = Some(ApiKeyCredential {
+                key,
+                placement: placement_from(placement),
+                fields,
+            });
+        }
+        Ok(CallContext {
+            account_id: Some(connection.account_id.clone()),
+            user_id: Some(connection.user_id.clone()),
+            credentials: Arc::new(credentials),
+            deny_outbound: false,
+        })
+    }
+}
+
+/// A connection's saved values, as hooks see them.
+pub(crate) fn saved_info(connection: &Connection) -> ConnectionInfo {
+    ConnectionInfo {
+        hostname: connection.hostname.clone(),
+        platform_user_id: connection.platform_user_id.clone(),
+        additional_info: connection.additional_info.clone(),
+    }
+}
+
+/// The sandbox's placement of an API key from the `basic-auth` answer.
+pub(crate) fn placement_from(placement: hooks::ApiKeyPlacement) -> ApiKeyPlacement {
+    match placement {
+        hooks::ApiKeyPlacement::Basic(template) => ApiKeyPlacement::Basic(template),
+        hooks::ApiKeyPlacement::Bearer => ApiKeyPlacement::Bearer,
+        hooks::ApiKeyPlacement::Header(name) => ApiKeyPlacement::Header(name),
+        hooks::ApiKeyPlacement::Query(name) => ApiKeyPlacement::Query(name),
+    }
+}

@@ -1,0 +1,302 @@
+//! A connection with a usable token: refreshed before use when it is within
+//! its connector's refresh margin, single flight across callers and replicas.
+//!
+//! **Single flight.** Callers of one connection in this process queue on one
+//! async lock (in-process coalescing); the first one takes the database lease
+//! of the connection (`RefreshCoordinator`), re-reads the connection,
+//! refreshes only if it is still due, commits the new tokens and releases.
+//! Everyone after it re-reads and finds a fresh token. A caller in another
+//! replica that finds the lease taken waits for the holder to commit (or for
+//! the lease to expire, if the holder died) and re-reads.
+//!
+//! **Failures.** `invalid_grant` marks the connection `needs_reauth`. Network
+//! errors and 5xx keep the tokens, count a failure and set a cool-down for
+//! the background refresher; the caller still gets the old token while it is
+//! valid. Without a refresh token (`noRefreshToken`), an expired token is
+//! never handed out: the connection needs re-auth.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use connector_abi::manifest::AuthKind;
+
+use super::FlowError;
+use super::common::{Connectors, Notifier, load};
+use super::coordinator::{RefreshCoordinator, cooldown_secs};
+use super::refresh::{RefreshError, TokenRefresh};
+use crate::events::EventKind;
+use crate::registry::LoadedConnector;
+use crate::store::{Connection, ConnectionRef, ConnectionStatus, ConnectionStore, unix_seconds};
+
+/// Connections with fresh tokens.
+#[derive(Clone)]
+pub(crate) struct FreshConnections {
+    connectors: Connectors,
+    connections: ConnectionStore,
+    notifier: Notifier,
+    coordinator: Arc<RefreshCoordinator>,
+    refresh: TokenRefresh,
+}
+
+impl FreshConnections {
+    /// Fresh connections of `connections`, refreshed by `refresh` under
+    /// `coordinator`.
+    pub(crate) fn new(
+        connectors: Connectors,
+        connections: ConnectionStore,
+        notifier: Notifier,
+        coordinator: Arc<RefreshCoordinator>,
+        refresh: TokenRefresh,
+    ) -> Self {
+        Self {
+            connectors,
+            connections,
+            notifier,
+            coordinator,
+            refresh,
+        }
+    }
+
+    /// The connection, with its access token refreshed first when it is
+    /// within the connector's refresh margin. Fails when the connection is
+    /// logged out or needs re-auth.
+    pub(crate) async fn get(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
+        let connection = self.usable(at).await?;
+        if connection.auth_type != AuthKind::OAuth.to_string() {
+            return Ok(connection);
+        }
+        let connector = self.connectors.get(&connection.connector_id)?;
+        let margin = connector.info.manifest.refresh_margin_seconds as i64;
+        if !due(&connection, margin) {
+            return Ok(connection);
+        }
+        let lock = self.coordinator.local_lock(&connection.id);
+        let queued = lock.lock_owned().await;
+        let mut wait = Duration::from_millis(10);
+        loop {
+            if self.coordinator.try_acquire(at.id).await.map_err(storage)? {
+                return self
+                    .refresh_holding_the_lease(at, connector, margin, queued)
+                    .await;
+            }
+            // Another replica is refreshing: wait for its commit or for its
+            // lease to expire.
+            let connection = self.usable(at).await?;
+            if !due(&connection, margin) {
+                return Ok(connection);
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// The connection, its token refreshed first when it is active and due
+    /// (so a hook never judges a refreshable token as rejected); inactive
+    /// connections as they are.
+    pub(crate) async fn refreshed_if_active(
+        &self,
+        at: ConnectionRef<'_>,
+    ) -> Result<Connection, FlowError> {
+        match self.get(at).await {
+            Err(FlowError::NotUsable(_)) => load(&self.connections, at).await,
+            other => other,
+        }
+    }
+
+    /// Refreshes (when still due) and releases the lease in a task of its
+    /// own, which keeps the in-process lock: a caller that goes away (an HTTP
+    /// client disconnecting drops its handler) cannot cancel a refresh between
+    /// the provider's answer and the commit, which would lose rotated tokens.
+    async fn refresh_holding_the_lease(
+        &self,
+        at: ConnectionRef<'_>,
+        connector: Arc<LoadedConnector>,
+        margin: i64,
+        queued: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<Connection, FlowError> {
+        let fresh = self.clone();
+        let (account_id, user_id, id) = (
+            at.account_id.to_string(),
+            at.user_id.to_string(),
+            at.id.to_string(),
+        );
+        let refresh = tokio::spawn(async move {
+            let _queued = queued;
+            let renewing = fresh.coordinator.keep_renewing(&id);
+            let at = ConnectionRef {
+                account_id: &account_id,
+                user_id: &user_id,
+                id: &id,
+            };
+            let result = fresh.refresh_if_due(at, &connector, margin).await;
+            drop(renewing);
+            fresh.coordinator.release(at.id).await;
+            result
+        });
+        match refresh.await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(FlowError::Provider(
+                "the token refresh was cancelled: the host is shutting down".into(),
+            )),
+        }
+    }
+
+    /// The connection if it is active, else why not.
+    pub(crate) async fn usable(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
+        let connection = load(&self.connections, at).await?;
+        match connection.status {
+            ConnectionStatus::Active => Ok(connection),
+            ConnectionStatus::NeedsReauth => Err(FlowError::NotUsable(format!(
+                "connection `{}` needs re-auth: the user must log in again",
+                connection.id
+            ))),
+            ConnectionStatus::Revoked => Err(FlowError::NotUsable(format!(
+                "connection `{}` is logged out",
+                connection.id
+            ))),
+        }
+    }
+
+    /// Holding the lease: re-read, refresh if still due, record the outcome.
+    async fn refresh_if_due(
+        &self,
+        at: ConnectionRef<'_>,
+        connector: &LoadedConnector,
+        margin: i64,
+    ) -> Result<Connection, FlowError> {
+        let connection = self.usable(at).await?;
+        if !due(&connection, margin) {
+            return Ok(connection);
+        }
+        let expired = connection.expires_at.is_some_and(|t| t <= unix_seconds());
+        let no_refresh = connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .as_ref()
+            .is_some_and(|o| o.no_refresh_token)
+            || !connection.has_refresh_token;
+        if no_refresh {
+            if !expired {
+                return Ok(connection); // still valid: use it until it expires
+            }
+            return Err(self.expired_without_refresh_token(at).await?);
+        }
+        let (failures, retry_at) = self.connections.refresh_state(at).await?;
+        if !expired && retry_at.is_some_and(|t| t > unix_seconds()) {
+            // Cooling down after a failed refresh: the token still works.
+            return Ok(connection);
+        }
+        let owner = self.coordinator.owner();
+        match self.refresh.refresh(at, Some(owner)).await {
+            Ok(refreshed) => {
+                if failures > 0 {
+                    self.notifier
+                        .emit(
+                            EventKind::Recovered,
+                            &refreshed.connection,
+                            "token refresh works again",
+                        )
+                        .await;
+                }
+                Ok(refreshed.connection)
+            }
+            Err(error) => {
+                self.refresh_failed(at, connection, failures, expired, error)
+                    .await
+            }
+        }
+    }
+
+    /// An expired token without a refresh token: the connection needs re-auth.
+    async fn expired_without_refresh_token(
+        &self,
+        at: ConnectionRef<'_>,
+    ) -> Result<FlowError, FlowError> {
+        self.connections
+            .set_status(at, ConnectionStatus::NeedsReauth)
+            .await?;
+        let connection = load(&self.connections, at).await?;
+        self.notifier
+            .emit(
+                EventKind::NeedsReauth,
+                &connection,
+                "access token expired, no refresh token",
+            )
+            .await;
+        Ok(FlowError::NotUsable(format!(
+            "connection `{}`: the access token expired and the provider issues no refresh token: the user must log in again",
+            at.id
+        )))
+    }
+
+    /// What a failed refresh means: re-auth (`invalid_grant`, no refresh
+    /// token), or a transient failure that keeps the tokens, cools down and
+    /// still hands out a token that has not expired.
+    async fn refresh_failed(
+        &self,
+        at: ConnectionRef<'_>,
+        connection: Connection,
+        failures: i64,
+        expired: bool,
+        error: RefreshError,
+    ) -> Result<Connection, FlowError> {
+        let error = match error {
+            RefreshError::InvalidGrant(detail) => {
+                let connection = load(&self.connections, at).await?;
+                self.notifier
+                    .emit(
+                        EventKind::NeedsReauth,
+                        &connection,
+                        "the provider refused the refresh token",
+                    )
+                    .await;
+                return Err(FlowError::InvalidCredentials(format!(
+                    "the provider refused the refresh token{detail}: the user must log in again"
+                )));
+            }
+            RefreshError::NoRefreshToken(_) => {
+                return Err(FlowError::NotUsable(format!(
+                    "connection `{}` has no refresh token: the user must log in again",
+                    at.id
+                )));
+            }
+            RefreshError::Flow(
+                error @ (FlowError::NotUsable(_)
+                | FlowError::Storage(_)
+                | FlowError::ManagedStorage(_)),
+            ) => return Err(error),
+            RefreshError::Flow(error) => error,
+        };
+        // Transient (network, 5xx, connector): keep the tokens, cool down.
+        let message = error.to_string();
+        let failures = failures + 1;
+        self.connections
+            .record_refresh_failure(at, unix_seconds() + cooldown_secs(failures), &message)
+            .await?;
+        tracing::warn!(connection = %at.id, failures, error = %message, "token refresh failed");
+        self.notifier
+            .emit(EventKind::RefreshFailed, &connection, &message)
+            .await;
+        if expired {
+            Err(FlowError::Provider(format!(
+                "the token expired and its refresh failed ({message}); try again later"
+            )))
+        } else {
+            Ok(connection)
+        }
+    }
+}
+
+/// Is the connection's access token within `margin` seconds of expiry?
+pub(crate) fn due(connection: &Connection, margin: i64) -> bool {
+    connection
+        .expires_at
+        .is_some_and(|at| at - unix_seconds() <= margin)
+}
+
+fn storage(error: sqlx::Error) -> FlowError {
+    FlowError::Storage(error.into())
+}

@@ -1,0 +1,193 @@
+//! A connector's OAuth client for one account: what `oauth-info` returns
+//! (with the account's admin-managed application applied over it), the client
+//! secret the host resolves, and where the client authenticates. The login,
+//! the refresh and revocation all start here.
+
+use connector_abi::manifest::{ClientAuthLocation as ManifestAuthLocation, OAuthBlock};
+use connector_sandbox::runtime::CallContext;
+use connector_sandbox::wit::hooks::{
+    ClientAuthLocation, ClientSecretRef, ManagedOauthApp, OauthInfoInput, OauthValues,
+};
+use secrecy::SecretString;
+
+use super::FlowError;
+use super::common::Connectors;
+use super::oauth_start::OAuthStart;
+use crate::registry::LoadedConnector;
+use crate::store::{Connection, ManagedOAuthApp};
+
+/// What `oauth-info` is called with: the inputs of the login (at the start
+/// and the callback) or of the stored connection (refresh, revocation).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OAuthInfoRequest {
+    /// Platform account.
+    pub(crate) account_id: String,
+    /// CRM hostname (regional connectors).
+    pub(crate) hostname: Option<String>,
+    /// Token URL saved with the user.
+    pub(crate) token_url: Option<String>,
+    /// Proxy connector id.
+    pub(crate) proxy_id: Option<String>,
+    /// Proxy configuration (any JSON).
+    pub(crate) proxy_config: Option<serde_json::Value>,
+    /// The user's email.
+    pub(crate) user_email: Option<String>,
+    /// Started from MCP.
+    pub(crate) is_from_mcp: bool,
+}
+
+impl OAuthInfoRequest {
+    /// The inputs of an existing connection: its account and hostname.
+    pub(crate) fn for_connection(connection: &Connection) -> Self {
+        Self {
+            account_id: connection.account_id.clone(),
+            hostname: connection.hostname.clone(),
+            ..Self::default()
+        }
+    }
+
+    /// The hook's input, with the managed application's values as defaults.
+    fn input(&self, managed: Option<&ManagedOAuthApp>) -> OauthInfoInput {
+        let app = managed.map(|m| &m.values);
+        OauthInfoInput {
+            token_url: self
+                .token_url
+                .clone()
+                .or_else(|| app.and_then(|a| a.token_url.clone())),
+            hostname: self
+                .hostname
+                .clone()
+                .or_else(|| app.and_then(|a| a.hostname.clone())),
+            account_id: Some(self.account_id.clone()),
+            proxy_id: self.proxy_id.clone(),
+            proxy_config: self.proxy_config.as_ref().map(|v| v.to_string()),
+            user_email: self.user_email.clone(),
+            is_from_mcp: self.is_from_mcp,
+            managed: app.map(|a| ManagedOauthApp {
+                client_id: a.client_id.clone(),
+                token_url: a.token_url.clone(),
+                authorization_url: a.authorization_url.clone(),
+                redirect_uri: a.redirect_uri.clone(),
+                hostname: a.hostname.clone(),
+            }),
+        }
+    }
+}
+
+impl From<&OAuthStart> for OAuthInfoRequest {
+    fn from(start: &OAuthStart) -> Self {
+        Self {
+            account_id: start.account_id.clone(),
+            hostname: start.hostname.clone(),
+            token_url: start.token_url.clone(),
+            proxy_id: start.proxy_id.clone(),
+            proxy_config: start.proxy_config.clone(),
+            user_email: start.user_email.clone(),
+            is_from_mcp: start.is_from_mcp,
+        }
+    }
+}
+
+/// Resolves connectors' OAuth clients.
+#[derive(Clone)]
+pub(crate) struct OAuthClients {
+    connectors: Connectors,
+}
+
+impl OAuthClients {
+    /// Clients of `connectors`.
+    pub(crate) fn new(connectors: Connectors) -> Self {
+        Self { connectors }
+    }
+
+    /// `oauth-info` with the account's managed application (if any) passed
+    /// in and applied over the answer; its `failMessage` stops the flow.
+    pub(crate) async fn info(
+        &self,
+        connector: &LoadedConnector,
+        request: &OAuthInfoRequest,
+        managed: Option<&ManagedOAuthApp>,
+    ) -> Result<OauthValues, FlowError> {
+        let ctx = CallContext {
+            account_id: Some(request.account_id.clone()),
+            ..CallContext::default()
+        };
+        let mut info = connector
+            .prepared
+            .oauth_info(&ctx, request.input(managed))
+            .await
+            .result?;
+        if let Some(message) = info.fail_message.clone() {
+            return Err(FlowError::OAuthFailed(message));
+        }
+        apply_managed(&mut info, managed);
+        Ok(info)
+    }
+
+    /// The client secret: the managed application's when there is one, else
+    /// the host secret `oauth-info` names (if it is declared by and granted to
+    /// the connector).
+    pub(crate) fn secret(
+        &self,
+        connector: &LoadedConnector,
+        info: &OauthValues,
+        managed: Option<&ManagedOAuthApp>,
+    ) -> Result<Option<SecretString>, FlowError> {
+        if let Some(app) = managed {
+            return Ok(app.values.client_secret.clone());
+        }
+        let outbound = self.connectors.outbound();
+        match &info.client_secret {
+            ClientSecretRef::HostSecret(name) => outbound
+                .host_secret(connector.prepared.policy(), &connector.info.manifest.id, name)
+                .map(Some)
+                .ok_or_else(|| {
+                    FlowError::Connector(format!(
+                        "host secret `{name}` is not configured for this connector"
+                    ))
+                }),
+            ClientSecretRef::Managed => Err(FlowError::ManagedCredentialsMissing(
+                "the connector asks for an admin-managed client secret, but it does not declare `auth.oauth.adminManaged`".into(),
+            )),
+            ClientSecretRef::None => Ok(None),
+        }
+    }
+}
+
+/// The admin's values win over what `oauth-info` returned.
+fn apply_managed(info: &mut OauthValues, managed: Option<&ManagedOAuthApp>) {
+    let Some(app) = managed.map(|m| &m.values) else {
+        return;
+    };
+    if let Some(v) = &app.client_id {
+        info.client_id = v.clone();
+    }
+    if let Some(v) = &app.token_url {
+        info.access_token_uri = v.clone();
+    }
+    if let Some(v) = &app.authorization_url {
+        info.authorization_uri = Some(v.clone());
+    }
+    if let Some(v) = &app.redirect_uri {
+        info.redirect_uri = v.clone();
+    }
+    if let Some(v) = &app.hostname {
+        info.hostname = Some(v.clone());
+    }
+}
+
+/// Where the client authenticates at the token endpoint: the hook's choice,
+/// else the manifest's, else both.
+pub(crate) fn client_auth_location(
+    from_hook: Option<ClientAuthLocation>,
+    manifest: &OAuthBlock,
+) -> ManifestAuthLocation {
+    from_hook
+        .map(|l| match l {
+            ClientAuthLocation::Header => ManifestAuthLocation::Header,
+            ClientAuthLocation::Body => ManifestAuthLocation::Body,
+            ClientAuthLocation::Both => ManifestAuthLocation::Both,
+        })
+        .or(manifest.client_auth_location)
+        .unwrap_or(ManifestAuthLocation::Both)
+}

@@ -1,0 +1,213 @@
+//! Using a connection from the platform: the authenticated proxy (a request
+//! for the provider, sent with the connection's credential injected by the
+//! host, through the same checked and audited path as a guest's request) and
+//! raw credentials for trusted services. Either refreshes the token first
+//! when it is due.
+
+use std::time::Duration;
+
+use connector_abi::manifest::AuthKind;
+use connector_sandbox::wit::http::{Credential, HttpError, Method, Request};
+use secrecy::SecretString;
+
+use super::FlowError;
+use super::call_context::ConnectionCalls;
+use super::common::Connectors;
+use super::fresh::{FreshConnections, due};
+use crate::store::{
+    Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore, unix_seconds,
+};
+
+/// Time limit of a proxied request.
+const PROXY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request for the provider, sent through a connection.
+#[derive(Debug)]
+pub struct ProxyRequest {
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS`.
+    pub method: String,
+    /// Absolute URL; its origin must be in the connector's allowed hosts.
+    pub url: String,
+    /// Request headers (credential headers are refused: the host injects the
+    /// connection's credential).
+    pub headers: Vec<(String, String)>,
+    /// The body, if any.
+    pub body: Option<Vec<u8>>,
+}
+
+/// The provider's answer.
+#[derive(Debug)]
+pub struct ProxyResponse {
+    /// The provider's status.
+    pub status: u16,
+    /// The provider's headers (without `set-cookie`).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A connection's raw access token (trusted services only). `Debug` never
+/// shows the token.
+pub struct RawCredentials {
+    /// `Bearer`.
+    pub token_type: &'static str,
+    /// The access token.
+    pub access_token: SecretString,
+    /// Its expiry, Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for RawCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawCredentials")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The proxy and raw credentials.
+#[derive(Clone)]
+pub(crate) struct ProxyFlow {
+    connectors: Connectors,
+    connections: ConnectionStore,
+    calls: ConnectionCalls,
+    fresh: FreshConnections,
+}
+
+impl ProxyFlow {
+    /// Requests through `connections`.
+    pub(crate) fn new(
+        connectors: Connectors,
+        connections: ConnectionStore,
+        calls: ConnectionCalls,
+        fresh: FreshConnections,
+    ) -> Self {
+        Self {
+            connectors,
+            connections,
+            calls,
+            fresh,
+        }
+    }
+
+    /// Sends a request to the provider through a connection: the URL is
+    /// checked against the connector's allowed origins, the connection's
+    /// credential (access token or API key) injected, the request audited.
+    pub(crate) async fn proxy(
+        &self,
+        at: ConnectionRef<'_>,
+        request: ProxyRequest,
+    ) -> Result<ProxyResponse, FlowError> {
+        let fetched = self.connections.get_with_secrets(at).await?;
+        self.proxy_fetched(at, request, fetched).await
+    }
+
+    /// [`ProxyFlow::proxy`] with the connection and its secrets already read
+    /// (by `ConnectionStore::get_with_secrets` for `at`).
+    pub(crate) async fn proxy_fetched(
+        &self,
+        at: ConnectionRef<'_>,
+        request: ProxyRequest,
+        fetched: Option<(Connection, ConnectionSecrets)>,
+    ) -> Result<ProxyResponse, FlowError> {
+        let method = method(&request.method)?;
+        // One query on the common path (token not due); a refresh re-reads.
+        let (connection, secrets) =
+            fetched.ok_or_else(|| FlowError::UnknownConnection(at.id.to_string()))?;
+        let connector = self.connectors.get(&connection.connector_id)?;
+        let margin = connector.info.manifest.refresh_margin_seconds as i64;
+        let (connection, secrets) = if connection.status == ConnectionStatus::Active
+            && (connection.auth_type != AuthKind::OAuth.to_string() || !due(&connection, margin))
+        {
+            (connection, secrets)
+        } else {
+            let connection = self.fresh.get(at).await?;
+            let secrets = self.connections.secrets(&connection).await?;
+            (connection, secrets)
+        };
+        let ctx = self
+            .calls
+            .context_with(&connector, &connection, secrets)
+            .await?;
+        let credential = if connection.auth_type == AuthKind::OAuth.to_string() {
+            Credential::AccessToken
+        } else {
+            Credential::ApiKey
+        };
+        let mut http = connector.prepared.host_http(&ctx, PROXY_TIMEOUT);
+        let response = http
+            .send_audited(Request {
+                method,
+                url: request.url,
+                headers: request.headers,
+                body: request.body,
+                credential: Some(credential),
+            })
+            .await
+            .map_err(|error| match error {
+                HttpError::Timeout | HttpError::Connection(_) | HttpError::ResponseTooLarge(_) => {
+                    FlowError::Provider(format!("{error:?}"))
+                }
+                other => FlowError::field_error("url", format!("refused: {other:?}")),
+            })?;
+        if response.status == 401 {
+            // The provider no longer accepts the credential.
+            tracing::info!(connection = %at.id, "the provider answered 401 through the proxy");
+        }
+        Ok(ProxyResponse {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        })
+    }
+
+    /// The connection's access token, refreshed first when due (for trusted
+    /// service keys that call the provider themselves).
+    pub(crate) async fn raw_credentials(
+        &self,
+        at: ConnectionRef<'_>,
+    ) -> Result<RawCredentials, FlowError> {
+        let connection = self.fresh.get(at).await?;
+        if connection.auth_type != AuthKind::OAuth.to_string() {
+            return Err(FlowError::WrongAuthType {
+                connector: connection.connector_id.clone(),
+                actual: connection.auth_type.clone(),
+                requested: "oauth",
+            });
+        }
+        let secrets = self.connections.secrets(&connection).await?;
+        let access_token = secrets.access_token.ok_or_else(|| {
+            FlowError::NotUsable(format!("connection `{}` has no access token", at.id))
+        })?;
+        if connection.expires_at.is_some_and(|t| t <= unix_seconds()) {
+            return Err(FlowError::NotUsable(format!(
+                "connection `{}`: the access token expired",
+                at.id
+            )));
+        }
+        Ok(RawCredentials {
+            token_type: "Bearer",
+            access_token,
+            expires_at: connection.expires_at,
+        })
+    }
+}
+
+/// The HTTP method of a proxied request.
+fn method(name: &str) -> Result<Method, FlowError> {
+    Ok(match name.to_ascii_uppercase().as_str() {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        other => {
+            return Err(FlowError::field_error(
+                "method",
+                format!("`{other}` is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            ));
+        }
+    })
+}

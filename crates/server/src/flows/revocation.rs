@@ -1,0 +1,158 @@
+//! RFC 7009 revocation at the manifest's `revocationEndpoint` (with
+//! `{hostname}` replaced), authenticated as the OAuth client: at logout, and
+//! to undo the grant of a login that failed after its code exchange.
+//! Failures are warnings (text), never errors of the flow that asked.
+
+use connector_abi::manifest::{ClientAuthLocation, HOSTNAME_PLACEHOLDER};
+use secrecy::SecretString;
+
+use super::common::Connectors;
+use super::managed_apps::ManagedApps;
+use super::oauth_client::{OAuthClients, OAuthInfoRequest};
+use super::token_endpoint::{self, ClientAuth, Endpoint, TokenClient, TokenError};
+use crate::registry::LoadedConnector;
+use crate::store::{Connection, ConnectionStore};
+
+/// The token that ends a grant, with its `token_type_hint`.
+pub(crate) struct GrantToken<'a> {
+    token: &'a SecretString,
+    hint: &'static str,
+}
+
+impl<'a> GrantToken<'a> {
+    /// The refresh token when there is one (revoking it ends the grant), else
+    /// the access token.
+    pub(crate) fn of(
+        refresh: Option<&'a SecretString>,
+        access: Option<&'a SecretString>,
+    ) -> Option<Self> {
+        match (refresh, access) {
+            (Some(token), _) => Some(Self {
+                token,
+                hint: "refresh_token",
+            }),
+            (None, Some(token)) => Some(Self {
+                token,
+                hint: "access_token",
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Revokes grants at the provider.
+#[derive(Clone)]
+pub(crate) struct Revocation {
+    connectors: Connectors,
+    connections: ConnectionStore,
+    apps: ManagedApps,
+    oauth: OAuthClients,
+}
+
+impl Revocation {
+    /// Revocation of the grants of `connections`.
+    pub(crate) fn new(
+        connectors: Connectors,
+        connections: ConnectionStore,
+        apps: ManagedApps,
+        oauth: OAuthClients,
+    ) -> Self {
+        Self {
+            connectors,
+            connections,
+            apps,
+            oauth,
+        }
+    }
+
+    /// Revokes the grant of a stored connection, with the client its account
+    /// uses now. `Ok(false)` when the connector declares no endpoint or the
+    /// connection holds no token.
+    pub(crate) async fn revoke_connection(
+        &self,
+        connector: &LoadedConnector,
+        connection: &Connection,
+    ) -> Result<bool, String> {
+        if connector.info.manifest.revocation_endpoint.is_none() {
+            return Ok(false);
+        }
+        let secrets = self
+            .connections
+            .secrets(connection)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(grant) = GrantToken::of(
+            secrets.refresh_token.as_ref(),
+            secrets.access_token.as_ref(),
+        ) else {
+            return Ok(false);
+        };
+        let managed = self
+            .apps
+            .for_connection(connector, &connection.account_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let request = OAuthInfoRequest::for_connection(connection);
+        let info = self
+            .oauth
+            .info(connector, &request, managed.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let secret = self
+            .oauth
+            .secret(connector, &info, managed.as_ref())
+            .map_err(|e| e.to_string())?;
+        let hostname = connection.hostname.as_deref();
+        self.revoke(
+            connector,
+            &connection.account_id,
+            hostname,
+            &info.client_id,
+            secret,
+            grant,
+        )
+        .await
+    }
+
+    /// Revokes one token for `account_id`, authenticated as `client_id` where
+    /// the manifest says. `Ok(false)` when the connector declares no endpoint.
+    pub(crate) async fn revoke(
+        &self,
+        connector: &LoadedConnector,
+        account_id: &str,
+        hostname: Option<&str>,
+        client_id: &str,
+        secret: Option<SecretString>,
+        grant: GrantToken<'_>,
+    ) -> Result<bool, String> {
+        let Some(template) = &connector.info.manifest.revocation_endpoint else {
+            return Ok(false);
+        };
+        let manifest = connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .as_ref()
+            .ok_or("not an OAuth connector")?;
+        let endpoint = template.replace(HOSTNAME_PLACEHOLDER, hostname.unwrap_or_default());
+        let outbound = self.connectors.outbound();
+        let url = token_endpoint::checked_url(outbound, connector, &endpoint, Endpoint::Revocation)
+            .map_err(|e| e.to_string())?;
+        let client = ClientAuth {
+            client_id: client_id.to_string(),
+            secret,
+            location: manifest
+                .client_auth_location
+                .unwrap_or(ClientAuthLocation::Both),
+        };
+        TokenClient::new(outbound, connector, account_id, &client)
+            .revoke(&url, grant.token, grant.hint)
+            .await
+            .map(|()| true)
+            .map_err(|error| match error {
+                TokenError::Failed(message) => message,
+                refused => format!("the revocation endpoint refused: {refused}"),
+            })
+    }
+}
