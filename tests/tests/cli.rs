@@ -1,19 +1,19 @@
 //! The `connector-host` binary: `inspect`, `check` and `serve` end to end.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
+
+use connector_test_support::databases::sqlite_url;
+use connector_test_support::guest;
+use connector_test_support::process::run_ok;
+use connector_test_support::serve::{Serve, create_api_key};
 
 const BIN: &str = env!("CARGO_BIN_EXE_connector-host-under-test");
 
 /// One master key for every server these tests start.
 static TEST_KEYS: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| connector_server::store::crypto::Keyring::generate_entry("test1"));
-
-fn guest(name: &str) -> PathBuf {
-    PathBuf::from(connector_test_support::GUESTS_DIR).join(format!("{name}.wasm"))
-}
 
 fn run(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(BIN)
@@ -145,69 +145,22 @@ fn check_reports_a_wit_version_mismatch_and_non_components() {
     assert!(stderr.contains("core wasm module"), "{stderr}");
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(plugins: &Path, work: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg("--plugins-dir")
-        .arg(plugins)
-        .arg("--database-url")
-        .arg(format!(
-            "sqlite://{}?mode=rwc",
-            work.join("host.db").display()
-        ))
-        .arg("--cache-dir")
-        .arg(work.join("cache"))
-        .env("RUST_LOG", "info")
-        .env("CONNECTOR_HOST_MASTER_KEYS", TEST_KEYS.as_str())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("listening on http://") {
-                let _ = tx.send(line[at + "listening on ".len()..].trim().to_string());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("server announced its address");
-    Server { child, base }
-}
-
 /// Creates an API key with the CLI; returns its secret.
 fn create_key(database_url: &str, role: &str, accounts: &[&str]) -> String {
-    let mut args = vec![
-        "api-keys",
-        "create",
-        "--name",
-        "cli test",
-        "--role",
-        role,
-        "--database-url",
+    let key = create_api_key(
+        Path::new(BIN),
         database_url,
-    ];
-    for account in accounts {
-        args.extend(["--account", account]);
-    }
-    let (ok, stdout, stderr) = run(&args);
-    assert!(ok, "{stderr}");
-    assert!(stderr.contains("only time the key is shown"), "{stderr}");
-    stdout.trim().to_string()
+        "cli test",
+        role,
+        accounts,
+        &[],
+    );
+    assert!(
+        key.stderr.contains("only time the key is shown"),
+        "{}",
+        key.stderr
+    );
+    key.secret
 }
 
 fn get(url: &str, key: &str) -> (u16, serde_json::Value) {
@@ -250,11 +203,13 @@ fn serve_loads_the_folder_hot_reloads_it_and_records_versions() {
     )
     .unwrap();
     std::fs::write(plugins.path().join("broken.wasm"), b"nope").unwrap();
-    let server = start_server(plugins.path(), work.path());
-    let database_url = format!(
-        "sqlite://{}?mode=rwc",
-        work.path().join("host.db").display()
-    );
+    let database_url = sqlite_url(&work.path().join("host.db"));
+    let server = Serve::new(BIN)
+        .plugins_dir(plugins.path())
+        .database_url(&database_url)
+        .cache_dir(work.path().join("cache"))
+        .master_keys(&TEST_KEYS)
+        .start();
     let operator = create_key(&database_url, "operator", &[]);
     let service = create_key(&database_url, "service", &["acct-1"]);
     let (status, error) = get(&format!("{}/v1/connectors", server.base), "chk_wrong");
@@ -383,7 +338,7 @@ fn serve_loads_the_folder_hot_reloads_it_and_records_versions() {
 fn audit_lists_a_connectors_outbound_requests() {
     use connector_sandbox::capabilities::http::{AuditEvent, AuditOutcome, AuditSink};
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
+    let url = sqlite_url(&dir.path().join("host.db"));
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let database = connector_server::store::Database::connect(&url)
             .await
@@ -406,6 +361,7 @@ fn audit_lists_a_connectors_outbound_requests() {
             response_bytes: 10,
             duration_us: 5,
             credential: Some("api-key".into()),
+            scrubbed: false,
         });
         writer.flush().await;
     });
@@ -435,10 +391,7 @@ fn serve_refuses_to_start_without_a_master_key() {
         .args(["serve", "--listen", "127.0.0.1:0", "--plugins-dir"])
         .arg(work.path())
         .arg("--database-url")
-        .arg(format!(
-            "sqlite://{}?mode=rwc",
-            work.path().join("h.db").display()
-        ))
+        .arg(sqlite_url(&work.path().join("h.db")))
         .env_remove("CONNECTOR_HOST_MASTER_KEYS")
         .current_dir(work.path())
         .output()
@@ -467,7 +420,7 @@ fn keys_generate_and_rotate_re_encrypt_stored_secrets() {
     let old = Keyring::generate_entry("old");
 
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
+    let url = sqlite_url(&dir.path().join("host.db"));
     let tokio = tokio::runtime::Runtime::new().unwrap();
     let saved = tokio.block_on(async {
         let database = Database::connect(&url).await.unwrap();
@@ -496,19 +449,12 @@ fn keys_generate_and_rotate_re_encrypt_stored_secrets() {
             .await
             .unwrap()
     });
-    let output = Command::new(BIN)
-        .args(["keys", "rotate", "--database-url", &url])
-        .env("CONNECTOR_HOST_MASTER_KEYS", format!("{new},{old}"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = run_ok(
+        Command::new(BIN)
+            .args(["keys", "rotate", "--database-url", &url])
+            .env("CONNECTOR_HOST_MASTER_KEYS", format!("{new},{old}")),
     );
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("re-encrypted 1 value(s) under key `new`")
-    );
+    assert!(stdout.contains("re-encrypted 1 value(s) under key `new`"));
     tokio.block_on(async {
         let database = Database::connect(&url).await.unwrap();
         let store = ConnectionStore::new(
@@ -536,7 +482,12 @@ async fn serve_dev_demos_a_whole_login_offline() {
     ids.sort();
     assert_eq!(
         ids,
-        ["insightly", "local-insightly", "local-regional", "regional-crm"],
+        [
+            "insightly",
+            "local-insightly",
+            "local-regional",
+            "regional-crm"
+        ],
         "--dev serves the four embedded examples"
     );
     assert!(

@@ -4,10 +4,10 @@
 use connector_sandbox::capabilities::http::{AuditEvent, AuditOutcome, AuditSink};
 use connector_server::registry::inspect::inspect;
 use connector_server::store::{AuditWriter, Database};
+use connector_test_support::databases::{POSTGRES_ENV, databases, sqlite_url};
 
 fn info() -> connector_server::registry::inspect::ComponentInfo {
-    let path = std::path::PathBuf::from(connector_test_support::GUESTS_DIR).join("versioned_v1.wasm");
-    inspect(&std::fs::read(path).unwrap()).unwrap()
+    inspect(&connector_test_support::guest_bytes("versioned_v1")).unwrap()
 }
 
 async fn records_versions(database: &Database, connector_id: &str) {
@@ -37,7 +37,7 @@ async fn records_versions(database: &Database, connector_id: &str) {
 #[tokio::test]
 async fn sqlite_file_is_created_migrated_and_records_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
+    let url = sqlite_url(&dir.path().join("host.db"));
     let database = Database::connect(&url).await.unwrap();
     records_versions(&database, "test-versioned").await;
     // Reconnecting runs migrations again without harm and keeps the data.
@@ -54,7 +54,7 @@ async fn sqlite_file_is_created_migrated_and_records_versions() {
 
 #[tokio::test]
 async fn postgres_records_versions_when_configured() {
-    let Ok(url) = std::env::var("CONNECTOR_HOST_TEST_POSTGRES_URL") else {
+    let Ok(url) = std::env::var(POSTGRES_ENV) else {
         assert!(
             std::env::var("CI").is_err(),
             "CI must set CONNECTOR_HOST_TEST_POSTGRES_URL"
@@ -94,6 +94,7 @@ fn event(connector_id: &str, outcome: AuditOutcome, status: Option<u16>) -> Audi
         response_bytes: 42,
         duration_us: 1234,
         credential: Some("access-token".into()),
+        scrubbed: false,
     }
 }
 
@@ -135,15 +136,11 @@ async fn audit_round_trip(database: &Database, connector_id: &str) {
 
 #[tokio::test]
 async fn the_outbound_audit_is_written_in_batches_and_listed_per_connector() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
-    audit_round_trip(&Database::connect(&url).await.unwrap(), "test-http-probe").await;
-    if let Ok(url) = std::env::var("CONNECTOR_HOST_TEST_POSTGRES_URL") {
-        let id = format!("pg-audit-{}", std::process::id());
-        audit_round_trip(
-            &Database::connect(&url).await.expect("PostgreSQL reachable"),
-            &id,
-        )
-        .await;
+    for backend in databases().await {
+        let id = match backend.name {
+            "sqlite" => "test-http-probe".to_string(),
+            _ => format!("pg-audit-{}", std::process::id()),
+        };
+        audit_round_trip(&backend.database, &id).await;
     }
 }

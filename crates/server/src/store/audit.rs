@@ -79,8 +79,9 @@ async fn write(pool: &AnyPool, batch: &mut Vec<AuditEvent>) {
         for e in batch.iter() {
             sqlx::query(
                 "INSERT INTO outbound_audit (at_ms, connector_id, connector_version, account_id, method, scheme, host,
-                 port, path, outcome, reason, status, request_bytes, response_bytes, duration_us, credential)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 port, path, outcome, reason, status, request_bytes, response_bytes, duration_us, credential,
+                 scrubbed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             )
             .bind(e.at_ms)
             .bind(&e.connector_id)
@@ -98,6 +99,7 @@ async fn write(pool: &AnyPool, batch: &mut Vec<AuditEvent>) {
             .bind(e.response_bytes as i64)
             .bind(e.duration_us as i64)
             .bind(&e.credential)
+            .bind(i64::from(e.scrubbed))
             .execute(&mut *tx)
             .await?;
         }
@@ -135,7 +137,7 @@ impl Database {
     ) -> anyhow::Result<Vec<AuditEvent>> {
         let rows = sqlx::query(
             "SELECT at_ms, connector_id, connector_version, account_id, method, scheme, host, port, path, outcome,
-             reason, status, request_bytes, response_bytes, duration_us, credential
+             reason, status, request_bytes, response_bytes, duration_us, credential, scrubbed
              FROM outbound_audit WHERE connector_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(connector_id)
@@ -164,6 +166,7 @@ impl Database {
                     response_bytes: row.try_get::<i64, _>(13)? as u64,
                     duration_us: row.try_get::<i64, _>(14)? as u64,
                     credential: row.try_get(15)?,
+                    scrubbed: row.try_get::<i64, _>(16)? != 0,
                 })
             })
             .collect()

@@ -56,6 +56,9 @@ pub struct AuditEvent {
     /// The kind of credential injected (`access-token`, `api-key`, …), never
     /// its value.
     pub credential: Option<String>,
+    /// Whether the response echoed an injected secret, which was removed
+    /// before the guest saw it (`scrub`).
+    pub scrubbed: bool,
 }
 
 impl AuditEvent {
@@ -86,6 +89,7 @@ impl AuditEvent {
             response_bytes: 0,
             duration_us: 0,
             credential: None,
+            scrubbed: false,
         }
     }
 }

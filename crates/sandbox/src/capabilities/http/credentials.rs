@@ -76,6 +76,21 @@ pub(crate) enum Injection {
     Query(String, SecretString),
 }
 
+/// An injection and the secret values it carries (the secret itself, and a
+/// composite such as a Basic `user:secret`), which the response is scrubbed of.
+pub(crate) struct Injected {
+    /// Where the value goes.
+    pub(crate) place: Injection,
+    /// What must never come back to the guest.
+    pub(crate) secrets: Vec<SecretString>,
+}
+
+impl Injected {
+    fn new(place: Injection, secrets: Vec<SecretString>) -> Self {
+        Self { place, secrets }
+    }
+}
+
 /// The audit name of a credential kind (never a value).
 pub(crate) fn kind(credential: &Credential) -> String {
     match credential {
@@ -121,7 +136,7 @@ pub(crate) fn injection(
     host_secrets: &HostSecrets,
     declared_secrets: &BTreeSet<String>,
     connector_id: &str,
-) -> Result<Injection, HttpError> {
+) -> Result<Injected, HttpError> {
     let authorization = reqwest::header::AUTHORIZATION;
     match credential {
         Credential::AccessToken => {
@@ -129,9 +144,12 @@ pub(crate) fn injection(
                 .access_token
                 .as_ref()
                 .ok_or_else(|| unavailable("this call has no access token"))?;
-            Ok(Injection::Header(
-                authorization,
-                sensitive(format!("Bearer {}", token.expose_secret()))?,
+            Ok(Injected::new(
+                Injection::Header(
+                    authorization,
+                    sensitive(format!("Bearer {}", token.expose_secret()))?,
+                ),
+                vec![token.clone()],
             ))
         }
         Credential::ApiKey => {
@@ -140,26 +158,30 @@ pub(crate) fn injection(
                 .as_ref()
                 .ok_or_else(|| unavailable("this call has no API key"))?;
             let key = api_key.key.expose_secret();
-            match &api_key.placement {
-                ApiKeyPlacement::Bearer => Ok(Injection::Header(
-                    authorization,
-                    sensitive(format!("Bearer {key}"))?,
-                )),
+            let secrets = vec![api_key.key.clone()];
+            let place = match &api_key.placement {
+                ApiKeyPlacement::Bearer => {
+                    Injection::Header(authorization, sensitive(format!("Bearer {key}"))?)
+                }
                 ApiKeyPlacement::Basic(template) => {
                     let mut filled = template.replace("{apiKey}", key);
                     for (name, value) in &api_key.fields {
                         filled = filled.replace(&format!("{{{name}}}"), value);
                     }
-                    Ok(Injection::Header(authorization, basic(&filled)?))
+                    let header = basic(&filled)?;
+                    let mut secrets = secrets;
+                    secrets.push(SecretString::from(filled));
+                    return Ok(Injected::new(
+                        Injection::Header(authorization, header),
+                        secrets,
+                    ));
                 }
                 ApiKeyPlacement::Header(name) => {
-                    let name = injectable_header(name)?;
-                    Ok(Injection::Header(name, sensitive(key.to_string())?))
+                    Injection::Header(injectable_header(name)?, sensitive(key.to_string())?)
                 }
-                ApiKeyPlacement::Query(name) => {
-                    Ok(Injection::Query(name.clone(), api_key.key.clone()))
-                }
-            }
+                ApiKeyPlacement::Query(name) => Injection::Query(name.clone(), api_key.key.clone()),
+            };
+            Ok(Injected::new(place, secrets))
         }
         Credential::ClientCredentials => {
             let client = credentials
@@ -171,7 +193,11 @@ pub(crate) fn injection(
                 client.client_id,
                 client.client_secret.expose_secret()
             );
-            Ok(Injection::Header(authorization, basic(&pair)?))
+            let header = basic(&pair)?;
+            Ok(Injected::new(
+                Injection::Header(authorization, header),
+                vec![client.client_secret.clone(), SecretString::from(pair)],
+            ))
         }
         Credential::HostSecret(spec) => {
             if !declared_secrets.contains(&spec.secret) {
@@ -192,9 +218,9 @@ pub(crate) fn injection(
             let value = &secret.value;
             let name = injectable_header(&spec.header)?;
             let prefix = spec.prefix.as_deref().unwrap_or("");
-            Ok(Injection::Header(
-                name,
-                sensitive(format!("{prefix}{}", value.expose_secret()))?,
+            Ok(Injected::new(
+                Injection::Header(name, sensitive(format!("{prefix}{}", value.expose_secret()))?),
+                vec![value.clone()],
             ))
         }
     }

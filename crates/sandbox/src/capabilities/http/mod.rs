@@ -13,6 +13,7 @@ mod credentials;
 mod ip;
 mod policy;
 mod resolver;
+pub mod scrub;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +27,7 @@ pub use policy::ConnectorPolicy;
 pub use resolver::{AddressBlocked, Resolver, StaticResolver, SystemResolver};
 
 use credentials::Injection;
+use scrub::Scrubber;
 use secrecy::ExposeSecret;
 
 use wasmtime::component::{HasData, Linker};
@@ -266,15 +268,23 @@ impl HttpCapability {
             config.max_header_bytes,
         )?;
         let mut url = checked.url;
+        let mut scrubber = None;
         if let Some(credential) = &request.credential {
             event.credential = Some(credentials::kind(credential));
-            match credentials::injection(
+            let injected = credentials::injection(
                 credential,
                 &self.credentials,
                 &outbound.host_secrets,
                 &self.policy.declared_secrets,
                 &self.connector.id,
-            )? {
+            )?;
+            scrubber = Scrubber::new(
+                injected
+                    .secrets
+                    .iter()
+                    .map(|secret| secret.expose_secret().as_bytes()),
+            );
+            match injected.place {
                 Injection::Header(name, value) => {
                     headers.insert(name, value);
                 }
@@ -325,6 +335,13 @@ impl HttpCapability {
             body.extend_from_slice(&chunk);
         }
         event.response_bytes = body.len() as u64;
+        if let Some(scrubber) = &scrubber {
+            let mut found = scrubber.scrub(&mut body);
+            for (_, value) in &mut response_headers {
+                found |= scrubber.scrub_text(value);
+            }
+            event.scrubbed = found;
+        }
         Ok(Response {
             status,
             headers: response_headers,
