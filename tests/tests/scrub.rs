@@ -16,10 +16,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use connector_sandbox::capabilities::http::scrub::REDACTED;
 use connector_sandbox::capabilities::http::{
     ApiKeyCredential, ApiKeyPlacement, CallCredentials, ClientCredentials, HostSecret,
-    MemoryAuditSink, Outbound, OutboundConfig, SystemResolver,
+    MemoryAuditSink,
 };
-use connector_sandbox::runtime::{CallContext, Runtime, RuntimeLimits};
-use connector_sandbox::wit::hooks::ConnectionInfo;
+use connector_sandbox::runtime::{CallContext, RuntimeLimits};
+use connector_test_support::sandbox::{loopback_runtime, probe_request};
 use connector_server::registry::{CompileCache, LoadedConnector, load_file};
 use connector_test_support::guest;
 use secrecy::SecretString;
@@ -96,17 +96,8 @@ async fn load_probe(audit: Arc<MemoryAuditSink>) -> LoadedConnector {
         value: SecretString::from(HOST_SECRET),
         connectors: ["test-http-probe".to_string()].into(),
     };
-    let outbound = Outbound::new(
-        OutboundConfig {
-            allow_private_networks: vec!["127.0.0.1/32".parse().unwrap()],
-            ..OutboundConfig::default()
-        },
-        Arc::new(SystemResolver),
-        Arc::new(BTreeMap::from([("probe-secret".to_string(), grant)])),
-        audit,
-    )
-    .unwrap();
-    let runtime = Arc::new(Runtime::with_outbound(RuntimeLimits::default(), outbound).unwrap());
+    let secrets = BTreeMap::from([("probe-secret".to_string(), grant)]);
+    let runtime = loopback_runtime(RuntimeLimits::default(), secrets, audit);
     let path = guest("http_probe");
     load_file(&runtime, &CompileCache::disabled(), &path, &BTreeMap::new())
         .await
@@ -149,14 +140,7 @@ async fn an_echoing_server_hands_the_guest_no_injected_secret() {
     ];
     for (path, credential, placement) in cases {
         let url = format!("{base}{path}");
-        let info = ConnectionInfo {
-            hostname: None,
-            platform_user_id: None,
-            additional_info: vec![
-                ("url".into(), url.clone()),
-                ("credential".into(), credential.into()),
-            ],
-        };
+        let info = probe_request(&[("url", &url), ("credential", credential)]);
         let ctx = CallContext {
             account_id: Some("acct-1".into()),
             credentials: credentials(placement.clone()),
@@ -193,11 +177,7 @@ async fn a_response_that_echoes_nothing_secret_is_untouched_and_not_marked() {
     let base = start_reflector().await;
     let audit = Arc::new(MemoryAuditSink::default());
     let probe = load_probe(audit.clone()).await;
-    let info = ConnectionInfo {
-        hostname: None,
-        platform_user_id: None,
-        additional_info: vec![("url".into(), format!("{base}/reflect?page=1"))],
-    };
+    let info = probe_request(&[("url", &format!("{base}/reflect?page=1"))]);
     let ctx = CallContext {
         credentials: credentials(ApiKeyPlacement::Bearer),
         ..CallContext::default()

@@ -104,6 +104,9 @@ pub struct ConnectorSettings {
     pub config: BTreeMap<String, String>,
     /// Narrows the manifest's `allowedHosts`: a request must match both.
     pub allowed_hosts: Option<Vec<String>>,
+    /// This connector's concurrent hook calls (the runtime's default share,
+    /// `[limits] max_concurrent_calls_per_connector`, when absent).
+    pub max_concurrent_calls: Option<u32>,
 }
 
 /// A host secret: where its value comes from (never the config file itself)
@@ -170,6 +173,14 @@ impl HostConfig {
     /// other than the secret.
     pub fn validate(&self) -> anyhow::Result<()> {
         for (id, settings) in &self.connectors {
+            if let Some(slots) = settings.max_concurrent_calls
+                && !(1..=self.limits.max_concurrent_calls).contains(&slots)
+            {
+                anyhow::bail!(
+                    "connectors.{id}.max_concurrent_calls: must be between 1 and [limits] max_concurrent_calls ({})",
+                    self.limits.max_concurrent_calls
+                );
+            }
             for (i, origin) in settings.allowed_hosts.iter().flatten().enumerate() {
                 AllowedOrigin::parse(origin)
                     .map_err(|e| anyhow::anyhow!("connectors.{id}.allowed_hosts[{i}]: {e}"))?;

@@ -15,6 +15,7 @@ pub mod bench;
 pub mod databases;
 pub mod dev_demo;
 pub mod harness;
+pub mod sandbox;
 pub mod oauth;
 pub mod process;
 pub mod serve;

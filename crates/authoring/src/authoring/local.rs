@@ -225,7 +225,7 @@ impl LocalHost {
             manifest.id.clone(),
             ConnectorSettings {
                 config: options.config.iter().cloned().collect(),
-                allowed_hosts: None,
+                ..ConnectorSettings::default()
             },
         );
         let registry = Arc::new(Registry::new(

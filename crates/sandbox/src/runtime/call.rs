@@ -49,6 +49,8 @@ pub struct Prepared {
     hooks: BTreeSet<Hook>,
     config: Arc<BTreeMap<String, String>>,
     policy: Arc<ConnectorPolicy>,
+    /// This connector's own slots (see `RuntimeLimits::max_concurrent_calls_per_connector`).
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Prepared {
@@ -61,6 +63,7 @@ impl Prepared {
         config: BTreeMap<String, String>,
         policy: ConnectorPolicy,
     ) -> Self {
+        let slots = runtime.connector_permits(&connector.id, None);
         Self {
             runtime,
             connector: Arc::new(connector),
@@ -68,7 +71,17 @@ impl Prepared {
             hooks,
             config: Arc::new(config),
             policy: Arc::new(policy),
+            slots,
         }
+    }
+
+    /// Gives this connector `slots` concurrent calls instead of the runtime's
+    /// default share (the operator's `[connectors.<id>] max_concurrent_calls`).
+    pub fn with_slots(mut self, slots: Option<u32>) -> Self {
+        if slots.is_some() {
+            self.slots = self.runtime.connector_permits(&self.connector.id, slots);
+        }
+        self
     }
 
     /// What this connector may reach.
@@ -120,8 +133,15 @@ impl Prepared {
         let timeout = limits.call_timeout();
         let deadline = Instant::now() + timeout;
         let tokio_deadline = tokio::time::Instant::from_std(deadline);
-        let permit = tokio::time::timeout_at(tokio_deadline, self.runtime.permits.acquire()).await;
-        let Ok(permit) = permit else {
+        // The connector's own slot first, then a global one: a connector whose
+        // calls hang waits on its own slots and leaves the others' free.
+        let permits = async {
+            let own = self.slots.acquire().await;
+            let global = self.runtime.permits.acquire().await;
+            (own, global)
+        };
+        let permit = tokio::time::timeout_at(tokio_deadline, permits).await;
+        let Ok((own_permit, permit)) = permit else {
             return Outcome {
                 result: Err(CallError::Timeout {
                     connector,
@@ -131,6 +151,7 @@ impl Prepared {
                 report: CallReport::default(),
             };
         };
+        let _own_permit = own_permit.expect("connector semaphore is never closed");
         let _permit = permit.expect("call semaphore is never closed");
         let state = CallState::new(
             CallLimiter::new(limits.memory_bytes, 100_000),

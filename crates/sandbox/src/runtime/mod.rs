@@ -41,6 +41,11 @@ pub struct RuntimeLimits {
     pub wasm_stack_bytes: usize,
     /// Maximum number of hook calls running at once (more wait their turn).
     pub max_concurrent_calls: u32,
+    /// Maximum number of one connector's hook calls running at once, so one
+    /// connector with slow or hanging calls cannot take every slot from the
+    /// others. `0` means a quarter of `max_concurrent_calls` (at least 1); a
+    /// connector's own `[connectors.<id>] max_concurrent_calls` overrides it.
+    pub max_concurrent_calls_per_connector: u32,
     /// Log lines a call may emit; more are dropped and counted.
     pub log_lines_per_call: usize,
     /// Log bytes a call may emit.
@@ -58,6 +63,7 @@ impl Default for RuntimeLimits {
             memory_bytes: 64 << 20,
             wasm_stack_bytes: 512 << 10,
             max_concurrent_calls: 128,
+            max_concurrent_calls_per_connector: 0,
             log_lines_per_call: 200,
             log_bytes_per_call: 64 << 10,
             output_bytes_per_call: 16 << 10,
@@ -67,6 +73,14 @@ impl Default for RuntimeLimits {
 }
 
 impl RuntimeLimits {
+    /// One connector's share of the slots when it sets none of its own.
+    pub fn default_connector_slots(&self) -> u32 {
+        match self.max_concurrent_calls_per_connector {
+            0 => (self.max_concurrent_calls / 4).max(1),
+            n => n.min(self.max_concurrent_calls.max(1)),
+        }
+    }
+
     /// The call timeout as a `Duration`.
     pub fn call_timeout(&self) -> Duration {
         Duration::from_millis(self.call_timeout_ms)
@@ -79,6 +93,11 @@ pub struct Runtime {
     linker: Linker<CallState>,
     limits: RuntimeLimits,
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
+    /// Each connector's own slots, by (connector id, size): taken before a
+    /// global slot, so a connector waits for its own calls, not for others'.
+    connector_permits: std::sync::Mutex<
+        std::collections::HashMap<(String, u32), Arc<tokio::sync::Semaphore>>,
+    >,
     pub(crate) outbound: Arc<Outbound>,
     pooling: bool,
     _ticker: EpochTicker,
@@ -116,10 +135,28 @@ impl Runtime {
             linker,
             limits,
             permits,
+            connector_permits: Default::default(),
             outbound: Arc::new(outbound),
             pooling,
             _ticker: ticker,
         })
+    }
+
+    /// The slots of one connector: `size` of them (the runtime's default share
+    /// when `None`), shared by every version of the connector.
+    pub(crate) fn connector_permits(
+        &self,
+        connector_id: &str,
+        size: Option<u32>,
+    ) -> Arc<tokio::sync::Semaphore> {
+        let size = size
+            .unwrap_or_else(|| self.limits.default_connector_slots())
+            .clamp(1, self.limits.max_concurrent_calls.max(1));
+        let mut permits = self.connector_permits.lock().expect("permits lock");
+        permits
+            .entry((connector_id.to_string(), size))
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(size as usize)))
+            .clone()
     }
 
     /// The engine.
@@ -167,6 +204,13 @@ impl Runtime {
     }
 }
 
+/// Linear memories one component may have.
+const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
+/// Tables one component may have.
+const MAX_TABLES_PER_COMPONENT: u32 = 8;
+/// Core instances one component may have.
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+
 fn engine_config(limits: &RuntimeLimits, pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
@@ -176,15 +220,18 @@ fn engine_config(limits: &RuntimeLimits, pooling: bool) -> Config {
     if pooling {
         let slots = limits.max_concurrent_calls.max(1);
         let mut pool = PoolingAllocationConfig::new();
+        // Every call may use the per-component maximum of each resource, and
+        // at most `slots` calls run at once (the semaphore): sized so, the pool
+        // can never run out, and a call waits for a slot instead of failing.
         pool.total_component_instances(slots);
-        pool.total_core_instances(slots * 8);
-        pool.total_memories(slots * 2);
-        pool.total_tables(slots * 4);
+        pool.total_core_instances(slots * MAX_CORE_INSTANCES_PER_COMPONENT);
+        pool.total_memories(slots * MAX_MEMORIES_PER_COMPONENT);
+        pool.total_tables(slots * MAX_TABLES_PER_COMPONENT);
         pool.total_stacks(slots);
         pool.max_memory_size(limits.memory_bytes);
-        pool.max_memories_per_component(4);
-        pool.max_tables_per_component(8);
-        pool.max_core_instances_per_component(16);
+        pool.max_memories_per_component(MAX_MEMORIES_PER_COMPONENT);
+        pool.max_tables_per_component(MAX_TABLES_PER_COMPONENT);
+        pool.max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT);
         // Reuse warm slots without page faults: reset dirty pages with memset
         // (found through PAGEMAP_SCAN where the kernel has it) instead of
         // madvise-and-refault. Hook calls touch little memory, so this is cheap.

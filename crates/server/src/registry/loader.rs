@@ -105,7 +105,8 @@ pub async fn load(
         info.hooks.clone(),
         settings.config,
         policy,
-    );
+    )
+    .with_slots(settings.max_concurrent_calls);
 
     let loading = CallContext {
         deny_outbound: true,

@@ -9,7 +9,9 @@
 //!   `credential-prefix` for the secret (e.g. `Token `);
 //! - `header:<Name>`: a request header;
 //! - `placement` (read by `basic-auth`): `bearer` (default), `basic:<template>`,
-//!   `header:<name>` or `query:<name>`.
+//!   `header:<name>` or `query:<name>`;
+//! - `repeat`: send the request this many times (the answer describes the
+//!   last one and adds `("sent", <successful count>)`).
 //!
 //! The answer: `name` is the response status (`"200"`) and `additional_info`
 //! the response headers plus `("body", <text>)`; or, when the host refused or
@@ -83,7 +85,23 @@ impl Connector for HttpProbe {
             },
         };
 
-        let (name, additional_info) = match request.send() {
+        // `repeat`: send the request this many times (a request flood); the
+        // answer describes the last one and counts the successful ones.
+        let repeat: u32 = get(&connection, "repeat")
+            .map(|n| n.parse().map_err(|_| bad_input("repeat", n)))
+            .transpose()?
+            .unwrap_or(1);
+        let mut sent = 0u32;
+        for _ in 1..repeat {
+            if request.clone().send().is_ok() {
+                sent += 1;
+            }
+        }
+        let last = request.send();
+        if last.is_ok() {
+            sent += 1;
+        }
+        let (name, mut additional_info) = match last {
             Ok(response) => {
                 let body = response.text();
                 let mut info = response.headers;
@@ -95,6 +113,9 @@ impl Connector for HttpProbe {
                 vec![("error-kind".into(), error_kind(&error).into())],
             ),
         };
+        if repeat > 1 {
+            additional_info.push(("sent".into(), sent.to_string()));
+        }
         Ok(UserInfo {
             platform_user_id: "http-probe".into(),
             name,

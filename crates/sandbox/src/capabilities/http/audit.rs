@@ -92,6 +92,65 @@ impl AuditEvent {
             scrubbed: false,
         }
     }
+
+    /// Fills the destination a request tried from the guest's URL text when
+    /// the policy refused it before parsing was done, so a refused request's
+    /// row still says where it was going (query and userinfo never kept).
+    pub fn attempted(&mut self, url_text: &str) {
+        if self.host.is_some() {
+            return;
+        }
+        match url::Url::parse(url_text) {
+            Ok(url) => {
+                self.scheme = Some(url.scheme().to_string());
+                self.host = url.host_str().map(str::to_string);
+                self.port = url.port_or_known_default();
+                self.path = Some(url.path().to_string());
+            }
+            // Not a URL at all: keep a bounded, query-less prefix of the text.
+            Err(_) => {
+                let without_query = url_text.split(['?', '#']).next().unwrap_or_default();
+                self.path = Some(without_query.to_string());
+            }
+        }
+    }
+
+    /// Caps every field a guest controls (host, path, reason) at a documented
+    /// size, marking a cut with `…`, so a connector cannot grow the log or the
+    /// audit table with one request: [`MAX_HOST_BYTES`], [`MAX_PATH_BYTES`],
+    /// [`MAX_REASON_BYTES`].
+    pub fn bounded(mut self) -> Self {
+        for (field, max) in [
+            (&mut self.host, MAX_HOST_BYTES),
+            (&mut self.path, MAX_PATH_BYTES),
+            (&mut self.reason, MAX_REASON_BYTES),
+        ] {
+            if let Some(value) = field {
+                truncate_marked(value, max);
+            }
+        }
+        self
+    }
+}
+
+/// Longest host kept in an audit event (a DNS name is at most 253).
+pub const MAX_HOST_BYTES: usize = 255;
+/// Longest path kept in an audit event.
+pub const MAX_PATH_BYTES: usize = 1024;
+/// Longest refusal or failure reason kept in an audit event.
+pub const MAX_REASON_BYTES: usize = 512;
+
+/// Cuts `value` to at most `max` bytes (on a character boundary) plus `…`.
+pub fn truncate_marked(value: &mut String, max: usize) {
+    if value.len() <= max {
+        return;
+    }
+    let mut cut = max;
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    value.truncate(cut);
+    value.push('…');
 }
 
 /// Where audit events go (the database in `serve`, memory in tests).

@@ -18,7 +18,10 @@ pub mod scrub;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use audit::{AuditEvent, AuditOutcome, AuditSink, MemoryAuditSink, TracingOnlyAuditSink};
+pub use audit::{
+    AuditEvent, AuditOutcome, AuditSink, MAX_HOST_BYTES, MAX_PATH_BYTES, MAX_REASON_BYTES,
+    MemoryAuditSink, TracingOnlyAuditSink, truncate_marked,
+};
 pub use credentials::{
     ApiKeyCredential, ApiKeyPlacement, CallCredentials, ClientCredentials, HostSecret, HostSecrets,
 };
@@ -53,6 +56,9 @@ pub struct OutboundConfig {
     pub max_response_bytes: usize,
     /// Largest total size of request or response headers.
     pub max_header_bytes: usize,
+    /// Requests one hook call may send (refused ones count too); more are
+    /// refused with `not-permitted`.
+    pub max_requests_per_call: u32,
 }
 
 impl Default for OutboundConfig {
@@ -63,6 +69,7 @@ impl Default for OutboundConfig {
             max_request_bytes: 1 << 20,
             max_response_bytes: 4 << 20,
             max_header_bytes: 32 << 10,
+            max_requests_per_call: 100,
         }
     }
 }
@@ -167,6 +174,7 @@ impl Outbound {
         event.status = status;
         event.duration_us = started.elapsed().as_micros() as u64;
         event.credential = Some(credential.to_string());
+        let event = event.bounded();
         tracing::info!(
             target: "connector::outbound",
             connector = %event.connector_id,
@@ -205,6 +213,8 @@ pub struct HttpCapability {
     account_id: Option<String>,
     deadline: Instant,
     refused: u32,
+    /// Requests this call has asked for so far.
+    attempts: u32,
     deny_all: bool,
 }
 
@@ -226,6 +236,7 @@ impl HttpCapability {
             account_id,
             deadline,
             refused: 0,
+            attempts: 0,
             deny_all: false,
         }
     }
@@ -251,6 +262,12 @@ impl HttpCapability {
         }
         let outbound = &self.outbound;
         let config = &outbound.config;
+        if self.attempts > config.max_requests_per_call {
+            return Err(HttpError::NotPermitted(format!(
+                "this call has used its {} requests (operator setting max_requests_per_call)",
+                config.max_requests_per_call
+            )));
+        }
         let checked = self.policy.check_url(&request.url, &outbound.network)?;
         event.scheme = Some(checked.scheme.clone());
         event.host = Some(checked.host.clone());
@@ -423,6 +440,8 @@ impl HttpCapability {
             self.account_id.clone(),
             method(request.method).as_str(),
         );
+        self.attempts = self.attempts.saturating_add(1);
+        let url_text = request.url.clone();
         let result = self.send(request, &mut event).await;
         event.duration_us = started.elapsed().as_micros() as u64;
         if let Err(error) = &result {
@@ -433,10 +452,12 @@ impl HttpCapability {
                 AuditOutcome::Failed
             };
             event.reason = Some(format!("{}: {error:?}", error_kind(error)));
+            event.attempted(&url_text);
             if refused {
                 self.refused += 1;
             }
         }
+        let event = event.bounded();
         tracing::info!(
             target: "connector::outbound",
             connector = %event.connector_id,
