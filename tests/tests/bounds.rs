@@ -106,7 +106,11 @@ async fn a_call_cannot_send_more_than_its_budget_of_requests() {
     let probe = probe(&audit).await;
     let server = start(Behaviour::Echo).await;
     let flood = (budget + 20).to_string();
-    let seen = send(&probe, &[("url", &server.url("/again")), ("repeat", &flood)]).await;
+    let seen = send(
+        &probe,
+        &[("url", &server.url("/again")), ("repeat", &flood)],
+    )
+    .await;
     let sent = seen
         .additional_info
         .iter()
@@ -122,4 +126,83 @@ async fn a_call_cannot_send_more_than_its_budget_of_requests() {
         .filter(|e| e.outcome == AuditOutcome::Refused)
         .count();
     assert_eq!(refused, 20, "every refused attempt is audited");
+}
+
+#[tokio::test]
+async fn a_hook_result_over_a_cap_is_refused_naming_the_field() {
+    use connector_sandbox::runtime::CallError;
+    use connector_sandbox::runtime::bounds::{
+        MAX_ENTRIES, MAX_ID_BYTES, MAX_TEXT_BYTES, MAX_VALUE_BYTES,
+    };
+
+    let runtime = loopback_runtime(
+        RuntimeLimits::default(),
+        Default::default(),
+        Default::default(),
+    );
+    let guest = load(&runtime, "huge_output").await;
+    let cases = [
+        ("name", "2097152", "name", MAX_TEXT_BYTES),
+        ("platform-user-id", "300", "platform-user-id", MAX_ID_BYTES),
+        ("message", "5000", "message", MAX_TEXT_BYTES),
+        ("info-count", "65", "additional-info", MAX_ENTRIES),
+        (
+            "info-value",
+            "5000",
+            "additional-info[0].value",
+            MAX_VALUE_BYTES,
+        ),
+    ];
+    for (field, bytes, named, limit) in cases {
+        let outcome = guest
+            .prepared
+            .user_info(
+                &CallContext::default(),
+                probe_request(&[("field", field), ("bytes", bytes)]),
+            )
+            .await;
+        match outcome.result {
+            Err(CallError::OutputTooLarge {
+                field: reported,
+                limit: reported_limit,
+                ..
+            }) => {
+                assert_eq!(reported, named);
+                assert_eq!(reported_limit, limit);
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    // At the caps exactly, the same answers are fine.
+    for (field, bytes) in [("name", MAX_TEXT_BYTES), ("info-count", MAX_ENTRIES)] {
+        let outcome = guest
+            .prepared
+            .user_info(
+                &CallContext::default(),
+                probe_request(&[("field", field), ("bytes", &bytes.to_string())]),
+            )
+            .await;
+        assert!(
+            outcome.result.is_ok(),
+            "{field}: {:?}",
+            outcome.result.err()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_manifest_number_out_of_range_is_refused_naming_its_field() {
+    use connector_server::registry::{CompileCache, load_file};
+    let runtime = connector_test_support::test_runtime();
+    let error = load_file(
+        &runtime,
+        &CompileCache::disabled(),
+        &connector_test_support::guest("huge_margin"),
+        &Default::default(),
+    )
+    .await
+    .err()
+    .expect("the connector is refused");
+    let message = error.to_string();
+    assert!(message.contains("refreshMarginSeconds"), "{message}");
 }

@@ -19,9 +19,9 @@ use connector_sandbox::capabilities::http::{
     MemoryAuditSink,
 };
 use connector_sandbox::runtime::{CallContext, RuntimeLimits};
-use connector_test_support::sandbox::{loopback_runtime, probe_request};
 use connector_server::registry::{CompileCache, LoadedConnector, load_file};
 use connector_test_support::guest;
+use connector_test_support::sandbox::{loopback_runtime, probe_request};
 use secrecy::SecretString;
 
 const TOKEN: &str = "tok-3f9a/very secret+";
@@ -40,7 +40,10 @@ fn encodings(secret: &str) -> Vec<String> {
         percent.replace('+', "%20"),
         STANDARD.encode(secret),
         URL_SAFE_NO_PAD.encode(secret),
-        serde_json::to_string(secret).unwrap().trim_matches('"').to_string(),
+        serde_json::to_string(secret)
+            .unwrap()
+            .trim_matches('"')
+            .to_string(),
     ]
 }
 
@@ -132,11 +135,31 @@ async fn an_echoing_server_hands_the_guest_no_injected_secret() {
             "api-key",
             ApiKeyPlacement::Basic("{apiKey}:{tenantId}".into()),
         ),
-        ("/reflect?page=1", "api-key", ApiKeyPlacement::Header("X-Api-Key".into())),
-        ("/reflect?page=1", "api-key", ApiKeyPlacement::Query("key".into())),
-        ("/moved?page=1", "api-key", ApiKeyPlacement::Query("key".into())),
-        ("/reflect?page=1", "client-credentials", ApiKeyPlacement::Bearer),
-        ("/reflect?page=1", "secret:probe-secret:X-Host-Token", ApiKeyPlacement::Bearer),
+        (
+            "/reflect?page=1",
+            "api-key",
+            ApiKeyPlacement::Header("X-Api-Key".into()),
+        ),
+        (
+            "/reflect?page=1",
+            "api-key",
+            ApiKeyPlacement::Query("key".into()),
+        ),
+        (
+            "/moved?page=1",
+            "api-key",
+            ApiKeyPlacement::Query("key".into()),
+        ),
+        (
+            "/reflect?page=1",
+            "client-credentials",
+            ApiKeyPlacement::Bearer,
+        ),
+        (
+            "/reflect?page=1",
+            "secret:probe-secret:X-Host-Token",
+            ApiKeyPlacement::Bearer,
+        ),
     ];
     for (path, credential, placement) in cases {
         let url = format!("{base}{path}");
@@ -166,9 +189,15 @@ async fn an_echoing_server_hands_the_guest_no_injected_secret() {
                 );
             }
         }
-        assert!(view.contains(REDACTED), "{credential} {placement:?}: nothing was echoed?");
+        assert!(
+            view.contains(REDACTED),
+            "{credential} {placement:?}: nothing was echoed?"
+        );
         let event = audit.events().pop().unwrap();
-        assert!(event.scrubbed, "{credential} {placement:?}: the audit records the scrub");
+        assert!(
+            event.scrubbed,
+            "{credential} {placement:?}: the audit records the scrub"
+        );
     }
 }
 

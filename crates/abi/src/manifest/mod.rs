@@ -29,6 +29,10 @@ pub const HOSTNAME_PLACEHOLDER: &str = "{hostname}";
 
 /// Default refresh margin: tokens expiring within it are refreshed before use.
 pub const DEFAULT_REFRESH_MARGIN_SECONDS: u64 = 300;
+/// Largest refresh margin a manifest may set (one day): a larger one would make
+/// every token due at once, and the background refresher looks that far ahead
+/// for every connector.
+pub const MAX_REFRESH_MARGIN_SECONDS: u64 = 86_400;
 
 /// A connector's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +109,15 @@ impl Manifest {
     /// Checks the rules serde cannot express.
     pub fn validate(&self) -> Result<(), ManifestError> {
         validate_id(&self.id)?;
+        if self.refresh_margin_seconds > MAX_REFRESH_MARGIN_SECONDS {
+            return Err(ManifestError::new(
+                "refreshMarginSeconds",
+                format!(
+                    "{} is more than the largest margin, {MAX_REFRESH_MARGIN_SECONDS} seconds (one day)",
+                    self.refresh_margin_seconds
+                ),
+            ));
+        }
         semver::Version::parse(&self.version).map_err(|e| {
             ManifestError::new(
                 "version",
@@ -195,6 +208,16 @@ mod tests {
 
     fn parse(value: serde_json::Value) -> Result<Manifest, ManifestError> {
         Manifest::from_json(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_refresh_margin_over_a_day_is_refused_by_name() {
+        let mut manifest = oauth_manifest();
+        manifest["refreshMarginSeconds"] = serde_json::json!(u64::MAX);
+        let error = parse(manifest.clone()).unwrap_err();
+        assert_eq!(error.path, "refreshMarginSeconds");
+        manifest["refreshMarginSeconds"] = serde_json::json!(MAX_REFRESH_MARGIN_SECONDS);
+        assert!(parse(manifest).is_ok());
     }
 
     #[test]

@@ -10,10 +10,11 @@ use std::time::Instant;
 use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::generated::{self, AuthType, ConnectorError, hooks};
+use super::bounds::{BoundedOutput, Oversize};
 use super::{CallContext, CallError, CallLimiter, CallState, ConnectorRef, Runtime};
 use crate::capabilities::http::{ConnectorPolicy, HttpCapability};
 use crate::capabilities::{LogCapability, LogLevel, LogLine};
+use crate::generated::{self, AuthType, ConnectorError, hooks};
 use connector_abi::hook::Hook;
 
 /// What a call left behind besides its result.
@@ -294,14 +295,24 @@ fn finish(store: &mut Store<CallState>) -> CallReport {
     }
 }
 
-/// Flattens a guest `result<T, connector-error>` into the call outcome.
-fn flatten<T>(
+/// Flattens a guest `result<T, connector-error>` into the call outcome,
+/// refusing a value over the caps of [`super::bounds`].
+fn flatten<T: BoundedOutput>(
     outcome: Outcome<Result<T, ConnectorError>>,
     connector: &ConnectorRef,
     hook: Hook,
 ) -> Outcome<T> {
     let result = match outcome.result {
-        Ok(Ok(value)) => Ok(value),
+        Ok(Ok(value)) => match value.oversize() {
+            None => Ok(value),
+            Some(Oversize { field, size, limit }) => Err(CallError::OutputTooLarge {
+                connector: connector.clone(),
+                hook,
+                field,
+                size,
+                limit,
+            }),
+        },
         Ok(Err(error)) => Err(CallError::Guest {
             connector: connector.clone(),
             hook,

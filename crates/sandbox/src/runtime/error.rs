@@ -58,6 +58,23 @@ pub enum CallError {
         /// Which hook.
         hook: Hook,
     },
+    /// The guest returned a value over one of the caps of `runtime::bounds`;
+    /// nothing of it is kept.
+    #[error(
+        "connector {connector}: hook {hook} returned `{field}` of {size} (bytes or entries); the limit is {limit}"
+    )]
+    OutputTooLarge {
+        /// Which connector.
+        connector: ConnectorRef,
+        /// Which hook.
+        hook: Hook,
+        /// Which field of the result.
+        field: String,
+        /// Its size.
+        size: usize,
+        /// The cap.
+        limit: usize,
+    },
     /// The host could not set up the call (e.g. instantiation failed).
     #[error("connector {connector}: hook {hook} could not run: {message}")]
     Host {
@@ -79,6 +96,7 @@ impl CallError {
             | CallError::Timeout { connector, .. }
             | CallError::OutOfMemory { connector, .. }
             | CallError::NotImplemented { connector, .. }
+            | CallError::OutputTooLarge { connector, .. }
             | CallError::Host { connector, .. } => connector,
         }
     }
@@ -91,6 +109,7 @@ impl CallError {
             CallError::Timeout { .. } => "timeout",
             CallError::OutOfMemory { .. } => "out_of_memory",
             CallError::NotImplemented { .. } => "not_implemented",
+            CallError::OutputTooLarge { .. } => "output_too_large",
             CallError::Host { .. } => "host",
         }
     }

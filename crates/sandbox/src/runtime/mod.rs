@@ -7,6 +7,7 @@
 //! stack cap, and a bound on concurrent instances (a semaphore in front of the
 //! pooling allocator's slots).
 
+pub mod bounds;
 mod call;
 mod error;
 mod output;
@@ -95,9 +96,8 @@ pub struct Runtime {
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
     /// Each connector's own slots, by (connector id, size): taken before a
     /// global slot, so a connector waits for its own calls, not for others'.
-    connector_permits: std::sync::Mutex<
-        std::collections::HashMap<(String, u32), Arc<tokio::sync::Semaphore>>,
-    >,
+    connector_permits:
+        std::sync::Mutex<std::collections::HashMap<(String, u32), Arc<tokio::sync::Semaphore>>>,
     pub(crate) outbound: Arc<Outbound>,
     pooling: bool,
     _ticker: EpochTicker,
@@ -198,7 +198,10 @@ impl Runtime {
 
     /// Links a compiled component against the host capabilities. Fails, naming
     /// the import, when the component needs something the host does not provide.
-    pub fn link(&self, component: &Component) -> anyhow::Result<crate::generated::ConnectorPre<CallState>> {
+    pub fn link(
+        &self,
+        component: &Component,
+    ) -> anyhow::Result<crate::generated::ConnectorPre<CallState>> {
         let instance_pre = self.linker.instantiate_pre(component)?;
         Ok(crate::generated::ConnectorPre::new(instance_pre)?)
     }

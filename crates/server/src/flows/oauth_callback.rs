@@ -30,7 +30,7 @@ use crate::events::EventKind;
 use crate::registry::LoadedConnector;
 use crate::store::{
     Connection, ConnectionSecrets, ConnectionStore, ManagedOAuthApp, NewConnection,
-    OAuthStateStore, PendingAuthorization, StateError, unix_seconds,
+    OAuthStateStore, PendingAuthorization, StateError,
 };
 
 /// The provider's redirect back to us.
@@ -314,7 +314,7 @@ impl OAuthCallbackFlow {
             timezone_name: who.timezone_name,
             timezone_offset: who.timezone_offset,
             additional_info: merge(&kept, &identity.additional_info),
-            expires_at: tokens.expires_in.map(|s| unix_seconds() + s as i64),
+            expires_at: tokens.expires_in.map(crate::store::expiry_after),
             secrets: ConnectionSecrets {
                 access_token: Some(tokens.access_token.clone()),
                 refresh_token: tokens.refresh_token.clone(),

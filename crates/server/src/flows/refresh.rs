@@ -226,7 +226,7 @@ impl TokenRefresh {
         tokens: TokenSet,
         lease_owner: Option<&str>,
     ) -> Result<(), RefreshError> {
-        let expires_at = tokens.expires_in.map(|secs| unix_seconds() + secs as i64);
+        let expires_at = tokens.expires_in.map(crate::store::expiry_after);
         let stored = self
             .connections
             .update_tokens(

@@ -53,6 +53,13 @@ pub fn unix_seconds() -> i64 {
         .unwrap_or_default()
 }
 
+/// When a token that lives `expires_in` seconds from now expires, in Unix
+/// seconds: saturating, so a provider's absurd `expires_in` means "far in the
+/// future", never a wrapped-around time in the past.
+pub fn expiry_after(expires_in: u64) -> i64 {
+    unix_seconds().saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX))
+}
+
 /// A connected, migrated database.
 #[derive(Clone, Debug)]
 pub struct Database {
@@ -178,6 +185,12 @@ impl Database {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_absurd_lifetime_saturates_into_the_future() {
+        assert_eq!(super::expiry_after(u64::MAX), i64::MAX);
+        assert!(super::expiry_after(60) > super::unix_seconds());
+    }
+
     #[test]
     fn database_passwords_are_redacted() {
         assert_eq!(

@@ -103,9 +103,20 @@ impl Connector for HttpProbe {
         }
         let (name, mut additional_info) = match last {
             Ok(response) => {
-                let body = response.text();
+                // The host caps an additional-info value at 4096 bytes: report
+                // the start of a longer body and its length.
+                let mut body = response.text();
+                let length = body.len();
+                if length > 4000 {
+                    let mut cut = 4000;
+                    while !body.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    body.truncate(cut);
+                }
                 let mut info = response.headers;
                 info.push(("body".into(), body));
+                info.push(("body-bytes".into(), length.to_string()));
                 (response.status.to_string(), info)
             }
             Err(error) => (

@@ -219,7 +219,10 @@ pub(crate) fn injection(
             let name = injectable_header(&spec.header)?;
             let prefix = spec.prefix.as_deref().unwrap_or("");
             Ok(Injected::new(
-                Injection::Header(name, sensitive(format!("{prefix}{}", value.expose_secret()))?),
+                Injection::Header(
+                    name,
+                    sensitive(format!("{prefix}{}", value.expose_secret()))?,
+                ),
                 vec![value.clone()],
             ))
         }

@@ -138,11 +138,7 @@ impl Outbound {
     }
 
     /// Checks a URL the host will call for a connector against its policy.
-    pub fn check_url(
-        &self,
-        policy: &ConnectorPolicy,
-        url: &str,
-    ) -> Result<url::Url, HttpError> {
+    pub fn check_url(&self, policy: &ConnectorPolicy, url: &str) -> Result<url::Url, HttpError> {
         policy
             .check_url(url, &self.network)
             .map(|checked| checked.url)

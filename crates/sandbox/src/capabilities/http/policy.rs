@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::ip::NetworkPolicy;
-use connector_abi::manifest::AllowedOrigin;
 use crate::generated::connector::auth::http::HttpError;
+use connector_abi::manifest::AllowedOrigin;
 
 /// Headers that carry credentials: a guest may not set them on a request that
 /// asks the host to inject a credential.

@@ -293,7 +293,10 @@ mod tests {
         let scrubber = Scrubber::new([SECRET.as_bytes()]).unwrap();
         let mut header = format!("https://elsewhere.example/?key={SECRET}&next=2");
         assert!(scrubber.scrub_text(&mut header));
-        assert_eq!(header, format!("https://elsewhere.example/?key={REDACTED}&next=2"));
+        assert_eq!(
+            header,
+            format!("https://elsewhere.example/?key={REDACTED}&next=2")
+        );
     }
 
     #[test]
