@@ -34,7 +34,7 @@ use super::token_endpoint::{
     self, ClientAuth, Endpoint, ResponsePaths, TokenClient, TokenError, TokenSet,
 };
 use crate::registry::LoadedConnector;
-use crate::store::{Connection, ConnectionRef, ConnectionStatus, ConnectionStore, unix_seconds};
+use crate::store::{Connection, ConnectionRef, ConnectionStatus, ConnectionStore};
 
 /// A successful refresh.
 #[derive(Debug)]
