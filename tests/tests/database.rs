@@ -144,3 +144,24 @@ async fn the_outbound_audit_is_written_in_batches_and_listed_per_connector() {
         audit_round_trip(&backend.database, &id).await;
     }
 }
+
+#[tokio::test]
+async fn a_new_sqlite_database_and_its_wal_are_readable_by_the_host_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let database = Database::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    connector_server::store::ApiKeyStore::new(database.clone())
+        .create("a write", connector_server::access::Role::Operator, &[])
+        .await
+        .unwrap();
+    for file in ["private.db", "private.db-wal"] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+    }
+}

@@ -290,6 +290,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .compile_cache(CompileCache::checked(cache_dir))
         .connectors(file_config.connectors.clone())
         .webhooks(file_config.webhooks.clone())
+        .api_limits(file_config.api.clone())
         .build(database, Arc::new(keyring))
         .await?;
     let registry = &server.registry;

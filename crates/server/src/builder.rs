@@ -12,7 +12,8 @@ use connector_sandbox::capabilities::http::{
 };
 use connector_sandbox::runtime::{Runtime, RuntimeLimits};
 
-use crate::api::{AppState, router};
+use crate::api::limits::ApiLimits;
+use crate::api::{AppState, router_with};
 use crate::config::ConnectorSettings;
 use crate::events::{Events, WebhookConfig};
 use crate::flows::Flows;
@@ -47,6 +48,7 @@ pub struct ServerBuilder {
     webhooks: Option<WebhookConfig>,
     lease_ttl_ms: Option<i64>,
     record_versions: bool,
+    api: ApiLimits,
 }
 
 impl ServerBuilder {
@@ -65,6 +67,7 @@ impl ServerBuilder {
             webhooks: None,
             lease_ttl_ms: None,
             record_versions: true,
+            api: ApiLimits::default(),
         }
     }
 
@@ -123,6 +126,12 @@ impl ServerBuilder {
         self
     }
 
+    /// The HTTP API's body, time, in-flight and per-key rate limits.
+    pub fn api_limits(mut self, limits: ApiLimits) -> Self {
+        self.api = limits;
+        self
+    }
+
     /// Wires everything over `database` and loads the plugins folder once.
     pub async fn build(
         self,
@@ -158,7 +167,8 @@ impl ServerBuilder {
             database.clone(),
             connections.clone(),
             flows.clone(),
-        );
+        )
+        .with_rates(&self.api);
         Ok(Server {
             registry,
             database,
@@ -168,6 +178,7 @@ impl ServerBuilder {
             flows,
             state,
             initial_load,
+            api: self.api,
         })
     }
 }
@@ -190,11 +201,13 @@ pub struct Server {
     pub state: AppState,
     /// What the first load of the plugins folder found.
     pub initial_load: SyncSummary,
+    /// The HTTP API's limits.
+    pub api: ApiLimits,
 }
 
 impl Server {
     /// The HTTP API over this host.
     pub fn router(&self) -> axum::Router {
-        router(self.state.clone())
+        router_with(self.state.clone(), &self.api)
     }
 }

@@ -37,6 +37,13 @@
 //! admin_audit_days = 365
 //! interval_secs = 60
 //! batch = 5000                         # rows per delete statement
+//!
+//! [api]                                # the host's own API under abuse
+//! body_limit_bytes = 1048576           # 413 above
+//! request_timeout_secs = 30            # 408 after
+//! max_in_flight = 1024                 # 503 (Retry-After) above
+//! requests_per_second_per_key = 200    # 429 (Retry-After) above, per API key
+//! burst_per_key = 400
 //! ```
 //!
 //! `[webhooks]` ([`WebhookConfig`]) is absent by default: no events are sent.
@@ -59,6 +66,7 @@ pub use crate::events::{WebhookConfig, WebhookSecretSource};
 use connector_abi::manifest::AllowedOrigin;
 use connector_sandbox::runtime::RuntimeLimits;
 
+pub use crate::api::limits::ApiLimits;
 pub use crate::store::retention::RetentionSettings;
 
 /// Default listen address.
@@ -94,6 +102,8 @@ pub struct HostConfig {
     pub webhooks: Option<WebhookConfig>,
     /// How long old rows are kept before the background pruning removes them.
     pub retention: RetentionSettings,
+    /// Limits of the HTTP API (body, time, in flight, per-key rate).
+    pub api: ApiLimits,
 }
 
 /// Operator settings for one connector.
@@ -190,6 +200,7 @@ impl HostConfig {
             webhooks.validate()?;
         }
         self.retention.validate().map_err(anyhow::Error::msg)?;
+        self.api.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }

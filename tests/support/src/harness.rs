@@ -98,6 +98,8 @@ pub struct Options {
     /// Capture the host's logs at trace level (tests check them for secrets);
     /// benchmarks turn it off.
     pub capture_logs: bool,
+    /// The HTTP API's limits (`[api]`).
+    pub api: connector_server::config::ApiLimits,
 }
 
 impl Default for Options {
@@ -109,6 +111,7 @@ impl Default for Options {
             webhooks: None,
             refresh_paths_url: None,
             capture_logs: true,
+            api: Default::default(),
         }
     }
 }
@@ -284,6 +287,7 @@ impl Host {
             .connectors(settings)
             .webhooks(options.webhooks.clone())
             .lease_ttl_ms(options.lease_ttl_ms)
+            .api_limits(options.api.clone())
             .record_versions(false)
             .build(database.clone(), keys)
             .await

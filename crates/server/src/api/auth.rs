@@ -77,7 +77,10 @@ impl Caller {
             ))
             .map_err(IntoResponse::into_response)?;
         match state.api_keys.authenticate(token).await {
-            Ok(Some(principal)) => Ok(Caller(principal)),
+            Ok(Some(principal)) => {
+                state.rates.check(&principal.key_id)?;
+                Ok(Caller(principal))
+            }
             Ok(None) => Err(Unauthenticated("unknown or revoked API key").into_response()),
             Err(error) => Err(ApiError::internal(error.into()).into_response()),
         }

@@ -56,25 +56,20 @@ pub(super) async fn proxy(
     Path(path): ConnectionPath,
     body: Result<Json<ProxyRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    // The key check and the connection read overlap (two queries, one wait);
-    // nothing read is used unless the key may act on this connection.
-    let unchecked = ConnectionRef {
-        account_id: &path.0,
-        user_id: &path.1,
-        id: &path.2,
-    };
-    let (caller, fetched) = tokio::join!(
-        Caller::from_headers(&headers, &state),
-        state.connections.get_with_secrets(unchecked)
-    );
-    let Caller(caller) = match caller {
+    // The key is checked, and its scope, before anything of the connection
+    // is read or decrypted.
+    let Caller(caller) = match Caller::from_headers(&headers, &state).await {
         Ok(caller) => caller,
         Err(response) => return Ok(response),
     };
     let at = scoped(&caller, &path, "proxy requests")?;
     let Json(request) = body.map_err(ApiError::bad_body)?;
     let request = request.try_into()?;
-    let fetched = fetched.map_err(|e| ApiError::from(FlowError::Storage(e)))?;
+    let fetched = state
+        .connections
+        .get_with_secrets(at)
+        .await
+        .map_err(|e| ApiError::from(FlowError::Storage(e)))?;
     let response = state.flows.proxy_fetched(at, request, fetched).await?;
     Ok(Json(ProxyResponse::from(response)).into_response())
 }

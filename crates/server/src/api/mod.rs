@@ -13,6 +13,7 @@ mod admin;
 mod auth;
 pub mod dto;
 mod flows;
+pub mod limits;
 mod openapi;
 
 pub use auth::Caller;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub api_keys: ApiKeyStore,
     /// Where admin changes are recorded.
     pub admin_audit: AdminAudit,
+    /// Each API key's request rate.
+    pub rates: limits::KeyRates,
 }
 
 impl AppState {
@@ -50,11 +53,18 @@ impl AppState {
         Self {
             api_keys: ApiKeyStore::new(database.clone()),
             admin_audit: AdminAudit::new(database.clone()),
+            rates: limits::KeyRates::new(&limits::ApiLimits::default()),
             registry,
             database,
             connections,
             flows,
         }
+    }
+
+    /// The per-key rates of these limits instead of the defaults.
+    pub fn with_rates(mut self, limits: &limits::ApiLimits) -> Self {
+        self.rates = limits::KeyRates::new(limits);
+        self
     }
 }
 
@@ -65,7 +75,12 @@ impl AppState {
 /// `…/api-key/login`), admin-managed credentials
 /// (`/v1/accounts/{account}/connectors/{connector}/managed-…`), audit.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    router_with(state, &limits::ApiLimits::default())
+}
+
+/// The router with these body, time and in-flight limits around every route.
+pub fn router_with(state: AppState, limits: &limits::ApiLimits) -> Router {
+    let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/openapi.json", get(openapi::document))
         .route("/v1/whoami", get(whoami))
@@ -83,7 +98,8 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(flows::routes())
         .merge(admin::routes())
-        .with_state(state)
+        .with_state(state);
+    limits.apply(routes)
 }
 
 /// Who the presented key is.
@@ -185,6 +201,18 @@ pub fn flow_status(error: &FlowError) -> StatusCode {
 }
 
 impl ApiError {
+    /// An error with this status, stable code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: String) -> Self {
+        Self {
+            code,
+            message,
+            field: None,
+            missing_required_field_consts: None,
+            manual_form_available: None,
+            status,
+        }
+    }
+
     fn not_found(message: String) -> Self {
         Self {
             code: "not_found",

@@ -53,6 +53,22 @@ pub fn unix_seconds() -> i64 {
         .unwrap_or_default()
 }
 
+/// Creates an empty file with mode `0600` when `path` does not exist yet, so
+/// the database SQLite then opens there is private from its first byte.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// When a token that lives `expires_in` seconds from now expires, in Unix
 /// seconds: saturating, so a provider's absurd `expires_in` means "far in the
 /// future", never a wrapped-around time in the past.
@@ -98,10 +114,14 @@ impl Database {
             );
         }
         if !postgres {
-            // Create the file and switch it to WAL before pooling.
+            // Create the file (readable by the host's user only: it holds
+            // encrypted secrets and operational data) and switch it to WAL
+            // before pooling. SQLite gives its -wal and -shm files the mode of
+            // the database file.
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal);
+            create_private_file(options.get_filename())?;
             let pool = sqlx::SqlitePool::connect_with(options).await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
             pool.close().await;
