@@ -78,7 +78,10 @@ impl Caller {
             .map_err(IntoResponse::into_response)?;
         match state.api_keys.authenticate(token).await {
             Ok(Some(principal)) => {
-                state.rates.check(&principal.key_id)?;
+                state
+                    .rates
+                    .check(&principal.key_id)
+                    .map_err(IntoResponse::into_response)?;
                 Ok(Caller(principal))
             }
             Ok(None) => Err(Unauthenticated("unknown or revoked API key").into_response()),

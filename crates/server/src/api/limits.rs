@@ -132,26 +132,40 @@ impl KeyRates {
     }
 
     /// Takes one request from `key_id`'s bucket, or says when to retry.
-    pub fn check(&self, key_id: &str) -> Result<(), Response> {
-        match self.limiter.check_key(&key_id.to_string()) {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                let seconds = wait.as_secs().max(1);
-                let mut response = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    format!(
-                        "this API key is over its rate (api.requests_per_second_per_key); retry in {seconds} s"
-                    ),
-                )
-                .into_response();
-                response.headers_mut().insert(
-                    "retry-after",
-                    seconds.to_string().parse().expect("a number"),
-                );
-                Err(response)
-            }
-        }
+    pub fn check(&self, key_id: &str) -> Result<(), RateLimited> {
+        self.limiter
+            .check_key(&key_id.to_string())
+            .map_err(|not_until| RateLimited {
+                retry_after_secs: not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_secs()
+                    .max(1),
+            })
+    }
+}
+
+/// A key over its rate: 429 with `Retry-After`.
+#[derive(Debug)]
+pub struct RateLimited {
+    /// Seconds until the key may send again.
+    pub retry_after_secs: u64,
+}
+
+impl IntoResponse for RateLimited {
+    fn into_response(self) -> Response {
+        let seconds = self.retry_after_secs;
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "this API key is over its rate (api.requests_per_second_per_key); retry in {seconds} s"
+            ),
+        )
+        .into_response();
+        response.headers_mut().insert(
+            "retry-after",
+            seconds.to_string().parse().expect("a number"),
+        );
+        response
     }
 }
