@@ -14,7 +14,8 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = out_dir.join("guests");
-    let test_guests = connector_guest_build::build_workspace(&tests_dir.join("guests"), &target_dir);
+    let test_guests =
+        connector_guest_build::build_workspace(&tests_dir.join("guests"), &target_dir);
     let examples = connector_guest_build::build_workspace(&root.join("plugins"), &target_dir);
 
     let sources = test_sources(&[tests_dir.join("tests"), tests_dir.join("benches")]);

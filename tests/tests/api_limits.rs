@@ -101,7 +101,11 @@ async fn requests_beyond_the_in_flight_limit_are_shed_and_slow_ones_time_out() {
     assert!(response.headers().get("retry-after").is_some());
     hold.release();
     assert_eq!(held.await.unwrap().0, 200, "the held request completes");
-    assert_eq!(host.get("/v1/whoami").await.0, 200, "the slot is free again");
+    assert_eq!(
+        host.get("/v1/whoami").await.0,
+        200,
+        "the slot is free again"
+    );
 
     // The same held exchange under a one-second time limit answers 408.
     let host = host_with_timeout().await;

@@ -47,7 +47,11 @@ async fn insert_rows(pool: &AnyPool, key: &str, now: i64, age_secs: i64) {
     .execute(pool)
     .await
     .unwrap();
-    for (suffix, delivered, failed) in [("-d", Some(at), None), ("-f", None, Some(at)), ("-p", None, None)] {
+    for (suffix, delivered, failed) in [
+        ("-d", Some(at), None),
+        ("-f", None, Some(at)),
+        ("-p", None, None),
+    ] {
         sqlx::query(
             "INSERT INTO webhook_outbox (id, event_type, url, payload, next_attempt_at, delivered_at,
              failed_at, created_at) VALUES ($1, 'connection.created', 'https://hooks', '{}', $2, $3, $4, $2)",
@@ -105,9 +109,21 @@ async fn old_rows_are_pruned_and_recent_ones_kept() {
             },
             "{backend}"
         );
-        assert_eq!(keys(&pool, "SELECT state_hash FROM oauth_states").await, ["new"], "{backend}");
-        assert_eq!(keys(&pool, "SELECT connector_id FROM outbound_audit").await, ["new"], "{backend}");
-        assert_eq!(keys(&pool, "SELECT id FROM admin_audit").await, ["new"], "{backend}");
+        assert_eq!(
+            keys(&pool, "SELECT state_hash FROM oauth_states").await,
+            ["new"],
+            "{backend}"
+        );
+        assert_eq!(
+            keys(&pool, "SELECT connector_id FROM outbound_audit").await,
+            ["new"],
+            "{backend}"
+        );
+        assert_eq!(
+            keys(&pool, "SELECT id FROM admin_audit").await,
+            ["new"],
+            "{backend}"
+        );
         assert_eq!(
             keys(&pool, "SELECT id FROM webhook_outbox").await,
             ["new-d", "new-f", "new-p", "old0-p", "old1-p", "old2-p"],
@@ -127,7 +143,9 @@ async fn a_state_is_kept_for_its_grace_period_after_expiry() {
     let now = 2_000_000_000;
     insert_rows(&pool, "expired-recently", now, 60).await;
     insert_rows(&pool, "expired-long-ago", now, 7_200).await;
-    prune_once(&database, &RetentionSettings::default(), now).await.unwrap();
+    prune_once(&database, &RetentionSettings::default(), now)
+        .await
+        .unwrap();
     assert_eq!(
         keys(&pool, "SELECT state_hash FROM oauth_states").await,
         ["expired-recently"],
@@ -155,13 +173,19 @@ async fn every_prune_query_is_an_index_range_scan() {
                 // An empty table is scanned sequentially by choice; forbid that
                 // to see whether an index can serve the query at all.
                 let mut connection = pool.acquire().await.unwrap();
-                sqlx::query("SET enable_seqscan = off").execute(&mut *connection).await.unwrap();
+                sqlx::query("SET enable_seqscan = off")
+                    .execute(&mut *connection)
+                    .await
+                    .unwrap();
                 let plan = sqlx::query_scalar(&format!("EXPLAIN {selection}"))
                     .bind(0_i64)
                     .fetch_all(&mut *connection)
                     .await
                     .unwrap();
-                sqlx::query("RESET enable_seqscan").execute(&mut *connection).await.unwrap();
+                sqlx::query("RESET enable_seqscan")
+                    .execute(&mut *connection)
+                    .await
+                    .unwrap();
                 plan
             };
             let plan = plan.join("\n");
@@ -170,7 +194,10 @@ async fn every_prune_query_is_an_index_range_scan() {
             } else {
                 plan.contains("Index")
             };
-            assert!(indexed, "{backend}: pruning {table} scans the table:\n{plan}");
+            assert!(
+                indexed,
+                "{backend}: pruning {table} scans the table:\n{plan}"
+            );
         }
     }
 }

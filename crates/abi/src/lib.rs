@@ -13,7 +13,6 @@
 //! OpenAPI schemas (the host's API serves them).
 
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 pub mod hook;
 pub mod manifest;

@@ -9,7 +9,9 @@ use crate::hook::{HOOKS_EXPORT, Hook, WIT_PACKAGE, WIT_VERSION};
 fn sdk_wit() -> (wit_parser::Resolve, wit_parser::PackageId) {
     let mut resolve = wit_parser::Resolve::default();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/wit");
-    let (package, _) = resolve.push_dir(&dir).expect("the SDK's WIT package parses");
+    let (package, _) = resolve
+        .push_dir(&dir)
+        .expect("the SDK's WIT package parses");
     (resolve, package)
 }
 

@@ -7,7 +7,6 @@
 //!   tests log in against.
 
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 pub mod authoring;
 pub mod dev_provider;

@@ -10,15 +10,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
+use connector_sandbox::runtime::{Runtime, RuntimeLimits};
 use connector_server::builder::ServerBuilder;
 use connector_server::config::{self, HostConfig};
-use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
 use connector_server::flows::RefresherSettings;
 use connector_server::keys::load_keyring;
-use connector_server::registry::{
-    CompileCache, InspectReport, inspect::inspect, load_file,
-};
-use connector_sandbox::runtime::{Runtime, RuntimeLimits};
+use connector_server::registry::{CompileCache, InspectReport, inspect::inspect, load_file};
 use connector_server::store::crypto::Keyring;
 use connector_server::store::{AuditWriter, ConnectionStore, Database};
 
@@ -515,8 +513,8 @@ async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
 
 /// The offline demo behind `serve --dev`.
 mod dev {
-    use connector_server::config::{HostConfig, SecretSource};
     use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
+    use connector_server::config::{HostConfig, SecretSource};
 
     /// The demo's API key for `local-insightly`.
     pub const API_KEY: &str = "dev-api-key";

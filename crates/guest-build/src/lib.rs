@@ -6,7 +6,6 @@
 //! and `tests/support/build.rs` (every guest the tests load).
 
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,7 +30,13 @@ pub fn build_workspace(workspace: &Path, target_dir: &Path) -> Vec<Guest> {
     ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--workspace"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--workspace",
+        ])
         .arg("--manifest-path")
         .arg(workspace.join("Cargo.toml"))
         .arg("--target-dir")

@@ -11,7 +11,6 @@
 //!   bindings (the host's one `bindgen!`, from the SDK's `crates/sdk/wit/`).
 
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 pub mod capabilities;
 mod connector_ref;

@@ -2,7 +2,6 @@
 //! `connector_sdk::connector`, not directly.
 
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 use proc_macro::TokenStream;
 use quote::quote;

@@ -61,9 +61,9 @@ use serde::Deserialize;
 
 use secrecy::SecretString;
 
-use connector_sandbox::capabilities::http::{HostSecret, OutboundConfig};
 pub use crate::events::{WebhookConfig, WebhookSecretSource};
 use connector_abi::manifest::AllowedOrigin;
+use connector_sandbox::capabilities::http::{HostSecret, OutboundConfig};
 use connector_sandbox::runtime::RuntimeLimits;
 
 pub use crate::api::limits::ApiLimits;
@@ -215,7 +215,13 @@ mod tests {
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("retention.outbound_audit_days"), "{error}");
         let config: HostConfig = toml::from_str("[retention]\nbatch = 0").unwrap();
-        assert!(config.validate().unwrap_err().to_string().contains("retention.batch"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("retention.batch")
+        );
         assert!(HostConfig::default().validate().is_ok());
     }
 

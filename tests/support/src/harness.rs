@@ -7,13 +7,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
+use connector_sandbox::capabilities::http::{HostSecret, MemoryAuditSink, OutboundConfig};
 use connector_server::access::Role;
 use connector_server::builder::ServerBuilder;
-use connector_sandbox::capabilities::http::{
-    HostSecret, MemoryAuditSink, OutboundConfig,
-};
 use connector_server::config::ConnectorSettings;
-use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
 use connector_server::flows::Flows;
 use connector_server::store::crypto::Keyring;
 use connector_server::store::{
@@ -257,22 +255,22 @@ impl Host {
             ),
         ]);
         let host_secrets = BTreeMap::from([
-                ("regional-crm-client-secret".to_string(), secret.clone()),
-                (
-                    "basic-client-secret".to_string(),
-                    HostSecret {
-                        connectors: ["test-oauth-basic".to_string()].into(),
-                        ..secret.clone()
-                    },
-                ),
-                (
-                    "paths-client-secret".to_string(),
-                    HostSecret {
-                        connectors: ["test-refresh-paths".to_string()].into(),
-                        ..secret
-                    },
-                ),
-            ]);
+            ("regional-crm-client-secret".to_string(), secret.clone()),
+            (
+                "basic-client-secret".to_string(),
+                HostSecret {
+                    connectors: ["test-oauth-basic".to_string()].into(),
+                    ..secret.clone()
+                },
+            ),
+            (
+                "paths-client-secret".to_string(),
+                HostSecret {
+                    connectors: ["test-refresh-paths".to_string()].into(),
+                    ..secret
+                },
+            ),
+        ]);
 
         let work = tempfile::tempdir().unwrap();
         let url = database_url(work.path()).await;

@@ -17,14 +17,14 @@ use serde_json::{Value, json};
 
 use super::local::{LocalHost, read_manifest};
 use super::{AuthoringError, ConnectorSource, LocalOptions, TEST_ACCOUNT, TEST_USER};
+use connector_abi::hook::Hook;
 use connector_sandbox::capabilities::LogLine;
 use connector_sandbox::capabilities::http::{
     ApiKeyCredential, ApiKeyPlacement, AuditEvent, CallCredentials, MemoryAuditSink,
 };
-use connector_abi::hook::Hook;
+use connector_sandbox::runtime::{CallContext, CallError, Outcome};
 use connector_sandbox::wit::AuthType;
 use connector_sandbox::wit::hooks::{self, ClientAuthLocation, ClientSecretRef};
-use connector_sandbox::runtime::{CallContext, CallError, Outcome};
 
 /// The environment variable with an API key for `call`.
 pub const API_KEY_ENV: &str = "CONNECTOR_API_KEY";

@@ -32,10 +32,10 @@ use super::call::describe_request;
 use super::local::{LocalHost, read_manifest};
 use super::oauth2::html_escape;
 use super::{AuthoringError, LocalOptions, Progress, TEST_ACCOUNT, TEST_USER};
-use connector_sandbox::capabilities::http::{AuditEvent, AuditSink};
 use crate::dev_provider::{DevClient, DevProvider, DevProviderConfig};
-use connector_server::flows::{ApiKeyLogin, OAuthCallback, OAuthStart};
 use connector_abi::manifest::{AuthKind, FieldType};
+use connector_sandbox::capabilities::http::{AuditEvent, AuditSink};
+use connector_server::flows::{ApiKeyLogin, OAuthCallback, OAuthStart};
 
 /// The test provider's client secret and API key in `dev --provider`.
 pub const DEV_CLIENT_SECRET: &str = "dev-client-secret";

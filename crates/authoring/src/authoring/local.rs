@@ -12,12 +12,14 @@ use secrecy::SecretString;
 
 use super::build::{ConnectorCrate, build_crate};
 use super::{AuthoringError, Progress};
-use connector_sandbox::capabilities::http::{AuditSink, HostSecret, Outbound, OutboundConfig, SystemResolver};
+use connector_abi::manifest::Manifest;
+use connector_sandbox::capabilities::http::{
+    AuditSink, HostSecret, Outbound, OutboundConfig, SystemResolver,
+};
+use connector_sandbox::runtime::{Runtime, RuntimeLimits};
 use connector_server::config::ConnectorSettings;
 use connector_server::flows::Flows;
-use connector_abi::manifest::Manifest;
 use connector_server::registry::{CompileCache, LoadedConnector, Registry, inspect::inspect};
-use connector_sandbox::runtime::{Runtime, RuntimeLimits};
 use connector_server::store::crypto::Keyring;
 use connector_server::store::{ConnectionStore, Database, OAuthStateStore};
 

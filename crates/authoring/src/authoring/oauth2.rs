@@ -218,7 +218,12 @@ pub async fn run(
 fn expiry(connection: &Connection) -> String {
     connection
         .expires_at
-        .map(|at| format!(", expires in {}s", at - connector_server::store::unix_seconds()))
+        .map(|at| {
+            format!(
+                ", expires in {}s",
+                at - connector_server::store::unix_seconds()
+            )
+        })
         .unwrap_or_default()
 }
 

@@ -51,7 +51,12 @@ impl ApiLimits {
     /// Checks the settings, naming the key of a bad value.
     pub fn validate(&self) -> Result<(), String> {
         let checks: [(&str, u64, u64, u64); 5] = [
-            ("body_limit_bytes", self.body_limit_bytes as u64, 1024, 64 << 20),
+            (
+                "body_limit_bytes",
+                self.body_limit_bytes as u64,
+                1024,
+                64 << 20,
+            ),
             ("request_timeout_secs", self.request_timeout_secs, 1, 3600),
             ("max_in_flight", self.max_in_flight as u64, 1, 1 << 20),
             (
@@ -79,7 +84,9 @@ impl ApiLimits {
                 overloaded(&error)
             }))
             .load_shed()
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(self.max_in_flight))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                self.max_in_flight,
+            ))
             .timeout(Duration::from_secs(self.request_timeout_secs));
         router
             .layer(DefaultBodyLimit::max(self.body_limit_bytes))
@@ -127,7 +134,9 @@ impl KeyRates {
         let rate = NonZeroU32::new(limits.requests_per_second_per_key).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(limits.burst_per_key).unwrap_or(NonZeroU32::MIN);
         Self {
-            limiter: Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))),
+            limiter: Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            )),
         }
     }
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use super::cache::CompileCache;
 use super::inspect::{ComponentInfo, InspectError, inspect};
-use connector_sandbox::capabilities::http::ConnectorPolicy;
 use crate::config::ConnectorSettings;
 use connector_abi::manifest::{AllowedOrigin, AuthKind};
-use connector_sandbox::wit::AuthType;
+use connector_sandbox::capabilities::http::ConnectorPolicy;
 use connector_sandbox::runtime::{CallContext, CallError, ConnectorRef, Prepared, Runtime};
+use connector_sandbox::wit::AuthType;
 
 /// A connector version that passed every check and is ready to call.
 pub struct LoadedConnector {

@@ -25,8 +25,8 @@ pub use report::{AuthPage, InspectReport};
 pub use watcher::WatchHandle;
 
 use crate::config::ConnectorSettings;
-use connector_sandbox::runtime::{ConnectorRef, Runtime};
 use crate::store::Database;
+use connector_sandbox::runtime::{ConnectorRef, Runtime};
 
 /// The live connectors and the latest load error of each failing file.
 #[derive(Default)]

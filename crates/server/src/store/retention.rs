@@ -170,9 +170,8 @@ pub async fn prune_once(
 ) -> sqlx::Result<Pruned> {
     let days = |days: u64| i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX);
     let batch = settings.batch;
-    let states_cut = now.saturating_sub(
-        i64::try_from(settings.oauth_states_after_expiry_secs).unwrap_or(i64::MAX),
-    );
+    let states_cut = now
+        .saturating_sub(i64::try_from(settings.oauth_states_after_expiry_secs).unwrap_or(i64::MAX));
     let audit_cut_ms = now
         .saturating_sub(days(settings.outbound_audit_days))
         .saturating_mul(1000);

@@ -3,7 +3,6 @@
 //! rows, or hold a lease, so the tests can prove what the host does about it.
 //! The host never calls them; a production build does not contain them.
 
-
 use super::*;
 
 impl Database {
