@@ -7,51 +7,20 @@
 //! the direct request (the baseline) and to a do-nothing authenticated
 //! request (the extra hop). Prints `name: value unit` lines.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use connector_test_support::bench::{p50_us, percentile_us};
+use connector_test_support::databases::sqlite_url;
+use connector_test_support::oauth::{Dance, get_json};
+use connector_test_support::process::Process;
+use connector_test_support::serve::{Serve, create_api_key, install_guests, regional_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_connector-host-under-test");
 const API_KEY: &str = "bench-api-key";
 const CLIENT_SECRET: &str = "bench-client-secret";
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a child and returns it with the first line matching `marker`.
-fn spawn(command: &mut Command, marker: &str, from_stderr: bool) -> (Process, String) {
-    let mut child = if from_stderr {
-        command.stderr(Stdio::piped()).stdout(Stdio::null()).spawn()
-    } else {
-        command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()
-    }
-    .expect("spawn connector-host");
-    let stream: Box<dyn std::io::Read + Send> = if from_stderr {
-        Box::new(child.stderr.take().unwrap())
-    } else {
-        Box::new(child.stdout.take().unwrap())
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    let marker = marker.to_string();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if let Some(at) = line.find(&marker) {
-                let _ = tx.send(line[at + marker.len()..].trim().to_string());
-            }
-        }
-    });
-    let value = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("child announced its address");
-    (Process(child), value)
-}
 
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
@@ -73,9 +42,9 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
-fn percentile(samples: &mut [Duration], p: f64) -> f64 {
-    samples.sort();
-    samples[((samples.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
+/// The `p` quantile of `samples` in milliseconds.
+fn percentile_ms(samples: &mut [Duration], p: f64) -> f64 {
+    percentile_us(samples, p) / 1e3
 }
 
 struct Run {
@@ -126,8 +95,8 @@ where
     let cpu = cpu_seconds(host_pid) - cpu_before;
     Run {
         per_second: total as f64 / elapsed,
-        p50_ms: percentile(&mut latencies, 0.5),
-        p99_ms: percentile(&mut latencies, 0.99),
+        p50_ms: percentile_ms(&mut latencies, 0.5),
+        p99_ms: percentile_ms(&mut latencies, 0.99),
         errors,
         host_cpu_us_per_flow: cpu / total as f64 * 1e6,
     }
@@ -150,7 +119,7 @@ fn print(name: &str, concurrency: usize, run: &Run) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let work = tempfile::tempdir().unwrap();
-    let (_provider, provider_url) = spawn(
+    let mut provider = Process::spawn(
         Command::new(BIN)
             .args([
                 "dev-provider",
@@ -160,75 +129,41 @@ async fn main() {
                 API_KEY,
             ])
             .env("DEV_PROVIDER_CLIENT_SECRET", CLIENT_SECRET),
-        "dev provider listening on ",
-        false,
     );
+    let provider_url = provider.announced("dev provider listening on ");
     let provider_host = provider_url.trim_start_matches("http://").to_string();
     let plugins = work.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    for name in ["local_insightly", "local_regional"] {
-        let from = std::path::Path::new(connector_test_support::GUESTS_DIR).join(format!("{name}.wasm"));
-        std::fs::copy(from, plugins.join(format!("{name}.wasm"))).unwrap();
-    }
+    install_guests(&plugins, &["local_insightly", "local_regional"]);
     let config = work.path().join("host.toml");
     std::fs::write(
         &config,
-        format!(
-            "[network]\nallow_private_networks = [\"127.0.0.1/32\"]\n\
-             [secrets]\nregional-crm-client-secret = {{ env = \"BENCH_CLIENT_SECRET\", connectors = [\"local-regional\"] }}\n\
-             [connectors.local-regional.config]\nscheme = \"http\"\ndefault-hostname = \"{provider_host}\"\n"
-        ),
+        regional_config(&provider_host, "BENCH_CLIENT_SECRET"),
     )
     .unwrap();
-    let database_url = format!(
-        "sqlite://{}?mode=rwc",
-        work.path().join("bench.db").display()
-    );
+    let database_url = sqlite_url(&work.path().join("bench.db"));
     // The platform's service key (every /v1 request is authenticated).
-    let created = Command::new(BIN)
-        .args([
-            "api-keys",
-            "create",
-            "--name",
+    let service_key = create_api_key(
+        Path::new(BIN),
+        &database_url,
+        "bench",
+        "service",
+        &["bench"],
+        &["--raw-tokens"],
+    )
+    .secret;
+    let host = Serve::new(BIN)
+        .config(&config)
+        .plugins_dir(&plugins)
+        .database_url(&database_url)
+        .cache_dir(work.path().join("cache"))
+        .master_keys(&connector_server::store::crypto::Keyring::generate_entry(
             "bench",
-            "--role",
-            "service",
-            "--account",
-            "bench",
-            "--raw-tokens",
-        ])
-        .args(["--database-url", &database_url])
-        .output()
-        .expect("create an API key");
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let service_key = String::from_utf8(created.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
-    let (host, host_url) = spawn(
-        Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--plugins-dir")
-            .arg(&plugins)
-            .arg("--database-url")
-            .arg(&database_url)
-            .arg("--cache-dir")
-            .arg(work.path().join("cache"))
-            .env(
-                "CONNECTOR_HOST_MASTER_KEYS",
-                connector_server::store::crypto::Keyring::generate_entry("bench"),
-            )
-            .env("BENCH_CLIENT_SECRET", CLIENT_SECRET)
-            .env("RUST_LOG", "warn,connector_host=info"),
-        "listening on ",
-        true,
-    );
-    let host_pid = host.0.id();
+        ))
+        .env("BENCH_CLIENT_SECRET", CLIENT_SECRET)
+        .env("RUST_LOG", "warn,connector_host=info")
+        .start();
+    let host_url = host.base.clone();
+    let host_pid = host.pid();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(128)
@@ -272,21 +207,8 @@ async fn main() {
                 (client.clone(), host_url.clone(), provider_url.clone(), provider_host.clone(), service_key.clone());
             async move {
                 let start = serde_json::json!({"accountId": "bench", "userId": format!("o{concurrency}-{i}"), "hostname": provider_host});
-                let Ok(started) = client.post(format!("{host_url}/v1/connectors/local-regional/oauth/start")).bearer_auth(&key).json(&start).send().await else {
-                    return false;
-                };
-                let Ok(started) = started.json::<serde_json::Value>().await else { return false };
-                let Some(authorize) = started["authorizeUrl"].as_str().and_then(|u| url::Url::parse(u).ok()) else {
-                    return false;
-                };
-                let at_provider = format!("{provider_url}/oauth/authorize?{}", authorize.query().unwrap_or(""));
-                let Ok(redirect) = client.get(at_provider).send().await else { return false };
-                let Some(location) = redirect.headers().get("location").and_then(|l| l.to_str().ok()).and_then(|l| url::Url::parse(l).ok())
-                else {
-                    return false;
-                };
-                let callback = format!("{host_url}/v1/oauth/callback?{}", location.query().unwrap_or(""));
-                matches!(client.get(callback).bearer_auth(&key).send().await, Ok(r) if r.status().is_success())
+                let dance = Dance { http: &client, provider: &provider_url, key: &key };
+                dance.login(&host_url, "local-regional", &start).await.is_ok()
             }
         })
         .await;
@@ -303,10 +225,6 @@ async fn main() {
     drop(host);
 }
 
-fn p50_us(samples: &mut [Duration]) -> f64 {
-    percentile(samples, 0.5) * 1e3
-}
-
 /// Sequential keep-alive requests: `GET /api/v1/me` straight to the provider
 /// with the access token (the baseline), the same through the proxy route,
 /// and an authenticated request to the host that does nothing else
@@ -320,51 +238,18 @@ async fn proxy(
 ) {
     const CALLS: usize = 2_000;
     let start = serde_json::json!({"accountId": "bench", "userId": "proxy-user", "hostname": provider_host});
-    let started: serde_json::Value = client
-        .post(format!(
-            "{host_url}/v1/connectors/local-regional/oauth/start"
-        ))
-        .bearer_auth(key)
-        .json(&start)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
-    let redirect = client
-        .get(format!(
-            "{provider_url}/oauth/authorize?{}",
-            authorize.query().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
-    let connected: serde_json::Value = client
-        .get(format!(
-            "{host_url}/v1/oauth/callback?{}",
-            location.query().unwrap()
-        ))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let dance = Dance {
+        http: client,
+        provider: provider_url,
+        key,
+    };
+    let connected = dance
+        .login(host_url, "local-regional", &start)
         .await
         .unwrap();
     let id = connected["connection"]["id"].as_str().unwrap();
     let base = format!("{host_url}/v1/accounts/bench/users/proxy-user/connections/{id}");
-    let raw: serde_json::Value = client
-        .get(format!("{base}/credentials"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let raw = get_json(client, &format!("{base}/credentials"), key).await;
     let token = raw["accessToken"].as_str().unwrap().to_string();
     let me = format!("{provider_url}/api/v1/me");
     let body = serde_json::json!({"method": "GET", "url": me});

@@ -10,31 +10,19 @@
 //! - `rss_per_connector`: RSS growth with 100 distinct connectors loaded.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use connector_server::registry::{CompileCache, load};
-use connector_sandbox::wit::{ConnectorPre, hooks::ConnectionInfo};
 use connector_sandbox::runtime::{CallContext, Runtime, RuntimeLimits};
+use connector_sandbox::wit::ConnectorPre;
+use connector_server::registry::{CompileCache, load};
+use connector_test_support::bench::percentile_us;
+use connector_test_support::connection;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 const CALLS: usize = 5_000;
 const CONNECTORS: usize = 100;
-
-fn connection() -> ConnectionInfo {
-    ConnectionInfo {
-        hostname: None,
-        platform_user_id: None,
-        additional_info: vec![],
-    }
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> f64 {
-    samples.sort();
-    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[index].as_secs_f64() * 1e6
-}
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -159,10 +147,13 @@ async fn main() -> anyhow::Result<()> {
         reused.push(started.elapsed());
     }
 
-    let (host_p50, host_p99) = (percentile(&mut host, 0.5), percentile(&mut host, 0.99));
+    let (host_p50, host_p99) = (
+        percentile_us(&mut host, 0.5),
+        percentile_us(&mut host, 0.99),
+    );
     let (base_p50, base_p99) = (
-        percentile(&mut baseline, 0.5),
-        percentile(&mut baseline, 0.99),
+        percentile_us(&mut baseline, 0.5),
+        percentile_us(&mut baseline, 0.99),
     );
     println!("hook_call_fresh_p50: {host_p50:.1} us");
     println!("hook_call_fresh_p99: {host_p99:.1} us");
@@ -174,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "hook_call_reused_p50: {:.2} us",
-        percentile(&mut reused, 0.5)
+        percentile_us(&mut reused, 0.5)
     );
     println!("pooling_allocator: {} bool", runtime.is_pooling());
     drop((component, baseline_component));

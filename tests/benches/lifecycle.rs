@@ -18,31 +18,22 @@
 //! `LIFECYCLE_PROXY_ONLY=1` stops after the proxy figures.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use connector_server::access::Role;
 use connector_server::flows::RefresherSettings;
+use connector_test_support::bench::p50_us;
 use connector_test_support::harness::{Host, Options};
+use connector_test_support::oauth;
 use serde_json::{Value, json};
 
 const CALLS: usize = 2_000;
 const CONNECTIONS: usize = 10_000;
 
-fn p50(samples: &mut [Duration]) -> f64 {
-    samples.sort();
-    samples[samples.len() / 2].as_secs_f64() * 1e6
-}
-
+/// Logs `user` of the account `bench` in through `local-regional`; the
+/// connection id.
 async fn login(host: &Host, user: &str) -> String {
-    let start = json!({"accountId": "bench", "userId": user, "hostname": host.provider_host()});
-    let (status, started) = host
-        .post("/v1/connectors/local-regional/oauth/start", start)
-        .await;
-    assert_eq!(status, 200, "{started}");
-    let callback = host.approve(&started).await;
-    let (status, connected) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
-    assert_eq!(status, 200, "{connected}");
-    connected["connection"]["id"].as_str().unwrap().to_string()
+    oauth::login(host, "bench", user).await
 }
 
 /// p50 in µs of `CALLS` sequential keep-alive requests (after 200 warm-up
@@ -58,7 +49,7 @@ async fn sample(request: impl Fn() -> reqwest::RequestBuilder) -> f64 {
             samples.push(started.elapsed());
         }
     }
-    p50(&mut samples)
+    p50_us(&mut samples)
 }
 
 /// The floor of any proxy here: a loopback server, in this process, whose
@@ -114,16 +105,7 @@ async fn main() {
         "{}/v1/accounts/bench/users/proxy-user/connections/{id}",
         host.base
     );
-    let raw: Value = host
-        .http
-        .get(format!("{base}/credentials"))
-        .bearer_auth(&trusted)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let raw = oauth::get_json(&host.http, &format!("{base}/credentials"), &trusted).await;
     let token = raw["accessToken"].as_str().unwrap().to_string();
     let me = format!("{}/api/v1/me", host.api_url());
     let client = reqwest::Client::new();

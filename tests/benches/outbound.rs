@@ -11,22 +11,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use connector_sandbox::capabilities::http::{
     CallCredentials, Outbound, OutboundConfig, SystemResolver, TracingOnlyAuditSink,
 };
-use connector_server::registry::{CompileCache, load_file};
-use connector_sandbox::wit::hooks::ConnectionInfo;
 use connector_sandbox::runtime::{CallContext, Runtime, RuntimeLimits};
+use connector_sandbox::wit::hooks::ConnectionInfo;
+use connector_server::registry::{CompileCache, load_file};
+use connector_test_support::bench::p50_us;
 use secrecy::SecretString;
 
 const CALLS: usize = 3_000;
-
-fn p50(samples: &mut [Duration]) -> f64 {
-    samples.sort();
-    samples[samples.len() / 2].as_secs_f64() * 1e6
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -110,7 +106,11 @@ async fn main() -> anyhow::Result<()> {
         hook_only.push(started.elapsed());
     }
 
-    let (direct, guest, hook) = (p50(&mut direct), p50(&mut guest), p50(&mut hook_only));
+    let (direct, guest, hook) = (
+        p50_us(&mut direct),
+        p50_us(&mut guest),
+        p50_us(&mut hook_only),
+    );
     println!("direct_reqwest_p50: {direct:.1} us");
     println!("guest_request_p50: {guest:.1} us");
     println!("hook_only_p50: {hook:.1} us");

@@ -19,7 +19,8 @@ const SIZE: usize = 1 << 20;
 const ROUNDS: usize = 200;
 
 fn body(echoes: &[&str]) -> Vec<u8> {
-    let record = br#"{"id":1234567,"name":"Ada Lovelace","email":"ada@example.com","tags":["crm","lead"]},"#;
+    let record =
+        br#"{"id":1234567,"name":"Ada Lovelace","email":"ada@example.com","tags":["crm","lead"]},"#;
     let mut body = Vec::with_capacity(SIZE + 4096);
     let mut n = 0;
     while body.len() < SIZE {

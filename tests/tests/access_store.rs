@@ -10,39 +10,8 @@ use connector_server::store::{
     AdminAudit, AdminChange, ApiKeyStore, ConnectionStore, Database, ManagedStore,
     ManagedStoreError, OAuthAppValues, Slot,
 };
+use connector_test_support::databases::{databases, unique};
 use secrecy::{ExposeSecret, SecretString};
-
-async fn databases() -> Vec<(Database, tempfile::TempDir, String)> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
-    let mut all = vec![(
-        Database::connect(&url).await.unwrap(),
-        dir,
-        "sqlite".to_string(),
-    )];
-    if let Ok(url) = std::env::var("CONNECTOR_HOST_TEST_POSTGRES_URL") {
-        all.push((
-            Database::connect(&url).await.expect("PostgreSQL reachable"),
-            tempfile::tempdir().unwrap(),
-            "postgres".into(),
-        ));
-    }
-    all
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 fn managed(database: &Database, keys: &Arc<Keyring>) -> ManagedStore {
     ConnectionStore::new(database.clone(), keys.clone()).managed()
@@ -50,7 +19,8 @@ fn managed(database: &Database, keys: &Arc<Keyring>) -> ManagedStore {
 
 #[tokio::test]
 async fn api_keys_are_hashed_scoped_and_revocable() {
-    for (database, _dir, backend) in databases().await {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
         let store = ApiKeyStore::new(database.clone());
         let account = unique("acct");
         let (record, secret) = store
@@ -107,7 +77,8 @@ fn app(client: &str, secret: &str) -> OAuthAppValues {
 
 #[tokio::test]
 async fn a_pending_application_is_promoted_once_and_expires() {
-    for (database, _dir, backend) in databases().await {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
         let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
         let store = managed(&database, &keys);
         let (account, other) = (unique("acct"), unique("acct"));
@@ -168,7 +139,8 @@ async fn a_pending_application_is_promoted_once_and_expires() {
 
 #[tokio::test]
 async fn managed_fields_are_encrypted_per_scope_and_rotate() {
-    for (database, _dir, backend) in databases().await {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
         let old = Keyring::generate_entry("old");
         let keys = Arc::new(Keyring::from_spec(&old).unwrap());
         let store = managed(&database, &keys);
@@ -259,7 +231,8 @@ async fn managed_fields_are_encrypted_per_scope_and_rotate() {
 
 #[tokio::test]
 async fn the_admin_audit_lists_changes_of_one_account_newest_first() {
-    for (database, _dir, backend) in databases().await {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
         let audit = AdminAudit::new(database.clone());
         let (account, other) = (unique("acct"), unique("acct"));
         let who = Principal {

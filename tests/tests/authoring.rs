@@ -7,15 +7,17 @@
 //! Synchronisation is on output lines and process exits, with overall
 //! timeouts; nothing sleeps.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use connector_authoring::authoring::{ConnectorCrate, Progress, TEST_ACCOUNT, TEST_USER, build_crate};
+use connector_authoring::authoring::{
+    ConnectorCrate, Progress, TEST_ACCOUNT, TEST_USER, build_crate,
+};
 use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
 use connector_server::store::{ConnectionStatus, ConnectionStore, Database};
+use connector_test_support::databases::sqlite_url;
+use connector_test_support::process::{Process, run_ok};
 use secrecy::ExposeSecret;
 
 const BIN: &str = env!("CARGO_BIN_EXE_connector-host-under-test");
@@ -34,17 +36,12 @@ fn shared_target() -> PathBuf {
 /// A fresh crate from a template in a temporary folder.
 fn new_crate(name: &str, auth: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(BIN)
-        .args(["new", name, "--auth", auth, "--dir"])
-        .arg(dir.path())
-        .arg("--sdk-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/sdk"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        Command::new(BIN)
+            .args(["new", name, "--auth", auth, "--dir"])
+            .arg(dir.path())
+            .arg("--sdk-path")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/sdk")),
     );
     let krate = dir.path().join(name);
     for file in [
@@ -67,106 +64,6 @@ fn build(krate: &Path) -> PathBuf {
         &Progress::start("test build"),
     )
     .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A running child whose stdout lines arrive on a channel.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn spawn(command: &mut Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn connector-host");
-        // stdout and stderr (the host log, with the guest's log lines) on one
-        // channel, closed when both pipes are.
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let readers: [Box<dyn std::io::Read + Send>; 2] = [Box::new(stdout), Box::new(stderr)];
-        for reader in readers {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(reader).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The first (next) line matching `predicate`, within `timeout`.
-    fn wait_for(&mut self, timeout: Duration, predicate: impl Fn(&str) -> bool) -> String {
-        self.wait_for_line(timeout, predicate)
-    }
-
-    /// A line matching `predicate`, already seen or the next one (for lines
-    /// of the other stream, whose order relative to this one is not fixed).
-    fn saw(&mut self, timeout: Duration, predicate: impl Fn(&str) -> bool) -> String {
-        if let Some(line) = self.seen.iter().find(|l| predicate(l)) {
-            return line.clone();
-        }
-        self.wait_for_line(timeout, predicate)
-    }
-
-    fn wait_for_line(&mut self, timeout: Duration, predicate: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if predicate(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "no matching line in time; output so far:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    /// Waits for exit (bounded) and returns success and every line.
-    fn finish(mut self, timeout: Duration) -> (bool, Vec<String>) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                // The pipe closed: the process is exiting.
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let _ = self.child.kill();
-                    panic!(
-                        "the command did not finish; output:\n{}",
-                        self.seen.join("\n")
-                    );
-                }
-            }
-        }
-        let status = self.child.wait().unwrap();
-        (status.success(), std::mem::take(&mut self.seen))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -245,7 +142,7 @@ fn scaffold_builds_and_passes_check() {
 fn dev_serves_the_login_and_reloads_a_changed_crate() {
     let (dir, krate) = new_crate("dev-loop", "api-key");
     build(&krate); // warm the shared target folder before the timed steps
-    let mut dev = Running::spawn(
+    let mut dev = Process::spawn(
         Command::new(BIN)
             .args(["dev"])
             .arg(&krate)
@@ -254,7 +151,7 @@ fn dev_serves_the_login_and_reloads_a_changed_crate() {
             .arg("--state-dir")
             .arg(dir.path().join("state")),
     );
-    let line = dev.wait_for(BUILD_TIMEOUT, |l| l.starts_with("dev server: "));
+    let line = dev.next_line_within(BUILD_TIMEOUT, |l| l.starts_with("dev server: "));
     let base = line
         .trim_start_matches("dev server: ")
         .split_whitespace()
@@ -308,14 +205,14 @@ fn dev_serves_the_login_and_reloads_a_changed_crate() {
         body.contains("Ada Lovelace") && body.contains("12345"),
         "{body}"
     );
-    let request = dev.wait_for(STEP_TIMEOUT, |l| l.contains("outbound: GET"));
+    let request = dev.next_line_within(STEP_TIMEOUT, |l| l.contains("outbound: GET"));
     assert!(
         request.contains("/v3.1/Users/Me → 200 [api-key]"),
         "{request}"
     );
-    dev.wait_for(STEP_TIMEOUT, |l| l.starts_with("login ok"));
+    dev.next_line_within(STEP_TIMEOUT, |l| l.starts_with("login ok"));
     // The guest's own log line, in the host log.
-    let logged = dev.saw(STEP_TIMEOUT, |l| l.contains("fetched the connected user"));
+    let logged = dev.line_within(STEP_TIMEOUT, |l| l.contains("fetched the connected user"));
     assert!(logged.contains("dev-loop"), "{logged}");
     let (code, _) = runtime.block_on(async {
         let response = client
@@ -332,7 +229,7 @@ fn dev_serves_the_login_and_reloads_a_changed_crate() {
     let manifest = krate.join("connector.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace("\"0.1.0\"", "\"0.2.0\"")).unwrap();
-    dev.wait_for(BUILD_TIMEOUT, |l| l.starts_with("reloaded dev-loop@0.2.0"));
+    dev.next_line_within(BUILD_TIMEOUT, |l| l.starts_with("reloaded dev-loop@0.2.0"));
     let status: serde_json::Value = runtime.block_on(async {
         client
             .get(format!("{base}/status"))
@@ -351,7 +248,7 @@ fn dev_serves_the_login_and_reloads_a_changed_crate() {
     let lib = krate.join("src/lib.rs");
     let code_text = std::fs::read_to_string(&lib).unwrap();
     std::fs::write(&lib, format!("{code_text}\nfn broken( {{\n")).unwrap();
-    dev.wait_for(BUILD_TIMEOUT, |l| l.starts_with("build failed"));
+    dev.next_line_within(BUILD_TIMEOUT, |l| l.starts_with("build failed"));
     let status: serde_json::Value = runtime.block_on(async {
         client
             .get(format!("{base}/status"))
@@ -372,10 +269,7 @@ fn dev_serves_the_login_and_reloads_a_changed_crate() {
 /// Decrypted tokens of the test account in `state`.
 async fn stored_tokens(state: &Path) -> (ConnectionStore, String, String) {
     let keyring = connector_authoring::authoring::dev_keyring(state).unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        state.join("test-accounts.db").display()
-    );
+    let url = sqlite_url(&state.join("test-accounts.db"));
     let database = Database::connect(&url).await.unwrap();
     let store = ConnectionStore::new(database, std::sync::Arc::new(keyring));
     let connections = store.list(TEST_ACCOUNT, TEST_USER).await.unwrap();
@@ -454,11 +348,11 @@ async fn oauth2_logs_in_refreshes_and_starts_over() {
     };
     // A browser: follow the provider's redirect to the local callback.
     let base = provider.base_url();
-    let login = |mut running: Running| {
+    let login = |mut running: Process| {
         let base = base.clone();
         async move {
             let url = tokio::task::block_in_place(|| {
-                running.wait_for(BUILD_TIMEOUT, |l| {
+                running.next_line_within(BUILD_TIMEOUT, |l| {
                     l.starts_with(&format!("{base}/oauth/authorize"))
                 })
             });
@@ -471,7 +365,7 @@ async fn oauth2_logs_in_refreshes_and_starts_over() {
     };
 
     // 1. A first login.
-    let (ok, lines) = login(Running::spawn(&mut command(false))).await;
+    let (ok, lines) = login(Process::spawn(&mut command(false))).await;
     assert!(ok, "{lines:#?}");
     assert!(
         lines.iter().any(|l| l.starts_with("logged in:")),
@@ -486,7 +380,7 @@ async fn oauth2_logs_in_refreshes_and_starts_over() {
 
     // 2. Again: refreshed with the stored refresh token, no new login.
     let (ok, lines) =
-        tokio::task::block_in_place(|| Running::spawn(&mut command(false)).finish(STEP_TIMEOUT));
+        tokio::task::block_in_place(|| Process::spawn(&mut command(false)).finish(STEP_TIMEOUT));
     assert!(ok, "{lines:#?}");
     assert!(
         lines.iter().any(|l| l.starts_with("refreshed:")),
@@ -512,13 +406,13 @@ async fn oauth2_logs_in_refreshes_and_starts_over() {
         .await
         .unwrap();
     let (ok, lines) =
-        tokio::task::block_in_place(|| Running::spawn(&mut command(false)).finish(STEP_TIMEOUT));
+        tokio::task::block_in_place(|| Process::spawn(&mut command(false)).finish(STEP_TIMEOUT));
     assert!(!ok, "{lines:#?}");
     let connection = store.list(TEST_ACCOUNT, TEST_USER).await.unwrap().remove(0);
     assert_eq!(connection.status, ConnectionStatus::NeedsReauth);
 
     // 4. --reauth: a new login replaces the tokens.
-    let (ok, lines) = login(Running::spawn(&mut command(true))).await;
+    let (ok, lines) = login(Process::spawn(&mut command(true))).await;
     assert!(ok, "{lines:#?}");
     assert_eq!(provider.stats().authorization_code_grants, 2);
     let (store, access3, _) = stored_tokens(&state).await;
@@ -672,10 +566,10 @@ async fn refresh_honours_the_connectors_refresh_hook() {
             .env("CONNECTOR_SECRET_REFRESH_HOOK_CLIENT_SECRET", "s");
         command
     };
-    let mut running = Running::spawn(&mut command(&[]));
+    let mut running = Process::spawn(&mut command(&[]));
     let base = provider.base_url();
     let url = tokio::task::block_in_place(|| {
-        running.wait_for(BUILD_TIMEOUT, |l| {
+        running.next_line_within(BUILD_TIMEOUT, |l| {
             l.starts_with(&format!("{base}/oauth/authorize"))
         })
     });
@@ -688,7 +582,7 @@ async fn refresh_honours_the_connectors_refresh_hook() {
 
     // …the refresh follows the hook (header).
     let (ok, lines) =
-        tokio::task::block_in_place(|| Running::spawn(&mut command(&[])).finish(STEP_TIMEOUT));
+        tokio::task::block_in_place(|| Process::spawn(&mut command(&[])).finish(STEP_TIMEOUT));
     assert!(ok, "{lines:#?}");
     assert_eq!(provider.stats().refresh_grants, 1);
     assert_eq!(provider.stats().client_auth_header, 1);
@@ -697,7 +591,7 @@ async fn refresh_honours_the_connectors_refresh_hook() {
     // A token URL outside the manifest's allowedHosts is refused before any
     // request, and the stored tokens stay usable.
     let (ok, lines) = tokio::task::block_in_place(|| {
-        Running::spawn(&mut command(&[
+        Process::spawn(&mut command(&[
             "--set",
             "refresh-token-url=https://token.example.com/oauth/token",
         ]))

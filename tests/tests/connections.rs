@@ -6,8 +6,9 @@ use std::sync::Arc;
 use connector_server::store::crypto::{CryptoError, Keyring};
 use connector_server::store::{
     ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore, ConnectionStoreError,
-    Database, LeaseStore, NewConnection,
+    LeaseStore, NewConnection,
 };
+use connector_test_support::databases::{databases, unique};
 use secrecy::{ExposeSecret, SecretString};
 
 const API_KEY: &str = "key-0a1b-secret";
@@ -32,38 +33,10 @@ fn login(account: &str, user: &str, api_key: &str) -> NewConnection {
     }
 }
 
-async fn databases() -> Vec<(Database, tempfile::TempDir, String)> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
-    let mut all = vec![(
-        Database::connect(&url).await.unwrap(),
-        dir,
-        "sqlite".to_string(),
-    )];
-    if let Ok(url) = std::env::var("CONNECTOR_HOST_TEST_POSTGRES_URL") {
-        let dir = tempfile::tempdir().unwrap();
-        all.push((
-            Database::connect(&url).await.expect("PostgreSQL reachable"),
-            dir,
-            "postgres".into(),
-        ));
-    }
-    all
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
 #[tokio::test]
 async fn secrets_are_encrypted_bound_to_their_row_and_scoped_by_account() {
-    for (database, _dir, backend) in databases().await {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
         let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
         let store = ConnectionStore::new(database.clone(), keys);
         let (account, other) = (unique("acct"), unique("acct"));
@@ -132,7 +105,8 @@ async fn secrets_are_encrypted_bound_to_their_row_and_scoped_by_account() {
 
 #[tokio::test]
 async fn a_ciphertext_copied_to_another_row_fails_to_decrypt() {
-    for (database, _dir, backend) in databases().await {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
         let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
         let store = ConnectionStore::new(database.clone(), keys);
         let account = unique("acct");
@@ -161,7 +135,8 @@ async fn a_ciphertext_copied_to_another_row_fails_to_decrypt() {
 
 #[tokio::test]
 async fn keys_rotate_and_unknown_key_ids_fail() {
-    for (database, _dir, backend) in databases().await {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
         let old = Keyring::generate_entry("old");
         let new = Keyring::generate_entry("new");
         let account = unique("acct");
@@ -218,7 +193,8 @@ async fn keys_rotate_and_unknown_key_ids_fail() {
 
 #[tokio::test]
 async fn a_refresh_commit_is_fenced_by_the_lease() {
-    for (database, _dir, backend) in databases().await {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
         let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
         let store = ConnectionStore::new(database.clone(), keys);
         let account = unique("acct");
@@ -251,7 +227,8 @@ async fn a_refresh_commit_is_fenced_by_the_lease() {
 
 #[tokio::test]
 async fn only_the_holder_renews_a_lease() {
-    for (database, _dir, backend) in databases().await {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
         let leases = LeaseStore::new(database.clone());
         let id = unique("conn");
         assert!(leases.try_acquire(&id, "holder", 1_000).await.unwrap());

@@ -7,25 +7,18 @@
 
 use std::sync::{Arc, Mutex};
 
-use connector_server::access::Role;
 use connector_authoring::dev_provider::TokenHold;
+use connector_server::access::Role;
 use connector_server::flows::RefresherSettings;
 use connector_server::store::LeaseStore;
 use connector_test_support::harness::{Host, Options};
-use connector_test_support::webhooks::receiver;
+use connector_test_support::oauth;
+use connector_test_support::webhooks::host_with_receiver;
 use serde_json::{Value, json};
 
 /// Logs `user` of `acct-1` in through `local-regional`; returns the connection id.
 async fn login(host: &Host, user: &str) -> String {
-    let start = json!({"accountId": "acct-1", "userId": user, "hostname": host.provider_host()});
-    let (status, started) = host
-        .post("/v1/connectors/local-regional/oauth/start", start)
-        .await;
-    assert_eq!(status, 200, "{started}");
-    let callback = host.approve(&started).await;
-    let (status, connected) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
-    assert_eq!(status, 200, "{connected}");
-    connected["connection"]["id"].as_str().unwrap().to_string()
+    oauth::login(host, "acct-1", user).await
 }
 
 fn path(user: &str, id: &str, suffix: &str) -> String {
@@ -136,12 +129,7 @@ async fn the_refresh_margin_decides_and_a_missing_refresh_token_keeps_the_old_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_keep_the_tokens_and_recover_with_events() {
-    let hooks = receiver().await;
-    let host = Host::with(Options {
-        webhooks: Some(hooks.config()),
-        ..Options::default()
-    })
-    .await;
+    let (host, hooks) = host_with_receiver().await;
     let id = login(&host, "user-1").await;
     assert_eq!(hooks.received(&host).await, ["connection.created"]);
 
@@ -197,12 +185,7 @@ async fn transient_failures_keep_the_tokens_and_recover_with_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_grant_and_no_refresh_token_mean_re_auth() {
-    let hooks = receiver().await;
-    let host = Host::with(Options {
-        webhooks: Some(hooks.config()),
-        ..Options::default()
-    })
-    .await;
+    let (host, hooks) = host_with_receiver().await;
     let id = login(&host, "user-1").await;
     // Someone else spent the refresh token (a stale copy is put back).
     let stale = host
@@ -536,20 +519,8 @@ async fn the_refresh_hook_moves_the_endpoint_and_the_token_fields() {
     let trusted = secrecy::ExposeSecret::expose_secret(&secret).to_string();
     for n in 1..=2 {
         expire(&host, &id, -1).await;
-        let raw: Value = host
-            .http
-            .get(format!(
-                "{}{}",
-                host.base,
-                path("user-1", &id, "credentials")
-            ))
-            .bearer_auth(&trusted)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let credentials = format!("{}{}", host.base, path("user-1", &id, "credentials"));
+        let raw = oauth::get_json(&host.http, &credentials, &trusted).await;
         assert_eq!(raw["accessToken"], format!("nested-access-{n}"), "{raw}");
         assert!(raw["expiresAt"].as_i64().unwrap() > 0);
     }

@@ -6,9 +6,10 @@
 
 use connector_server::access::Role;
 use connector_test_support::harness::{
-    Host, Options, TENANT_CLIENT_ID, TENANT_CLIENT_SECRET, assert_no_secret_in_logs,
+    Host, TENANT_CLIENT_ID, TENANT_CLIENT_SECRET, assert_no_secret_in_logs,
 };
-use connector_test_support::webhooks::receiver;
+use connector_test_support::oauth::complete;
+use connector_test_support::webhooks::host_with_receiver;
 use serde_json::{Value, json};
 
 const MANAGED_OAUTH: &str = "/v1/accounts/acct-1/connectors/test-managed-oauth/managed-oauth";
@@ -35,18 +36,12 @@ async fn start(host: &Host, account: &str, user: &str) -> (u16, Value) {
 async fn login(host: &Host, user: &str) -> (u16, Value) {
     let (status, started) = start(host, "acct-1", user).await;
     assert_eq!(status, 200, "{started}");
-    let callback = host.approve(&started).await;
-    host.get(&format!("/v1/oauth/callback?{callback}")).await
+    complete(host, &started).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_managed_oauth_is_pending_until_a_login_succeeds() {
-    let hooks = receiver().await;
-    let host = Host::with(Options {
-        webhooks: Some(hooks.config()),
-        ..Options::default()
-    })
-    .await;
+    let (host, hooks) = host_with_receiver().await;
     let admin = host.key(Role::AccountAdmin, &["acct-1"]).await;
     let put = |body: Value| host.send("PUT", MANAGED_OAUTH, Some(&admin), Some(body));
 

@@ -5,18 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use connector_server::registry::{CompileCache, Registry};
 use connector_sandbox::runtime::CallContext;
-use connector_sandbox::wit::hooks::ConnectionInfo;
-use connector_test_support::{guest_bytes, test_runtime};
-
-fn connection() -> ConnectionInfo {
-    ConnectionInfo {
-        hostname: None,
-        platform_user_id: None,
-        additional_info: vec![],
-    }
-}
+use connector_server::registry::{CompileCache, Registry};
+use connector_test_support::{connection, guest_bytes, test_runtime};
 
 /// Replaces `name` in `dir` atomically, the way operators are told to.
 fn install(dir: &Path, name: &str, bytes: &[u8]) {

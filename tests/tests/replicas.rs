@@ -4,58 +4,30 @@
 //! `CONNECTOR_HOST_TEST_POSTGRES_URL` is set (always in CI), else on one
 //! SQLite file shared by both processes.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
 use connector_server::store::Database;
+use connector_test_support::databases::host_backend;
+use connector_test_support::harness::database_url;
+use connector_test_support::oauth::Dance;
+use connector_test_support::serve::{
+    Serve, Server, create_api_key, install_guests, regional_config,
+};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_connector-host-under-test");
 const CLIENT_SECRET: &str = "cs-replica-secret";
 
-struct Replica {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(work: &Path, database_url: &str, keys: &str) -> Replica {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(work.join("host.toml"))
-        .arg("--plugins-dir")
-        .arg(work.join("plugins"))
-        .args(["--database-url", database_url])
-        .arg("--cache-dir")
-        .arg(work.join("cache"))
-        .env("CONNECTOR_HOST_MASTER_KEYS", keys)
+fn serve(work: &Path, database_url: &str, keys: &str) -> Server {
+    Serve::new(BIN)
+        .config(work.join("host.toml"))
+        .plugins_dir(work.join("plugins"))
+        .database_url(database_url)
+        .cache_dir(work.join("cache"))
+        .master_keys(keys)
         .env("REPLICA_CLIENT_SECRET", CLIENT_SECRET)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start a replica");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("listening on http://") {
-                let _ = tx.send(line[at + "listening on ".len()..].trim().to_string());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the replica announced its address");
-    Replica { child, base }
+        .start()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -75,51 +47,25 @@ async fn two_replicas_refresh_a_connection_once() {
         .trim_start_matches("http://")
         .to_string();
     let work = tempfile::tempdir().unwrap();
-    std::fs::create_dir(work.path().join("plugins")).unwrap();
-    std::fs::copy(
-        Path::new(connector_test_support::GUESTS_DIR).join("local_regional.wasm"),
-        work.path().join("plugins/local_regional.wasm"),
-    )
-    .unwrap();
+    install_guests(&work.path().join("plugins"), &["local_regional"]);
     std::fs::write(
         work.path().join("host.toml"),
-        format!(
-            "[network]\nallow_private_networks = [\"127.0.0.1/32\"]\n\
-             [secrets]\nregional-crm-client-secret = {{ env = \"REPLICA_CLIENT_SECRET\", connectors = [\"local-regional\"] }}\n\
-             [connectors.local-regional.config]\nscheme = \"http\"\ndefault-hostname = \"{provider_host}\"\n"
-        ),
+        regional_config(&provider_host, "REPLICA_CLIENT_SECRET"),
     )
     .unwrap();
-    let (database_url, backend) = match std::env::var("CONNECTOR_HOST_TEST_POSTGRES_URL") {
-        Ok(server) => (
-            Database::fresh_postgres_for_tests(&server).await.unwrap(),
-            "postgres",
-        ),
-        Err(_) => (
-            format!(
-                "sqlite://{}?mode=rwc",
-                work.path().join("shared.db").display()
-            ),
-            "sqlite",
-        ),
-    };
+    // A fresh PostgreSQL database, or one SQLite file both replicas share.
+    let database_url = database_url(work.path()).await;
+    let backend = host_backend();
     let keys = connector_server::store::crypto::Keyring::generate_entry("replicas");
-    let created = Command::new(BIN)
-        .args([
-            "api-keys", "create", "--name", "platform", "--role", "service",
-        ])
-        .args(["--account", "acct-1", "--database-url", &database_url])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let key = String::from_utf8(created.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
+    let key = create_api_key(
+        Path::new(BIN),
+        &database_url,
+        "platform",
+        "service",
+        &["acct-1"],
+        &[],
+    )
+    .secret;
     let replicas = [
         serve(work.path(), &database_url, &keys),
         serve(work.path(), &database_url, &keys),
@@ -129,44 +75,23 @@ async fn two_replicas_refresh_a_connection_once() {
         .build()
         .unwrap();
 
-    // Log in through the first replica.
-    let started: Value = http
-        .post(format!(
-            "{}/v1/connectors/local-regional/oauth/start",
-            replicas[0].base
-        ))
-        .bearer_auth(&key)
-        .json(&json!({"accountId": "acct-1", "userId": "user-1", "hostname": provider_host}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
-    let redirect = http
-        .get(format!(
-            "{}/oauth/authorize?{}",
-            provider.base_url(),
-            authorize.query().unwrap()
-        ))
-        .send()
+    // Log in: started through the first replica, called back through the second.
+    let provider_url = provider.base_url();
+    let dance = Dance {
+        http: &http,
+        provider: &provider_url,
+        key: &key,
+    };
+    let started = dance
+        .start(
+            &replicas[0].base,
+            "local-regional",
+            &json!({"accountId": "acct-1", "userId": "user-1", "hostname": provider_host}),
+        )
         .await
         .unwrap();
-    let location = url::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
-    let connected: Value = http
-        .get(format!(
-            "{}/v1/oauth/callback?{}",
-            replicas[1].base,
-            location.query().unwrap()
-        ))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let query = dance.approve(&started).await.unwrap();
+    let connected = dance.callback(&replicas[1].base, &query).await.unwrap();
     let id = connected["connection"]["id"]
         .as_str()
         .expect("connected")

@@ -5,18 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use connector_abi::hook::Hook;
+use connector_sandbox::runtime::{CallContext, CallError};
 use connector_sandbox::wit::ConnectorError;
 use connector_sandbox::wit::hooks::ConnectionInfo;
-use connector_sandbox::runtime::{CallContext, CallError};
-use connector_test_support::{load, test_runtime};
-
-fn connection() -> ConnectionInfo {
-    ConnectionInfo {
-        hostname: None,
-        platform_user_id: None,
-        additional_info: vec![],
-    }
-}
+use connector_test_support::{connection, load, test_runtime};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misbehaving_connectors_get_typed_errors_while_others_keep_working() {

@@ -13,6 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use connector_test_support::process::run_ok;
+
 const BIN: &str = env!("CARGO_BIN_EXE_connector-host-under-test");
 
 /// The repository root.
@@ -32,23 +34,15 @@ fn cargo() -> Command {
     command
 }
 
-/// Runs a command and panics with its output when it fails.
-fn run(command: &mut Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// Unpacks a `.crate` file (a gzipped tar) into `into`; returns its folder.
 fn unpack(krate: &Path, into: &Path) -> PathBuf {
-    run(Command::new("tar").arg("-xzf").arg(krate).arg("-C").arg(into));
+    run_ok(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(krate)
+            .arg("-C")
+            .arg(into),
+    );
     let stem = krate.file_stem().unwrap().to_str().unwrap();
     into.join(stem)
 }
@@ -58,12 +52,21 @@ fn a_connector_builds_from_the_packaged_sdk() {
     let work = tempfile::tempdir().unwrap();
     let package_dir = work.path().join("package-target");
     let version = env!("CARGO_PKG_VERSION");
-    run(cargo()
-        .current_dir(root())
-        .args(["package", "--no-verify", "--allow-dirty"])
-        .args(["-p", "connector-abi", "-p", "connector-sdk-macros", "-p", "connector-sdk"])
-        .arg("--target-dir")
-        .arg(&package_dir));
+    run_ok(
+        cargo()
+            .current_dir(root())
+            .args(["package", "--no-verify", "--allow-dirty"])
+            .args([
+                "-p",
+                "connector-abi",
+                "-p",
+                "connector-sdk-macros",
+                "-p",
+                "connector-sdk",
+            ])
+            .arg("--target-dir")
+            .arg(&package_dir),
+    );
     let unpacked = work.path().join("crates");
     std::fs::create_dir_all(&unpacked).unwrap();
     let mut patch = String::from("\n[patch.crates-io]\n");
@@ -72,7 +75,10 @@ fn a_connector_builds_from_the_packaged_sdk() {
             .join("package")
             .join(format!("{name}-{version}.crate"));
         let dir = unpack(&krate, &unpacked);
-        patch.push_str(&format!("{name} = {{ path = {:?} }}\n", dir.display().to_string()));
+        patch.push_str(&format!(
+            "{name} = {{ path = {:?} }}\n",
+            dir.display().to_string()
+        ));
     }
     assert!(
         unpacked
@@ -84,9 +90,11 @@ fn a_connector_builds_from_the_packaged_sdk() {
     // An author's crate, outside the repository, depending on the SDK by version.
     let authors = work.path().join("author");
     std::fs::create_dir_all(&authors).unwrap();
-    run(Command::new(BIN)
-        .args(["new", "packaged-crm", "--auth", "api-key", "--dir"])
-        .arg(&authors));
+    run_ok(
+        Command::new(BIN)
+            .args(["new", "packaged-crm", "--auth", "api-key", "--dir"])
+            .arg(&authors),
+    );
     let krate = authors.join("packaged-crm");
     let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
     assert!(
@@ -95,14 +103,19 @@ fn a_connector_builds_from_the_packaged_sdk() {
     );
     std::fs::write(krate.join("Cargo.toml"), manifest + &patch).unwrap();
 
-    run(cargo()
-        .current_dir(&krate)
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .arg("--target-dir")
-        .arg(root().join("target").join("scaffold-tests")));
+    run_ok(
+        cargo()
+            .current_dir(&krate)
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .arg("--target-dir")
+            .arg(root().join("target").join("scaffold-tests")),
+    );
     let wasm = root().join("target/scaffold-tests/wasm32-wasip2/release/packaged_crm.wasm");
-    let report = run(Command::new(BIN).arg("check").arg(&wasm));
-    assert!(report.contains("packaged-crm"), "check names the connector: {report}");
+    let report = run_ok(Command::new(BIN).arg("check").arg(&wasm));
+    assert!(
+        report.contains("packaged-crm"),
+        "check names the connector: {report}"
+    );
 }
 
 #[tokio::test]
@@ -111,14 +124,16 @@ async fn the_installed_binary_serves_the_demo_from_anywhere() {
     let install_root = work.path().join("install");
     // The dev profile and the workspace's lockfile and target folder: the
     // dependencies are already built by this test run.
-    run(cargo()
-        .current_dir(work.path())
-        .args(["install", "--locked", "--debug", "--path"])
-        .arg(root().join("crates/cli"))
-        .arg("--root")
-        .arg(&install_root)
-        .arg("--target-dir")
-        .arg(root().join("target")));
+    run_ok(
+        cargo()
+            .current_dir(work.path())
+            .args(["install", "--locked", "--debug", "--path"])
+            .arg(root().join("crates/cli"))
+            .arg("--root")
+            .arg(&install_root)
+            .arg("--target-dir")
+            .arg(root().join("target")),
+    );
     let installed = install_root.join("bin").join("connector-host");
     assert!(installed.is_file(), "cargo install put the binary in bin/");
 

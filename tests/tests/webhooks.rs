@@ -24,6 +24,7 @@ use connector_server::store::crypto::Keyring;
 use connector_server::store::{
     Connection, ConnectionSecrets, ConnectionStore, Database, NewConnection,
 };
+use connector_test_support::databases::{databases, unique};
 use secrecy::SecretString;
 use tokio::sync::mpsc;
 
@@ -37,47 +38,6 @@ async fn bounded<F: Future<Output = ()>>(test: F) {
     tokio::time::timeout(Duration::from_secs(120), test)
         .await
         .expect("test did not finish within 120 s");
-}
-
-struct Backend {
-    name: &'static str,
-    url: String,
-    database: Database,
-    _dir: tempfile::TempDir,
-}
-
-async fn databases() -> Vec<Backend> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("host.db").display());
-    let mut all = vec![Backend {
-        name: "sqlite",
-        database: Database::connect(&url).await.unwrap(),
-        url,
-        _dir: dir,
-    }];
-    if let Ok(url) = std::env::var("CONNECTOR_HOST_TEST_POSTGRES_URL") {
-        all.push(Backend {
-            name: "postgres",
-            database: Database::connect(&url).await.expect("PostgreSQL reachable"),
-            url,
-            _dir: tempfile::tempdir().unwrap(),
-        });
-    }
-    all
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
 }
 
 /// One request the receiver got.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use connector_server::events::{WebhookConfig, WebhookSecretSource, verify_signature};
 use serde_json::Value;
 
-use crate::harness::Host;
+use crate::harness::{Host, Options};
 
 /// The secret the receiver verifies signatures with.
 const SECRET: &str = "whsec-lifecycle-test";
@@ -64,6 +64,18 @@ pub async fn receiver() -> Receiver {
         _dir: dir,
         secret_file,
     }
+}
+
+/// A receiver, and a host (default options otherwise) that sends it its
+/// connection events.
+pub async fn host_with_receiver() -> (Host, Receiver) {
+    let hooks = receiver().await;
+    let host = Host::with(Options {
+        webhooks: Some(hooks.config()),
+        ..Options::default()
+    })
+    .await;
+    (host, hooks)
 }
 
 impl Receiver {
