@@ -3,7 +3,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig, DevProviderStats};
+use connector_authoring::dev_provider::{
+    DevClient, DevProvider, DevProviderConfig, DevProviderStats,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};

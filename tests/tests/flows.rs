@@ -418,7 +418,8 @@ async fn oauth_callbacks_that_must_fail_save_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_endpoint_redirect_is_not_followed() {
     let elsewhere =
-        connector_test_support::servers::start(connector_test_support::servers::Behaviour::Echo).await;
+        connector_test_support::servers::start(connector_test_support::servers::Behaviour::Echo)
+            .await;
     let redirect = connector_test_support::servers::start(
         connector_test_support::servers::Behaviour::Redirect(elsewhere.url("/oauth/token")),
     )

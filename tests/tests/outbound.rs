@@ -9,10 +9,10 @@ use connector_sandbox::capabilities::http::{
     HostSecret, MemoryAuditSink, Outbound, OutboundConfig, Resolver, StaticResolver,
     SystemResolver,
 };
+use connector_sandbox::runtime::{CallContext, Runtime, RuntimeLimits};
+use connector_sandbox::wit::hooks::{ConnectionInfo, UserIdentity};
 use connector_server::config::ConnectorSettings;
 use connector_server::registry::{CompileCache, LoadedConnector, load_file};
-use connector_sandbox::wit::hooks::{ConnectionInfo, UserIdentity};
-use connector_sandbox::runtime::{CallContext, Runtime, RuntimeLimits};
 use connector_test_support::guest;
 use connector_test_support::servers::{Behaviour, start};
 use secrecy::SecretString;

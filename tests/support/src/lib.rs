@@ -9,15 +9,14 @@
 //! ([`webhooks`]) and the benchmarks' percentiles ([`bench`]).
 
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 pub mod bench;
 pub mod databases;
 pub mod dev_demo;
 pub mod harness;
-pub mod sandbox;
 pub mod oauth;
 pub mod process;
+pub mod sandbox;
 pub mod serve;
 pub mod servers;
 pub mod webhooks;
