@@ -611,3 +611,51 @@ async fn a_login_failing_after_the_code_exchange_revokes_the_new_grant() {
         .await;
     assert_eq!(listed, json!([]));
 }
+
+#[tokio::test]
+async fn a_hostname_must_be_a_host_name_and_nothing_else() {
+    let host = host().await;
+    for bad in [
+        "evil.example/steal?x=",
+        "user@evil.example",
+        "evil.example#",
+        "https://evil.example",
+    ] {
+        let start = json!({"accountId": "acct-1", "userId": "user-1", "hostname": bad});
+        let (status, error) = host
+            .post("/v1/connectors/local-regional/oauth/start", start)
+            .await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some("hostname")),
+            "{bad}: {error}"
+        );
+        let login = json!({
+            "accountId": "acct-1", "userId": "user-1", "hostname": bad,
+            "fields": {"apiKey": API_KEY, "apiUrl": host.api_url()}
+        });
+        let (status, error) = host
+            .post("/v1/connectors/local-insightly/api-key/login", login)
+            .await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some("hostname")),
+            "{bad}: {error}"
+        );
+    }
+    let (_, connections) = host
+        .get("/v1/accounts/acct-1/users/user-1/connections")
+        .await;
+    assert_eq!(
+        connections.as_array().map(Vec::len),
+        Some(0),
+        "{connections}"
+    );
+    // A host name with a port is fine.
+    let start =
+        json!({"accountId": "acct-1", "userId": "user-1", "hostname": host.provider_host()});
+    let (status, started) = host
+        .post("/v1/connectors/local-regional/oauth/start", start)
+        .await;
+    assert_eq!(status, 200, "{started}");
+}

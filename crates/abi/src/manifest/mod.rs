@@ -162,6 +162,29 @@ impl Manifest {
     }
 }
 
+/// Whether `value` may stand for `{hostname}`: a DNS name or IPv4 address
+/// (labels of letters, digits and `-`, separated by dots, at most 253 bytes),
+/// optionally followed by `:port`, and nothing else — no scheme, path, query,
+/// userinfo or whitespace that could change the URL it is put into.
+pub fn is_hostname(value: &str) -> bool {
+    let (host, port) = match value.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (value, None),
+    };
+    let port_ok = port.is_none_or(|port| port.parse::<u16>().is_ok_and(|p| p != 0));
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let labels_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    port_ok && labels_ok
+}
+
 fn validate_id(id: &str) -> Result<(), ManifestError> {
     let valid = !id.is_empty()
         && id.len() <= 63
@@ -208,6 +231,34 @@ mod tests {
 
     fn parse(value: serde_json::Value) -> Result<Manifest, ManifestError> {
         Manifest::from_json(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn hostnames_are_names_with_an_optional_port_and_nothing_else() {
+        for good in [
+            "eu.crm.example",
+            "crm.example:8443",
+            "10.0.0.1",
+            "localhost",
+            "a-b.example.",
+        ] {
+            assert!(is_hostname(good), "{good}");
+        }
+        for bad in [
+            "",
+            "evil.example/path",
+            "evil.example?x=1",
+            "user@evil.example",
+            "https://evil.example",
+            "evil.example#frag",
+            "evil .example",
+            "-x.example",
+            "crm.example:0",
+            "crm.example:99999",
+            "[::1]:80",
+        ] {
+            assert!(!is_hostname(bad), "{bad}");
+        }
     }
 
     #[test]

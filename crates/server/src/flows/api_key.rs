@@ -155,6 +155,7 @@ impl ApiKeyFlow {
         fields: Vec<(String, String)>,
         filled: &[String],
     ) -> Result<Connection, FlowError> {
+        super::oauth_start::checked_hostname(login.hostname.as_deref())?;
         let connector_id = connector.info.manifest.id.clone();
         let info = ConnectionInfo {
             hostname: login.hostname.clone(),

@@ -332,6 +332,7 @@ impl ManagedCredentials {
             redirect_uri: trimmed(input.redirect_uri),
             hostname: trimmed(input.hostname),
         };
+        super::oauth_start::checked_hostname(values.hostname.as_deref())?;
         for required in &setup.required {
             let present = match required {
                 ManagedOAuthValue::ClientId => values.client_id.is_some(),

@@ -86,6 +86,7 @@ impl OAuthStartFlow {
         connector_id: &str,
         start: OAuthStart,
     ) -> Result<OAuthStarted, FlowError> {
+        checked_hostname(start.hostname.as_deref())?;
         let (connector, manifest) = self.connectors.oauth(connector_id)?;
         let managed = self.apps.for_login(&connector, &start.account_id).await?;
         let request = OAuthInfoRequest::from(&start);
@@ -314,6 +315,23 @@ fn is_local_http(uri: &str) -> bool {
         None => false,
     };
     parsed.scheme() == "http" && loopback && parsed.username().is_empty()
+}
+
+/// A `hostname` input must be a host name with an optional port and nothing
+/// else: it is substituted into URLs (`{hostname}`).
+pub(crate) fn checked_hostname(hostname: Option<&str>) -> Result<(), FlowError> {
+    match hostname {
+        // An empty hostname means none (regional connectors then use their default).
+        Some(value) if !value.is_empty() && !connector_abi::manifest::is_hostname(value) => {
+            Err(FlowError::Field {
+                field: "hostname".into(),
+                message: format!(
+                    "`{value}` is not a host name (letters, digits, `-` and dots, with an optional `:port`)"
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -135,7 +135,15 @@ impl Revocation {
             .oauth
             .as_ref()
             .ok_or("not an OAuth connector")?;
-        let endpoint = template.replace(HOSTNAME_PLACEHOLDER, hostname.unwrap_or_default());
+        // The stored hostname came from a user or the connector: substitute
+        // it only when it is a host name and nothing else.
+        let hostname = hostname.unwrap_or_default();
+        if template.contains(HOSTNAME_PLACEHOLDER)
+            && !connector_abi::manifest::is_hostname(hostname)
+        {
+            return Err("the connection's hostname is not a host name".into());
+        }
+        let endpoint = template.replace(HOSTNAME_PLACEHOLDER, hostname);
         let outbound = self.connectors.outbound();
         let url = token_endpoint::checked_url(outbound, connector, &endpoint, Endpoint::Revocation)
             .map_err(|e| e.to_string())?;
