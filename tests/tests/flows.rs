@@ -466,7 +466,12 @@ async fn oauth_without_pkce_and_with_client_auth_in_headers() {
         "skipPkce sends no challenge"
     );
     assert_eq!(params["scope"], "api", "scopes from oauth-info");
-    let (status, connected) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
+    // The provider's redirect with a declared parameter and a smuggled one.
+    let (status, connected) = host
+        .get(&format!(
+            "/v1/oauth/callback?{callback}&location=eu&smuggled=payload"
+        ))
+        .await;
     assert_eq!(status, 200, "{connected}");
     assert_eq!(connected["connection"]["userName"], "Ada Lovelace");
     // credentials-from-token-response saw the response without its token fields.
@@ -483,6 +488,10 @@ async fn oauth_without_pkce_and_with_client_auth_in_headers() {
         .collect();
     assert_eq!(info["instance_url"], host.provider.base_url());
     assert_eq!(info["seen_expires_in"], "3600");
+    assert_eq!(
+        info["seen_callback_query"], "location=eu",
+        "only the declared callback parameter reached the guest"
+    );
     for token_field in ["access_token", "refresh_token", "id_token"] {
         assert!(
             !info["seen_fields"].split(',').any(|f| f == token_field),

@@ -85,6 +85,11 @@ pub struct OAuthBlock {
     /// Extra authorize-URL parameters.
     #[serde(default)]
     pub extra: BTreeMap<String, String>,
+    /// Callback query parameters the connector reads (regional providers
+    /// send e.g. `location` or `accounts-server`), handed to
+    /// `credentials-from-token-response`; every other parameter is dropped.
+    #[serde(default)]
+    pub callback_params: Vec<String>,
     /// Each customer account brings its own OAuth application, set up by an
     /// account admin (App Connect admin-managed OAuth).
     #[serde(default)]
@@ -241,6 +246,22 @@ impl AuthBlock {
                         "auth.oauth.clientId",
                         "must not be empty",
                     ));
+                }
+                for (i, name) in oauth.callback_params.iter().enumerate() {
+                    let reserved = ["code", "state", "iss", "error", "error_description"];
+                    let valid = !name.is_empty()
+                        && name.len() <= 64
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                    if !valid || reserved.contains(&name.as_str()) {
+                        return Err(ManifestError::new(
+                            format!("auth.oauth.callbackParams[{i}]"),
+                            format!(
+                                "`{name}` cannot be a callback parameter (letters, digits, `-_.`; not one the host reads itself)"
+                            ),
+                        ));
+                    }
                 }
                 if let Some(managed) = &oauth.admin_managed {
                     let mut seen = BTreeSet::new();

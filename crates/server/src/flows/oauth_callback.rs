@@ -338,6 +338,26 @@ impl OAuthCallbackFlow {
         if !prepared.implements(Hook::CredentialsFromTokenResponse) {
             return Ok(Vec::new());
         }
+        // Only the parameters the manifest declares (`callbackParams`), each
+        // bounded, reach the guest.
+        let declared = login
+            .connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .as_ref()
+            .map(|oauth| oauth.callback_params.as_slice())
+            .unwrap_or_default();
+        let callback_query: Vec<(String, String)> = callback_query
+            .iter()
+            .filter(|(name, _)| declared.contains(name))
+            .map(|(name, value)| {
+                let mut value = value.clone();
+                connector_sandbox::capabilities::http::truncate_marked(&mut value, 2048);
+                (name.clone(), value)
+            })
+            .collect();
         let input = TokenResponseInput {
             token_response: TokenResponseView {
                 fields_json: serde_json::Value::Object(tokens.fields.clone()).to_string(),
@@ -346,7 +366,7 @@ impl OAuthCallbackFlow {
                 expires_in: tokens.expires_in,
             },
             hostname: hostname.clone(),
-            callback_query: callback_query.clone().into_iter().collect(),
+            callback_query,
         };
         Ok(prepared
             .credentials_from_token_response(ctx, input)

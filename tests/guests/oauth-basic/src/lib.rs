@@ -57,6 +57,15 @@ impl Connector for OAuthBasic {
                     .map(|s| s.to_string())
                     .unwrap_or_default(),
             ),
+            (
+                "seen_callback_query".into(),
+                input
+                    .callback_query
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            ),
         ])
     }
 
