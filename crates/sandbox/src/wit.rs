@@ -2,7 +2,7 @@
 //! names: hook inputs and results, the typed connector error, and the `http`
 //! capability's request types (for the host's own audited requests).
 //!
-//! The bindings themselves (`runtime::generated`, the host's one `bindgen!`)
+//! The bindings themselves (`crate::generated`, the host's one `bindgen!`)
 //! are private; everything public is re-exported here, by name.
 
 pub use crate::generated::connector::auth::types::{
