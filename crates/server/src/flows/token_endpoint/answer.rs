@@ -213,6 +213,20 @@ fn tokens_at(body: &Value, paths: &ResponsePaths) -> Result<TokenSet, TokenError
             paths.access_token
         ))
     })?;
+    // A refresh hook names where the tokens are; it must not make the host
+    // keep the refresh token (or the ID token) as the access token, which the
+    // connector could then have injected anywhere it may send requests.
+    let never_the_access_token = [paths.refresh_token.as_str(), "/refresh_token", "/id_token"];
+    if never_the_access_token
+        .iter()
+        .filter_map(|pointer| text(pointer))
+        .any(|other| other == access_token)
+    {
+        return Err(TokenError::Failed(format!(
+            "the refresh hook's access-token path `{}` names the refresh or ID token; refused",
+            paths.access_token
+        )));
+    }
     let expires_in = body.pointer(&paths.expires_in).and_then(|v| {
         v.as_u64()
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
@@ -265,6 +279,40 @@ mod tests {
             matches!(html, Err(TokenError::Failed(m)) if m.starts_with("the revocation endpoint answered 400"))
         );
         assert!(check_status(&answer(200, ""), Endpoint::Revocation).is_ok());
+    }
+
+    #[test]
+    fn a_refresh_hook_cannot_make_the_refresh_token_the_access_token() {
+        let body = r#"{"access_token":"a","refresh_token":"r","id_token":"i","data":{"token":"a2","refresh":"r2"}}"#;
+        let paths = |access: &str, refresh: &str| ResponsePaths {
+            access_token: access.into(),
+            refresh_token: refresh.into(),
+            expires_in: "/expires_in".into(),
+        };
+        for (access, refresh) in [
+            ("/refresh_token", "/refresh_token"),
+            ("/data/refresh", "/data/refresh"),
+            ("/refresh_token", "/data/refresh"),
+            ("/id_token", "/refresh_token"),
+        ] {
+            let read = read_tokens(
+                &answer(200, body),
+                Endpoint::Refresh,
+                Some(&paths(access, refresh)),
+            );
+            assert!(
+                matches!(&read, Err(TokenError::Failed(m)) if m.contains("names the refresh or ID token")),
+                "{access}: {:?}",
+                read.map(|t| t.access_token.expose_secret().to_string())
+            );
+        }
+        let fine = read_tokens(
+            &answer(200, body),
+            Endpoint::Refresh,
+            Some(&paths("/data/token", "/data/refresh")),
+        )
+        .unwrap();
+        assert_eq!(fine.access_token.expose_secret(), "a2");
     }
 
     #[test]
