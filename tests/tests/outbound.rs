@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use connector_sandbox::capabilities::http::{
-    ApiKeyCredential, ApiKeyPlacement, AuditOutcome, CallCredentials, ClientCredentials,
-    HostSecret, MemoryAuditSink, Outbound, OutboundConfig, Resolver, StaticResolver,
-    SystemResolver,
+    ApiKeyPlacement, AuditOutcome, CallCredentials, HostSecret, MemoryAuditSink, Outbound,
+    OutboundConfig, Resolver, StaticResolver, SystemResolver,
 };
 use connector_sandbox::runtime::{CallContext, Runtime, RuntimeLimits};
 use connector_sandbox::wit::hooks::{ConnectionInfo, UserIdentity};
@@ -17,11 +16,9 @@ use connector_test_support::guest;
 use connector_test_support::servers::{Behaviour, start};
 use secrecy::SecretString;
 
-const TOKEN: &str = "tok-3f9a-very-secret";
-const API_KEY: &str = "key-77c1-very-secret";
-const CLIENT_SECRET: &str = "cs-51e0-very-secret";
-const HOST_SECRET: &str = "hs-9d2b-very-secret";
-const SECRETS: &[&str] = &[TOKEN, API_KEY, CLIENT_SECRET, HOST_SECRET];
+use connector_test_support::sandbox::{
+    API_KEY, CLIENT_SECRET, HOST_SECRET, SECRETS, TOKEN, probe_credentials as credentials,
+};
 
 struct Probe {
     connector: LoadedConnector,
@@ -85,21 +82,6 @@ async fn probe(setup: Setup) -> Probe {
     .await
     .unwrap();
     Probe { connector, audit }
-}
-
-fn credentials(placement: ApiKeyPlacement) -> Arc<CallCredentials> {
-    Arc::new(CallCredentials {
-        access_token: Some(SecretString::from(TOKEN)),
-        api_key: Some(ApiKeyCredential {
-            key: SecretString::from(API_KEY),
-            placement,
-            fields: BTreeMap::from([("tenantId".to_string(), "acme".to_string())]),
-        }),
-        client: Some(ClientCredentials {
-            client_id: "client-1".into(),
-            client_secret: SecretString::from(CLIENT_SECRET),
-        }),
-    })
 }
 
 impl Probe {
@@ -377,7 +359,8 @@ async fn the_guest_never_holds_an_injected_secret() {
     assert!(SECRETS.iter().all(|s| !guest_view(&seen).contains(s)));
 
     // An allowed origin: the credential reaches exactly that server, placed as
-    // declared; the guest sees it only because this server reflects it.
+    // declared; this server reflects it, and the host scrubs the echo (see
+    // tests/tests/scrub.rs for every encoding).
     let probe = probe(Setup::default()).await;
     // (extra probe keys, API-key placement, header expected at the server, its value)
     type Case<'a> = (Vec<(&'a str, &'a str)>, ApiKeyPlacement, &'a str, String);

@@ -14,21 +14,14 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use connector_sandbox::capabilities::http::scrub::REDACTED;
-use connector_sandbox::capabilities::http::{
-    ApiKeyCredential, ApiKeyPlacement, CallCredentials, ClientCredentials, HostSecret,
-    MemoryAuditSink,
-};
+use connector_sandbox::capabilities::http::{ApiKeyPlacement, HostSecret, MemoryAuditSink};
 use connector_sandbox::runtime::{CallContext, RuntimeLimits};
 use connector_server::registry::{CompileCache, LoadedConnector, load_file};
 use connector_test_support::guest;
 use connector_test_support::sandbox::{loopback_runtime, probe_request};
 use secrecy::SecretString;
 
-const TOKEN: &str = "tok-3f9a/very secret+";
-const API_KEY: &str = "key-77c1-very-secret";
-const CLIENT_SECRET: &str = "cs-51e0-very-secret";
-const HOST_SECRET: &str = "hs-9d2b-very-secret";
-const SECRETS: &[&str] = &[TOKEN, API_KEY, CLIENT_SECRET, HOST_SECRET];
+use connector_test_support::sandbox::{HOST_SECRET, SECRETS, probe_credentials as credentials};
 
 /// Every encoding of every secret a careless check would miss.
 fn encodings(secret: &str) -> Vec<String> {
@@ -105,21 +98,6 @@ async fn load_probe(audit: Arc<MemoryAuditSink>) -> LoadedConnector {
     load_file(&runtime, &CompileCache::disabled(), &path, &BTreeMap::new())
         .await
         .unwrap()
-}
-
-fn credentials(placement: ApiKeyPlacement) -> Arc<CallCredentials> {
-    Arc::new(CallCredentials {
-        access_token: Some(SecretString::from(TOKEN)),
-        api_key: Some(ApiKeyCredential {
-            key: SecretString::from(API_KEY),
-            placement,
-            fields: BTreeMap::from([("tenantId".to_string(), "acme".to_string())]),
-        }),
-        client: Some(ClientCredentials {
-            client_id: "client-1".into(),
-            client_secret: SecretString::from(CLIENT_SECRET),
-        }),
-    })
 }
 
 #[tokio::test]

@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use connector_sandbox::capabilities::http::{
-    HostSecret, MemoryAuditSink, Outbound, OutboundConfig, SystemResolver,
+    ApiKeyCredential, ApiKeyPlacement, CallCredentials, ClientCredentials, HostSecret,
+    MemoryAuditSink, Outbound, OutboundConfig, SystemResolver,
 };
 use connector_sandbox::runtime::{Runtime, RuntimeLimits};
 use connector_sandbox::wit::hooks::ConnectionInfo;
+use secrecy::SecretString;
 
 /// A runtime whose guests may reach 127.0.0.1, with these limits, host
 /// secrets and audit sink.
@@ -42,4 +44,33 @@ pub fn probe_request(pairs: &[(&str, &str)]) -> ConnectionInfo {
             .map(|(key, value)| (key.to_string(), value.to_string()))
             .collect(),
     }
+}
+
+/// The access token the `http-probe` tests inject (with a `/`, a space and a
+/// `+`, so its percent-encodings differ from it).
+pub const TOKEN: &str = "tok-3f9a/very secret+";
+/// The API key they inject.
+pub const API_KEY: &str = "key-77c1-very-secret";
+/// The OAuth client secret they inject.
+pub const CLIENT_SECRET: &str = "cs-51e0-very-secret";
+/// The host secret (`probe-secret`) they inject.
+pub const HOST_SECRET: &str = "hs-9d2b-very-secret";
+/// Every secret above, for "never seen" checks.
+pub const SECRETS: &[&str] = &[TOKEN, API_KEY, CLIENT_SECRET, HOST_SECRET];
+
+/// Credentials for one probe call: the token, the API key placed as given
+/// (with a `tenantId` form field for Basic templates) and client credentials.
+pub fn probe_credentials(placement: ApiKeyPlacement) -> Arc<CallCredentials> {
+    Arc::new(CallCredentials {
+        access_token: Some(SecretString::from(TOKEN)),
+        api_key: Some(ApiKeyCredential {
+            key: SecretString::from(API_KEY),
+            placement,
+            fields: BTreeMap::from([("tenantId".to_string(), "acme".to_string())]),
+        }),
+        client: Some(ClientCredentials {
+            client_id: "client-1".into(),
+            client_secret: SecretString::from(CLIENT_SECRET),
+        }),
+    })
 }
