@@ -314,3 +314,71 @@ async fn keys_are_validated_when_created() {
         assert!(error.to_string().starts_with(field), "{error}");
     }
 }
+
+/// Every `/v1` route of the OpenAPI document, with its parameters filled in:
+/// connection ids with `connection`, other ids with a loaded connector.
+fn every_route(document: &Value, connection: &str) -> Vec<(String, String)> {
+    let mut routes = Vec::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        let filled = path
+            .replace("{account}", "acct-1")
+            .replace("{user}", "user-1")
+            .replace("connections/{id}", &format!("connections/{connection}"))
+            .replace("{id}", "local-insightly");
+        for method in operations.as_object().unwrap().keys() {
+            routes.push((method.to_uppercase(), filled.clone()));
+        }
+    }
+    routes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_route_reads_the_database_before_the_caller_is_checked() {
+    let host = Host::start().await;
+    let (status, connection) = host
+        .post(
+            "/v1/connectors/local-insightly/api-key/login",
+            json!({"accountId": "acct-1", "userId": "user-1",
+                "fields": {"apiKey": API_KEY, "apiUrl": host.api_url()}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{connection}");
+    let other_tenant = host.key(Role::Service, &["acct-other"]).await;
+    let (_, document) = host.send("GET", "/openapi.json", None, None).await;
+    let routes = every_route(&document, connection["id"].as_str().unwrap());
+    assert!(routes.len() > 20, "{routes:?}");
+
+    // From here any query outside `api_keys` fails, so a route that reads
+    // (or decrypts) anything before checking the caller answers 5xx.
+    let moved = host
+        .database
+        .move_tables_aside_for_tests(&["api_keys"])
+        .await
+        .unwrap();
+    assert!(moved.iter().any(|t| t == "connections"), "{moved:?}");
+    let body = json!({"accountId": "acct-1", "userId": "user-1"});
+    for (method, path) in &routes {
+        for key in [None, Some("ch_live_not-a-key")] {
+            let (status, answer) = host.send(method, path, key, Some(body.clone())).await;
+            assert_eq!(status, 401, "{method} {path} with key {key:?}: {answer}");
+        }
+        // Another tenant's key passes the key check; a route over acct-1's
+        // data must refuse it before reading, any other route (the connector
+        // list, the auth page) answers from memory: never a 5xx.
+        let (status, answer) = host
+            .send(method, path, Some(&other_tenant), Some(body.clone()))
+            .await;
+        let tenant_data = path.contains("acct-1") || path.contains("/connections/");
+        if tenant_data {
+            assert!(
+                [403, 404].contains(&status),
+                "{method} {path} with another tenant's key: {status} {answer}"
+            );
+        } else {
+            assert!(
+                status < 500,
+                "{method} {path} with another tenant's key: {status} {answer}"
+            );
+        }
+    }
+}

@@ -1,9 +1,11 @@
 //! The host's own API under abuse (`[api]`): a body over the limit is refused
 //! with 413, a key over its rate with 429 and `Retry-After` (other keys are
 //! not affected), requests beyond the in-flight limit are shed with 503, and a
-//! request past its time limit answers 408.
+//! request past its time limit answers 408; a client slow to send its
+//! headers (or sending nothing) has its connection closed.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use connector_server::access::Role;
 use connector_server::config::ApiLimits;
@@ -113,6 +115,37 @@ async fn requests_beyond_the_in_flight_limit_are_shed_and_slow_ones_time_out() {
     let _hold = host.provider.hold_token_answers();
     let (status, body) = host.get(&format!("/v1/oauth/callback?{callback}")).await;
     assert_eq!(status, 408, "{body}");
+}
+
+#[tokio::test]
+async fn a_client_slow_to_send_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = host(ApiLimits {
+        header_read_timeout_secs: 1,
+        ..ApiLimits::default()
+    })
+    .await;
+    let address = host.base.trim_start_matches("http://").to_string();
+    // Half a request, then silence; and a connection that sends nothing.
+    let mut half = tokio::net::TcpStream::connect(&address).await.unwrap();
+    half.write_all(b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    for (name, stream) in [("half headers", &mut half), ("nothing sent", &mut silent)] {
+        // The host closes the connection: the read ends. (The guard only
+        // turns a hang, the behaviour without the timeout, into a failure.)
+        let mut answer = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
+        assert!(closed.is_ok(), "{name}: the connection stayed open");
+        assert!(
+            !String::from_utf8_lossy(&answer).contains("200 OK"),
+            "{name}: no request was served"
+        );
+    }
+    // A client that sends its request in time is served.
+    assert_eq!(host.get("/healthz").await.0, 200);
 }
 
 async fn host_with_timeout() -> Host {

@@ -331,9 +331,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    connector_server::api::serve(listener, app, &server.api, shutdown_signal()).await?;
     // Requests in flight have finished: make sure their audit events are stored.
     audit.flush().await;
     Ok(())

@@ -41,6 +41,7 @@
 //! [api]                                # the host's own API under abuse
 //! body_limit_bytes = 1048576           # 413 above
 //! request_timeout_secs = 30            # 408 after
+//! header_read_timeout_secs = 10        # connection closed when headers take longer
 //! max_in_flight = 1024                 # 503 (Retry-After) above
 //! requests_per_second_per_key = 200    # 429 (Retry-After) above, per API key
 //! burst_per_key = 400

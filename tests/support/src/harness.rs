@@ -301,7 +301,7 @@ impl Host {
             .create("test service", Role::Service, &["*".to_string()])
             .await
             .unwrap();
-        let app = server.router();
+        let (app, limits) = (server.router(), server.api.clone());
         let (connections, states, flows, events) = (
             server.connections.clone(),
             server.states.clone(),
@@ -310,7 +310,11 @@ impl Host {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        tokio::spawn(async move {
+            connector_server::api::serve(listener, app, &limits, std::future::pending())
+                .await
+                .unwrap()
+        });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

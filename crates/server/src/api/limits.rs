@@ -27,6 +27,9 @@ pub struct ApiLimits {
     pub body_limit_bytes: usize,
     /// Time limit of one request, in seconds (408 after).
     pub request_timeout_secs: u64,
+    /// Time a client has to send a request's headers, in seconds; the
+    /// connection is closed after it (slow-headers clients).
+    pub header_read_timeout_secs: u64,
     /// Requests handled at once; more are refused with 503 at once.
     pub max_in_flight: usize,
     /// Sustained requests per second one API key may make (429 above).
@@ -40,6 +43,7 @@ impl Default for ApiLimits {
         Self {
             body_limit_bytes: 1 << 20,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
             max_in_flight: 1024,
             requests_per_second_per_key: 200,
             burst_per_key: 400,
@@ -50,7 +54,7 @@ impl Default for ApiLimits {
 impl ApiLimits {
     /// Checks the settings, naming the key of a bad value.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, u64, u64, u64); 5] = [
+        let checks: [(&str, u64, u64, u64); 6] = [
             (
                 "body_limit_bytes",
                 self.body_limit_bytes as u64,
@@ -58,6 +62,12 @@ impl ApiLimits {
                 64 << 20,
             ),
             ("request_timeout_secs", self.request_timeout_secs, 1, 3600),
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs,
+                1,
+                300,
+            ),
             ("max_in_flight", self.max_in_flight as u64, 1, 1 << 20),
             (
                 "requests_per_second_per_key",

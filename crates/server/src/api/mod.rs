@@ -15,8 +15,10 @@ pub mod dto;
 mod flows;
 pub mod limits;
 mod openapi;
+mod serve;
 
 pub use auth::Caller;
+pub use serve::serve;
 
 use crate::access::Role;
 use crate::flows::FlowError;

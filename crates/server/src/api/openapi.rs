@@ -11,7 +11,7 @@ use utoipa::OpenApi;
         title = "connector-host",
         description = "Runs third-party auth connectors as sandboxed WebAssembly components. No route ever returns a secret. Every /v1 route needs `Authorization: Bearer <API key>`; the key's role (operator, account-admin, service) and accounts decide what it may do."
     ),
-    modifiers(&BearerKeys),
+    modifiers(&BearerKeys, &CommonResponses),
     security(("bearer" = [])),
     paths(
         super::whoami,
@@ -70,6 +70,100 @@ impl utoipa::Modify for BearerKeys {
             ),
         );
     }
+}
+
+/// Adds the answers every `/v1` route can give whatever its handler does
+/// (the key check, the `[api]` limits, unknown ids in the path, a malformed
+/// body), so that the document names every status the API sends.
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            let has_path_ids = path.contains('{');
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let has_body = operation.request_body.is_some();
+                for (status, description, applies) in [
+                    ("400", "Bad input (the field is named)", has_body),
+                    (
+                        "401",
+                        "No API key, or not a valid one (`unauthenticated`)",
+                        true,
+                    ),
+                    (
+                        "403",
+                        "The key's role or accounts do not allow this (`forbidden`)",
+                        true,
+                    ),
+                    ("404", "Unknown id in the path", has_path_ids),
+                    (
+                        "408",
+                        "The request took longer than `api.request_timeout_secs`",
+                        true,
+                    ),
+                    (
+                        "413",
+                        "The body is larger than `api.body_limit_bytes`",
+                        has_body,
+                    ),
+                    (
+                        "429",
+                        "This API key is over its rate; retry after `Retry-After` seconds",
+                        true,
+                    ),
+                    (
+                        "503",
+                        "The host is handling `api.max_in_flight` requests; retry after `Retry-After` seconds",
+                        true,
+                    ),
+                ] {
+                    if applies {
+                        operation
+                            .responses
+                            .responses
+                            .entry(status.to_string())
+                            .or_insert_with(|| error_response(description, status));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An `ApiError` answer; 429 and 503 carry `Retry-After`.
+fn error_response(
+    description: &str,
+    status: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{
+        Content, Ref, ResponseBuilder, Type, header::HeaderBuilder, schema::ObjectBuilder,
+    };
+    let mut response = ResponseBuilder::new().description(description).content(
+        "application/json",
+        Content::new(Some(Ref::from_schema_name("ApiError"))),
+    );
+    if status == "429" || status == "503" {
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        );
+    }
+    response.build().into()
 }
 
 /// `GET /openapi.json`.

@@ -34,6 +34,39 @@ impl Database {
         Ok(())
     }
 
+    /// Test support: renames every table except those in `keep` (adding
+    /// `_aside`), so that any query touching them fails, as a way to prove
+    /// that a request reads nothing else. Returns the tables moved.
+    #[doc(hidden)]
+    pub async fn move_tables_aside_for_tests(&self, keep: &[&str]) -> anyhow::Result<Vec<String>> {
+        let sqlite: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap_or_default();
+        let tables = if sqlite.is_empty() {
+            sqlx::query_scalar(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
+            )
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            sqlite
+        };
+        let mut moved = Vec::new();
+        for table in tables {
+            if keep.contains(&table.as_str()) || table == "_sqlx_migrations" {
+                continue;
+            }
+            sqlx::query(&format!("ALTER TABLE {table} RENAME TO {table}_aside"))
+                .execute(&self.pool)
+                .await?;
+            moved.push(table);
+        }
+        Ok(moved)
+    }
+
     /// Test support: the stored hash of an API key.
     #[doc(hidden)]
     pub async fn api_key_hash_for_tests(&self, id: &str) -> anyhow::Result<Option<String>> {
