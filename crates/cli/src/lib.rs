@@ -18,7 +18,7 @@ use connector_server::flows::RefresherSettings;
 use connector_server::keys::load_keyring;
 use connector_server::registry::{CompileCache, InspectReport, inspect::inspect, load_file};
 use connector_server::store::crypto::Keyring;
-use connector_server::store::{AuditWriter, ConnectionStore, Database};
+use connector_server::store::{AuditWriter, ConnectionStore, Database, PlaintextRemote};
 
 mod cli;
 mod examples;
@@ -33,6 +33,16 @@ const DEV_API_KEYS_FILE: &str = ".connector-host/dev-api-keys";
     about = "Runs auth connectors as sandboxed WebAssembly components"
 )]
 struct Cli {
+    /// Reach a PostgreSQL server that is not on this machine without TLS
+    /// (sslmode disable, allow or prefer). Its network path then sees the
+    /// database traffic in clear and can forge replies. `serve` also accepts
+    /// `database_allow_plaintext_remote = true` in its config file.
+    #[arg(
+        long,
+        global = true,
+        env = "CONNECTOR_HOST_DATABASE_ALLOW_PLAINTEXT_REMOTE"
+    )]
+    database_allow_plaintext_remote: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -176,13 +186,14 @@ pub fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let plaintext = PlaintextRemote::allowed_if(cli.database_allow_plaintext_remote);
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Serve(args) => serve(args, plaintext).await.map(|()| ExitCode::SUCCESS),
             Command::Inspect { file, json } => inspect_file(&file, json),
             Command::Check { file } => check_file(&file).await,
-            Command::Keys(command) => keys(command).await,
-            Command::ApiKeys(command) => cli::api_keys::run(command).await,
+            Command::Keys(command) => keys(command, plaintext).await,
+            Command::ApiKeys(command) => cli::api_keys::run(command, plaintext).await,
             Command::DevProvider {
                 listen,
                 client_id,
@@ -215,7 +226,7 @@ pub fn main() -> ExitCode {
                 json,
             } => {
                 let url = database_url.unwrap_or_else(|| config::DEFAULT_DATABASE_URL.into());
-                audit(&connector, &url, limit, json).await
+                audit(&connector, &url, plaintext, limit, json).await
             }
         }
     });
@@ -228,7 +239,19 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Opens (and migrates) the database at `url`; errors show the URL redacted.
+async fn open_database(url: &str, plaintext: PlaintextRemote) -> anyhow::Result<Database> {
+    Database::connect_with(url, plaintext)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open database {}",
+                connector_server::store::redacted_url(url)
+            )
+        })
+}
+
+async fn serve(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<()> {
     let mut file_config = match &args.config {
         Some(path) => HostConfig::load(path)?,
         None => HostConfig::default(),
@@ -273,12 +296,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let keyring = load_keyring(args.master_keys_file.as_deref(), args.dev)?;
     tracing::info!(current_key = keyring.current_key_id(), "master keys loaded");
-    let database = Database::connect(&database_url).await.with_context(|| {
-        format!(
-            "cannot open database {}",
-            connector_server::store::redacted_url(&database_url)
-        )
-    })?;
+    // The flag (or its variable) and the config key each opt in.
+    let plaintext = if file_config.database_allow_plaintext_remote {
+        PlaintextRemote::Allow
+    } else {
+        plaintext
+    };
+    let database = open_database(&database_url, plaintext).await?;
     file_config.validate()?;
     let audit = AuditWriter::start(&database);
     let server = ServerBuilder::new(&plugins_dir, Arc::new(audit.clone()))
@@ -409,15 +433,11 @@ async fn check_file(file: &Path) -> anyhow::Result<ExitCode> {
 async fn audit(
     connector: &str,
     database_url: &str,
+    plaintext: PlaintextRemote,
     limit: i64,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let database = Database::connect(database_url).await.with_context(|| {
-        format!(
-            "cannot open database {}",
-            connector_server::store::redacted_url(database_url)
-        )
-    })?;
+    let database = open_database(database_url, plaintext).await?;
     let events = database
         .outbound_audit(connector, limit.clamp(1, 10_000))
         .await?;
@@ -457,7 +477,7 @@ async fn audit(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+async fn keys(command: KeysCommand, plaintext: PlaintextRemote) -> anyhow::Result<ExitCode> {
     match command {
         KeysCommand::Generate { id } => {
             let id = id.unwrap_or_else(|| {
@@ -481,12 +501,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
         } => {
             let keyring = load_keyring(master_keys_file.as_deref(), false)?;
             let url = database_url.unwrap_or_else(|| config::DEFAULT_DATABASE_URL.into());
-            let database = Database::connect(&url).await.with_context(|| {
-                format!(
-                    "cannot open database {}",
-                    connector_server::store::redacted_url(&url)
-                )
-            })?;
+            let database = open_database(&url, plaintext).await?;
             let current = keyring.current_key_id().to_string();
             let connections = ConnectionStore::new(database, Arc::new(keyring));
             let mut report = connections.rotate_keys().await?;

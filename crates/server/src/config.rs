@@ -4,7 +4,8 @@
 //! ```toml
 //! listen = "127.0.0.1:8080"
 //! plugins_dir = "plugins"
-//! database_url = "sqlite://connector-host.db?mode=rwc"
+//! database_url = "sqlite://connector-host.db?mode=rwc"   # or postgres://…?sslmode=verify-full
+//! database_allow_plaintext_remote = false  # true: a remote PostgreSQL without TLS (see below)
 //! cache_dir = ".connector-host/cache"
 //!
 //! [limits]
@@ -53,6 +54,11 @@
 //! value is, never the value. [`HostConfig::validate`] checks the URL and the
 //! retry settings; the secret is read when [`crate::events::Events`] is built.
 //! Errors name the key (`webhooks.url: …`, `webhooks.secret: …`).
+//!
+//! A PostgreSQL `database_url` whose host is not on this machine must ask for
+//! TLS (`sslmode=require`, `verify-ca` or `verify-full`);
+//! `database_allow_plaintext_remote = true` accepts one without, at the cost
+//! the refusal spells out ([`crate::store::tls`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -89,6 +95,9 @@ pub struct HostConfig {
     pub plugins_dir: Option<PathBuf>,
     /// `sqlite://…` or `postgres://…`.
     pub database_url: Option<String>,
+    /// Accept a PostgreSQL server off this machine without TLS (cleartext,
+    /// readable and forgeable on the path); off by default.
+    pub database_allow_plaintext_remote: bool,
     /// Compile cache folder (only the host may write it).
     pub cache_dir: Option<PathBuf>,
     /// Sandbox limits.
@@ -224,6 +233,16 @@ mod tests {
                 .contains("retention.batch")
         );
         assert!(HostConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn plaintext_to_a_remote_database_is_off_unless_set() {
+        assert!(!HostConfig::default().database_allow_plaintext_remote);
+        let config: HostConfig = toml::from_str(
+            "database_url = \"postgres://db.example/x\"\ndatabase_allow_plaintext_remote = true",
+        )
+        .unwrap();
+        assert!(config.database_allow_plaintext_remote);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use secrecy::ExposeSecret;
 
 use connector_server::access::Role;
-use connector_server::store::{ApiKeyStore, Database};
+use connector_server::store::{ApiKeyStore, PlaintextRemote};
 
 /// `api-keys` subcommands.
 #[derive(Subcommand)]
@@ -58,19 +58,17 @@ fn parse_role(text: &str) -> Result<Role, String> {
         .ok_or_else(|| format!("`{text}` is not a role: use operator, account-admin or service"))
 }
 
-async fn store(database_url: Option<String>) -> anyhow::Result<ApiKeyStore> {
+async fn store(
+    database_url: Option<String>,
+    plaintext: PlaintextRemote,
+) -> anyhow::Result<ApiKeyStore> {
     let url = database_url.unwrap_or_else(|| connector_server::config::DEFAULT_DATABASE_URL.into());
-    let database = Database::connect(&url).await.with_context(|| {
-        format!(
-            "cannot open database {}",
-            connector_server::store::redacted_url(&url)
-        )
-    })?;
+    let database = crate::open_database(&url, plaintext).await?;
     Ok(ApiKeyStore::new(database))
 }
 
-/// Runs an `api-keys` subcommand.
-pub async fn run(command: ApiKeysCommand) -> anyhow::Result<ExitCode> {
+/// Runs an `api-keys` subcommand; `plaintext` is the `--database-allow-plaintext-remote` opt-in.
+pub async fn run(command: ApiKeysCommand, plaintext: PlaintextRemote) -> anyhow::Result<ExitCode> {
     match command {
         ApiKeysCommand::Create {
             name,
@@ -79,7 +77,7 @@ pub async fn run(command: ApiKeysCommand) -> anyhow::Result<ExitCode> {
             raw_tokens,
             database_url,
         } => {
-            let (record, secret) = store(database_url)
+            let (record, secret) = store(database_url, plaintext)
                 .await?
                 .create_with(&name, role, &accounts, raw_tokens)
                 .await?;
@@ -102,7 +100,7 @@ pub async fn run(command: ApiKeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ApiKeysCommand::List { database_url, json } => {
-            let keys = store(database_url).await?.list().await?;
+            let keys = store(database_url, plaintext).await?.list().await?;
             for key in &keys {
                 if json {
                     println!("{}", serde_json::to_string(key)?);
@@ -131,7 +129,7 @@ pub async fn run(command: ApiKeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ApiKeysCommand::Revoke { id, database_url } => {
-            if store(database_url).await?.revoke(&id).await? {
+            if store(database_url, plaintext).await?.revoke(&id).await? {
                 println!("revoked {id}");
                 Ok(ExitCode::SUCCESS)
             } else {

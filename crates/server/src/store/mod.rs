@@ -1,5 +1,7 @@
 //! Persistent state through sqlx: SQLite by default (a file, WAL mode),
 //! PostgreSQL when the URL says so. Each backend has its own migrations folder.
+//! PostgreSQL is reached with TLS as its URL's `sslmode` asks; cleartext to a
+//! server off this machine is refused unless the operator opts in ([`tls`]).
 
 mod admin_audit;
 mod api_keys;
@@ -12,6 +14,7 @@ mod oauth_states;
 pub mod retention;
 #[cfg(feature = "test-support")]
 mod testing;
+pub mod tls;
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,6 +34,7 @@ pub use managed::{
     ManagedOAuthApp, ManagedStore, ManagedStoreError, OAuthAppValues, PENDING_LIFETIME_SECS, Slot,
 };
 pub use oauth_states::{OAuthStateStore, PendingAuthorization, STATE_LIFETIME_SECS, StateError};
+pub use tls::PlaintextRemote;
 
 use crate::registry::inspect::ComponentInfo;
 
@@ -69,6 +73,40 @@ fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
+/// Checks a database URL's scheme; `true` for PostgreSQL, `false` for a
+/// SQLite file. Messages show the URL redacted.
+fn check_url(url: &str) -> anyhow::Result<bool> {
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if !postgres && !url.starts_with("sqlite:") {
+        anyhow::bail!(
+            "unsupported database URL `{}`: use sqlite://FILE or postgres://…",
+            redacted_url(url)
+        );
+    }
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        anyhow::bail!(
+            "in-memory SQLite (`{}`) is not supported: each pooled connection would see its own empty database; use a file",
+            redacted_url(url)
+        );
+    }
+    Ok(postgres)
+}
+
+/// Creates the SQLite file (readable by the host's user only: it holds
+/// encrypted secrets and operational data), switches it to WAL and migrates
+/// it, before pooling. SQLite gives its -wal and -shm files the mode of the
+/// database file.
+async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal);
+    create_private_file(options.get_filename())?;
+    let pool = sqlx::SqlitePool::connect_with(options).await?;
+    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
 /// When a token that lives `expires_in` seconds from now expires, in Unix
 /// seconds: saturating, so a provider's absurd `expires_in` means "far in the
 /// future", never a wrapped-around time in the past.
@@ -102,29 +140,22 @@ pub struct RecordedVersion {
 
 impl Database {
     /// Connects and runs migrations. `sqlite://path?mode=rwc` creates the file.
+    /// A PostgreSQL server off this machine must be reached with TLS
+    /// (`sslmode=require` or stronger); see [`Database::connect_with`].
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, PlaintextRemote::Refuse).await
+    }
+
+    /// Connects and runs migrations; `plaintext` says whether a PostgreSQL
+    /// server off this machine may be reached without TLS. The rule
+    /// ([`tls::check`]) runs before any connection is attempted.
+    pub async fn connect_with(url: &str, plaintext: PlaintextRemote) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        if !postgres && !url.starts_with("sqlite:") {
-            anyhow::bail!("unsupported database URL `{url}`: use sqlite://FILE or postgres://…");
-        }
-        if url.contains(":memory:") || url.contains("mode=memory") {
-            anyhow::bail!(
-                "in-memory SQLite (`{url}`) is not supported: each pooled connection would see its own empty database; use a file"
-            );
-        }
-        if !postgres {
-            // Create the file (readable by the host's user only: it holds
-            // encrypted secrets and operational data) and switch it to WAL
-            // before pooling. SQLite gives its -wal and -shm files the mode of
-            // the database file.
-            let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal);
-            create_private_file(options.get_filename())?;
-            let pool = sqlx::SqlitePool::connect_with(options).await?;
-            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-            pool.close().await;
+        let postgres = check_url(url)?;
+        if postgres {
+            tls::check(url, plaintext)?.warn_if_weak(url);
+        } else {
+            prepare_sqlite(url).await?;
         }
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(8)
