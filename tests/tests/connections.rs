@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use connector_server::store::crypto::{CryptoError, Keyring};
+use connector_server::store::crypto::{Aad, CryptoError, Keyring};
 use connector_server::store::{
     ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore, ConnectionStoreError,
     LeaseStore, NewConnection,
@@ -130,6 +130,92 @@ async fn a_ciphertext_copied_to_another_row_fails_to_decrypt() {
             }) => {}
             other => panic!("{backend}: expected an authentication failure, got {other:?}"),
         }
+    }
+}
+
+#[tokio::test]
+async fn a_row_moved_to_another_user_fails_to_decrypt() {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
+        let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
+        let store = ConnectionStore::new(database.clone(), keys);
+        let account = unique("acct");
+        let victim = store
+            .save(login(&account, "victim", API_KEY))
+            .await
+            .unwrap();
+        // A database writer hands the victim's connection to another user of
+        // the same account: every column but user_id stays as it was.
+        let moved = database
+            .execute_for_tests(
+                "UPDATE connections SET user_id = 'attacker' WHERE id = $1",
+                &[&victim.id],
+            )
+            .await
+            .unwrap();
+        assert_eq!(moved, 1, "{backend}");
+        let at = ConnectionRef {
+            user_id: "attacker",
+            ..victim.at()
+        };
+        let stolen = store.get(at).await.unwrap().expect("the moved row");
+        match store.secrets(&stolen).await {
+            Err(ConnectionStoreError::Crypto {
+                column: "api_key",
+                source: CryptoError::Authentication,
+                ..
+            }) => {}
+            other => panic!("{backend}: expected an authentication failure, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn secrets_written_before_user_binding_are_refused_until_the_upgrade_binds_them() {
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
+        let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
+        let store = ConnectionStore::new(database.clone(), keys.clone());
+        let account = unique("acct");
+        let saved = store.save(login(&account, "u1", API_KEY)).await.unwrap();
+        // The row as a host before the upgrade wrote it: a `v1` envelope,
+        // whose associated data has no user.
+        let aad = Aad {
+            tenant: &account,
+            user: "",
+            connector: "insightly",
+            record: &saved.id,
+            purpose: "api_key",
+        };
+        let legacy = keys.encrypt_unbound_for_tests(API_KEY.as_bytes(), aad);
+        database
+            .set_secret_column_for_tests(&saved.id, "api_key", Some(legacy))
+            .await
+            .unwrap();
+        match store.secrets(&saved).await {
+            Err(ConnectionStoreError::Crypto {
+                source: CryptoError::UnboundToUser,
+                ..
+            }) => {}
+            other => panic!("{backend}: a v1 user secret is refused, got {other:?}"),
+        }
+
+        let report = store.bind_secrets_to_users().await.unwrap();
+        assert!(
+            report.rotated >= 1 && report.failed.is_empty(),
+            "{backend}: {report:?}"
+        );
+        let stored = database
+            .secret_column_for_tests(&saved.id, "api_key")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.starts_with("v2.k1."), "{backend}: {stored}");
+        let secrets = store.secrets(&saved).await.unwrap();
+        assert_eq!(secrets.api_key.unwrap().expose_secret(), API_KEY);
+        // Nothing is left to upgrade.
+        let again = store.bind_secrets_to_users().await.unwrap();
+        assert_eq!(again.rotated, 0, "{backend}");
     }
 }
 

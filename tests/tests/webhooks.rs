@@ -151,10 +151,15 @@ fn config(url: &str, dir: &tempfile::TempDir) -> WebhookConfig {
     }
 }
 
+/// The master keys every replica of a test shares (a fixed key, so two
+/// `Events` of one test verify each other's outbox rows).
+fn keys() -> Arc<Keyring> {
+    Arc::new(Keyring::from_spec("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap())
+}
+
 /// A real connection with an API key and OAuth tokens stored (encrypted).
 async fn connection(database: &Database) -> Connection {
-    let keys = Arc::new(Keyring::from_spec(&Keyring::generate_entry("k1")).unwrap());
-    let store = ConnectionStore::new(database.clone(), keys);
+    let store = ConnectionStore::new(database.clone(), keys());
     store
         .save(NewConnection {
             account_id: unique("acct"),
@@ -194,8 +199,12 @@ async fn webhook_signature_headers_and_payload() {
             let name = backend.name;
             let receiver = Receiver::start(0).await;
             let dir = tempfile::tempdir().unwrap();
-            let events =
-                Events::new(backend.database.clone(), Some(config(&receiver.url, &dir))).unwrap();
+            let events = Events::new(
+                backend.database.clone(),
+                keys(),
+                Some(config(&receiver.url, &dir)),
+            )
+            .unwrap();
             let conn = connection(&backend.database).await;
             let mut ids = Vec::new();
             for kind in EventKind::ALL {
@@ -303,8 +312,12 @@ async fn webhook_retry_until_delivered_at_least_once() {
             let name = backend.name;
             let receiver = Receiver::start(2).await;
             let dir = tempfile::tempdir().unwrap();
-            let events =
-                Events::new(backend.database.clone(), Some(config(&receiver.url, &dir))).unwrap();
+            let events = Events::new(
+                backend.database.clone(),
+                keys(),
+                Some(config(&receiver.url, &dir)),
+            )
+            .unwrap();
             let conn = connection(&backend.database).await;
             let id = events
                 .emit(EventKind::NeedsReauth, &conn, Some("invalid_grant"))
@@ -379,10 +392,11 @@ async fn two_replicas_never_claim_the_same_attempt() {
             let receiver = Receiver::start(1).await;
             let dir = tempfile::tempdir().unwrap();
             let settings = config(&receiver.url, &dir);
-            let replica_a = Events::new(backend.database.clone(), Some(settings.clone())).unwrap();
+            let replica_a =
+                Events::new(backend.database.clone(), keys(), Some(settings.clone())).unwrap();
             // The second replica has its own connection pool.
             let other_pool = Database::connect(&backend.url).await.unwrap();
-            let replica_b = Events::new(other_pool, Some(settings)).unwrap();
+            let replica_b = Events::new(other_pool, keys(), Some(settings)).unwrap();
 
             let conn = connection(&backend.database).await;
             let mut ids = Vec::new();
@@ -446,7 +460,7 @@ async fn exhausted_attempts_mark_the_event_failed() {
                 max_attempts: 2,
                 ..config(&receiver.url, &dir)
             };
-            let events = Events::new(backend.database.clone(), Some(settings)).unwrap();
+            let events = Events::new(backend.database.clone(), keys(), Some(settings)).unwrap();
             let conn = connection(&backend.database).await;
             let id = events
                 .emit(EventKind::Revoked, &conn, None)
@@ -487,7 +501,8 @@ async fn unreachable_receiver_is_retried_and_the_error_names_no_secret() {
             );
             drop(listener);
             let dir = tempfile::tempdir().unwrap();
-            let events = Events::new(backend.database.clone(), Some(config(&url, &dir))).unwrap();
+            let events =
+                Events::new(backend.database.clone(), keys(), Some(config(&url, &dir))).unwrap();
             let conn = connection(&backend.database).await;
             let id = events
                 .emit(EventKind::ConnectionCreated, &conn, None)
@@ -517,12 +532,21 @@ async fn the_delivery_loop_is_woken_by_emit() {
         let backend = databases().await.remove(0);
         let mut receiver = Receiver::start(0).await;
         let dir = tempfile::tempdir().unwrap();
-        let events =
-            Events::new(backend.database.clone(), Some(config(&receiver.url, &dir))).unwrap();
+        let events = Events::new(
+            backend.database.clone(),
+            keys(),
+            Some(config(&receiver.url, &dir)),
+        )
+        .unwrap();
         let conn = connection(&backend.database).await;
         // Recorded for a URL the operator since replaced: the loop moves it.
         let old_url = format!("{}-old", receiver.url);
-        let old = Events::new(backend.database.clone(), Some(config(&old_url, &dir))).unwrap();
+        let old = Events::new(
+            backend.database.clone(),
+            keys(),
+            Some(config(&old_url, &dir)),
+        )
+        .unwrap();
         let moved = old
             .emit(EventKind::Recovered, &conn, None)
             .await
@@ -559,7 +583,7 @@ async fn the_delivery_loop_is_woken_by_emit() {
 async fn disabled_webhooks_emit_nothing_and_never_fail() {
     bounded(async {
         for backend in databases().await {
-            let events = Events::new(backend.database.clone(), None).unwrap();
+            let events = Events::new(backend.database.clone(), keys(), None).unwrap();
             assert!(!events.enabled());
             let conn = connection(&backend.database).await;
             for kind in EventKind::ALL {
@@ -667,13 +691,13 @@ async fn config_errors_name_the_field() {
             },
         );
         for config in [missing_env, missing_file, neither, both, empty] {
-            let error = Events::new(database.database.clone(), Some(config))
+            let error = Events::new(database.database.clone(), keys(), Some(config))
                 .expect_err("refused")
                 .to_string();
             assert!(error.starts_with("webhooks.secret"), "{error}");
         }
         let bad_url = WebhookConfig::new("mailto:ops@example.com", secret_file(&dir, SECRET));
-        let error = Events::new(database.database.clone(), Some(bad_url))
+        let error = Events::new(database.database.clone(), keys(), Some(bad_url))
             .expect_err("refused")
             .to_string();
         assert!(
@@ -708,6 +732,7 @@ async fn debug_output_shows_no_secret() {
         let dir = tempfile::tempdir().unwrap();
         let events = Events::new(
             backend.database.clone(),
+            keys(),
             Some(config("https://platform.example/hooks", &dir)),
         )
         .unwrap();
@@ -716,6 +741,109 @@ async fn debug_output_shows_no_secret() {
             debug.contains("platform.example") && !debug.contains(SECRET),
             "{debug}"
         );
+    })
+    .await;
+}
+
+/// What a database writer would like the host to sign and send.
+const FORGED_PAYLOAD: &str =
+    r#"{"id":"forged","type":"connection.revoked","connection":{"id":"someone-else"}}"#;
+
+#[tokio::test]
+async fn a_database_writer_cannot_make_the_host_sign_a_forged_event() {
+    bounded(async {
+        for backend in databases().await {
+            let name = backend.name;
+            let database = &backend.database;
+            let receiver = Receiver::start(0).await;
+            let dir = tempfile::tempdir().unwrap();
+            let events = Events::new(database.clone(), keys(), Some(config(&receiver.url, &dir)))
+                .unwrap();
+            let conn = connection(database).await;
+            let genuine = events
+                .emit(EventKind::ConnectionCreated, &conn, None)
+                .await
+                .unwrap()
+                .unwrap();
+            let altered = events
+                .emit(EventKind::Recovered, &conn, None)
+                .await
+                .unwrap()
+                .unwrap();
+            // A row with no MAC, a row carrying the genuine row's MAC, and a
+            // genuine row whose payload was rewritten.
+            let copy = |id: &str, mac: &str| {
+                format!(
+                    "INSERT INTO webhook_outbox (id, event_type, url, payload, attempts, next_attempt_at, created_at, mac)
+                     SELECT '{id}', event_type, url, $1, 0, next_attempt_at, created_at, {mac}
+                     FROM webhook_outbox WHERE id = $2"
+                )
+            };
+            for sql in [copy("forged-no-mac", "NULL"), copy("forged-copied-mac", "mac")] {
+                let inserted = database
+                    .execute_for_tests(&sql, &[FORGED_PAYLOAD, &genuine])
+                    .await
+                    .unwrap();
+                assert_eq!(inserted, 1, "{name}");
+            }
+            database
+                .execute_for_tests(
+                    "UPDATE webhook_outbox SET payload = $1 WHERE id = $2",
+                    &[FORGED_PAYLOAD, &altered],
+                )
+                .await
+                .unwrap();
+
+            assert_eq!(events.deliver_due().await.unwrap(), 4, "{name}");
+            assert_eq!(receiver.hits_of(&genuine).len(), 1, "{name}: the genuine event is sent");
+            let sent = receiver.state.hits.lock().unwrap().len();
+            assert_eq!(sent, 1, "{name}: nothing else reached the receiver");
+            for id in ["forged-no-mac", "forged-copied-mac", altered.as_str()] {
+                let status = events.status(id).await.unwrap().unwrap();
+                assert!(status.failed_at.is_some(), "{name}: {id} is marked failed");
+                let error = status.last_error.unwrap_or_default();
+                assert!(error.contains("integrity"), "{name}: {id}: {error}");
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rows_pending_at_the_upgrade_get_their_mac_and_are_sent() {
+    bounded(async {
+        for backend in databases().await {
+            let name = backend.name;
+            let database = &backend.database;
+            let receiver = Receiver::start(0).await;
+            let dir = tempfile::tempdir().unwrap();
+            let events =
+                Events::new(database.clone(), keys(), Some(config(&receiver.url, &dir))).unwrap();
+            let conn = connection(database).await;
+            let id = events
+                .emit(EventKind::ConnectionCreated, &conn, None)
+                .await
+                .unwrap()
+                .unwrap();
+            // As a host before migration 0010 left it: no MAC.
+            database
+                .execute_for_tests("UPDATE webhook_outbox SET mac = NULL WHERE id = $1", &[&id])
+                .await
+                .unwrap();
+            let upgraded = Events::mac_pending_rows(database, &keys()).await.unwrap();
+            assert!(upgraded >= 1, "{name}");
+            assert_eq!(events.deliver_due().await.unwrap(), 1, "{name}");
+            assert_eq!(receiver.hits_of(&id).len(), 1, "{name}");
+            assert!(
+                events
+                    .status(&id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .delivered_at
+                    .is_some()
+            );
+        }
     })
     .await;
 }

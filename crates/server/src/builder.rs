@@ -33,6 +33,9 @@ pub enum BuildError {
     /// The webhook settings are unusable (e.g. an unreadable signing secret).
     #[error("webhooks: {0}")]
     Events(#[from] crate::events::EventsError),
+    /// A one-time data upgrade ([`crate::store::upgrades`]) could not run.
+    #[error("data upgrade `{0}` failed: {1}")]
+    Upgrade(&'static str, String),
 }
 
 /// The settings of a host, with the defaults of `serve` where one is not set.
@@ -155,8 +158,9 @@ impl ServerBuilder {
         let initial_load = registry.sync().await;
 
         let connections = ConnectionStore::new(database.clone(), keyring.clone());
-        let states = OAuthStateStore::new(database.clone(), keyring);
-        let events = Events::new(database.clone(), self.webhooks)?;
+        run_data_upgrades(&database, &connections, &keyring).await?;
+        let states = OAuthStateStore::new(database.clone(), keyring.clone());
+        let events = Events::new(database.clone(), keyring, self.webhooks)?;
         let mut flows = Flows::new(registry.clone(), connections.clone(), states.clone())
             .with_events(events.clone());
         if let Some(ttl) = self.lease_ttl_ms {
@@ -181,6 +185,54 @@ impl ServerBuilder {
             api: self.api,
         })
     }
+}
+
+/// The one-time data upgrades that need the master keys
+/// ([`crate::store::upgrades`]), each skipped once recorded as done.
+async fn run_data_upgrades(
+    database: &Database,
+    connections: &ConnectionStore,
+    keyring: &Keyring,
+) -> Result<(), BuildError> {
+    use crate::store::upgrades::{OUTBOX_MAC, USER_BOUND_SECRETS, is_done, mark_done};
+    let failed = upgrade_error(USER_BOUND_SECRETS);
+    if !is_done(database, USER_BOUND_SECRETS)
+        .await
+        .map_err(failed)?
+    {
+        let report = connections
+            .bind_secrets_to_users()
+            .await
+            .map_err(upgrade_error(USER_BOUND_SECRETS))?;
+        for failure in &report.failed {
+            tracing::error!(%failure, "a stored secret could not be bound to its user; it stays unreadable");
+        }
+        tracing::info!(
+            reencrypted = report.rotated,
+            "connection secrets bound to their users"
+        );
+        mark_done(database, USER_BOUND_SECRETS)
+            .await
+            .map_err(upgrade_error(USER_BOUND_SECRETS))?;
+    }
+    if !is_done(database, OUTBOX_MAC)
+        .await
+        .map_err(upgrade_error(OUTBOX_MAC))?
+    {
+        let rows = Events::mac_pending_rows(database, keyring)
+            .await
+            .map_err(upgrade_error(OUTBOX_MAC))?;
+        tracing::info!(rows, "pending webhook outbox rows given their MAC");
+        mark_done(database, OUTBOX_MAC)
+            .await
+            .map_err(upgrade_error(OUTBOX_MAC))?;
+    }
+    Ok(())
+}
+
+/// Turns an error of the data upgrade `name` into a [`BuildError`].
+fn upgrade_error<E: std::fmt::Display>(name: &'static str) -> impl FnOnce(E) -> BuildError {
+    move |error| BuildError::Upgrade(name, error.to_string())
 }
 
 /// A wired host: its parts, for the caller to serve and to look into.

@@ -45,6 +45,15 @@ pub(super) async fn deliver_due(
             continue;
         };
         attempted += 1;
+        if !claimed.authentic(&enabled.keys, &id) {
+            tracing::error!(
+                event = %id, r#type = %claimed.event_type,
+                "webhook outbox row failed its integrity check (MAC): not written by this host; not sent"
+            );
+            let error = "integrity check failed: the row's MAC does not verify; not sent";
+            store::attempt_failed(database, &id, &token, now, None, error, None).await?;
+            continue;
+        }
         let outcome = send(enabled, &id, &claimed.event_type, &claimed.payload).await;
         let now = unix_seconds();
         let attempt = claimed.attempt;

@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 
 pub use signature::{EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign, verify_signature};
 
+use crate::store::crypto::Keyring;
 use crate::store::{Connection, Database, unix_seconds};
 
 /// What happened to a connection.
@@ -253,6 +254,8 @@ pub struct Events {
 #[derive(Debug)]
 struct Enabled {
     config: WebhookConfig,
+    /// Computes and checks the outbox rows' MACs.
+    keys: Arc<Keyring>,
     secret: SecretString,
     client: reqwest::Client,
     wake: Notify,
@@ -286,7 +289,14 @@ impl Events {
     /// ([`Events::emit`] then does nothing). Checks the configuration
     /// ([`WebhookConfig::validate`]) and reads the secret: errors name the key
     /// (`webhooks.url`, `webhooks.secret`, …).
-    pub fn new(database: Database, config: Option<WebhookConfig>) -> Result<Self, EventsError> {
+    ///
+    /// `keys` (the master keys) authenticate the outbox rows: a row that does
+    /// not carry their MAC is never signed or sent.
+    pub fn new(
+        database: Database,
+        keys: Arc<Keyring>,
+        config: Option<WebhookConfig>,
+    ) -> Result<Self, EventsError> {
         let Some(config) = config else {
             return Ok(Self {
                 database,
@@ -305,11 +315,18 @@ impl Events {
             database,
             inner: Some(Arc::new(Enabled {
                 config,
+                keys,
                 secret,
                 client,
                 wake: Notify::new(),
             })),
         })
+    }
+
+    /// The one-time upgrade to MAC-carrying outbox rows (migration 0010):
+    /// rows pending from before it get their MAC. Returns how many.
+    pub async fn mac_pending_rows(database: &Database, keys: &Keyring) -> Result<u64, EventsError> {
+        store::mac_pending_rows(database, keys).await
     }
 
     /// Whether webhooks are configured.
@@ -349,6 +366,7 @@ impl Events {
         let body = serde_json::to_string(&payload).expect("the payload serialises");
         store::insert(
             &self.database,
+            &enabled.keys,
             &id,
             kind.as_str(),
             &enabled.config.url,

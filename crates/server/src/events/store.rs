@@ -6,15 +6,38 @@
 //! token) in one `UPDATE` that only matches while the row is unclaimed or its
 //! claim has expired, so two replicas never hold the same row at once; the
 //! outcome is written only by the holder of the claim.
+//!
+//! Each row carries a MAC under the master keys (migration 0010); a claimed row
+//! whose MAC does not verify was not written by a host and is never sent.
 
 use sqlx::Row;
 
 use super::{DeliveryStatus, EventsError};
 use crate::store::Database;
+use crate::store::crypto::Keyring;
 
-/// Adds an event, due now.
+/// What the outbox MAC is computed for ([`Keyring::mac`]).
+const MAC_PURPOSE: &str = "webhook_outbox";
+
+/// The outbox MAC of a row: over its id, type, payload and creation time, the
+/// fields that make up what the host signs and sends.
+pub(super) fn row_mac(
+    keys: &Keyring,
+    id: &str,
+    event_type: &str,
+    payload: &str,
+    created_at: i64,
+) -> String {
+    keys.mac(
+        MAC_PURPOSE,
+        &[id, event_type, payload, &created_at.to_string()],
+    )
+}
+
+/// Adds an event, due now, with its MAC.
 pub(super) async fn insert(
     database: &Database,
+    keys: &Keyring,
     id: &str,
     event_type: &str,
     url: &str,
@@ -22,17 +45,49 @@ pub(super) async fn insert(
     now: i64,
 ) -> Result<(), EventsError> {
     sqlx::query(
-        "INSERT INTO webhook_outbox (id, event_type, url, payload, attempts, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, 0, $5, $5)",
+        "INSERT INTO webhook_outbox (id, event_type, url, payload, attempts, next_attempt_at, created_at, mac)
+         VALUES ($1, $2, $3, $4, 0, $5, $5, $6)",
     )
     .bind(id)
     .bind(event_type)
     .bind(url)
     .bind(payload)
     .bind(now)
+    .bind(row_mac(keys, id, event_type, payload, now))
     .execute(&database.pool)
     .await?;
     Ok(())
+}
+
+/// The one-time upgrade of migration 0010: gives every pending row written
+/// before outbox MACs existed its MAC, so it is still sent. Returns how many.
+pub(crate) async fn mac_pending_rows(
+    database: &Database,
+    keys: &Keyring,
+) -> Result<u64, EventsError> {
+    let rows = sqlx::query(
+        "SELECT id, event_type, payload, created_at FROM webhook_outbox
+         WHERE mac IS NULL AND delivered_at IS NULL AND failed_at IS NULL",
+    )
+    .fetch_all(&database.pool)
+    .await?;
+    let mut done = 0;
+    for row in rows {
+        let (id, event_type, payload, created_at): (String, String, String, i64) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        );
+        let mac = row_mac(keys, &id, &event_type, &payload, created_at);
+        done += sqlx::query("UPDATE webhook_outbox SET mac = $1 WHERE id = $2 AND mac IS NULL")
+            .bind(mac)
+            .bind(&id)
+            .execute(&database.pool)
+            .await?
+            .rows_affected();
+    }
+    Ok(done)
 }
 
 /// Ids of due, unclaimed events for `url`, oldest first.
@@ -61,6 +116,27 @@ pub(super) struct Claimed {
     pub payload: String,
     /// This attempt's number (1 for the first).
     pub attempt: u32,
+    /// Unix seconds the row was written.
+    pub created_at: i64,
+    /// The row's MAC; `None` for a row no host wrote.
+    pub mac: Option<String>,
+}
+
+impl Claimed {
+    /// Whether the host wrote this row as it is: its MAC verifies under the
+    /// master keys. A row written or altered by someone with only database
+    /// access does not, and must not be signed or sent.
+    pub fn authentic(&self, keys: &Keyring, id: &str) -> bool {
+        let Some(mac) = &self.mac else {
+            return false;
+        };
+        let created_at = self.created_at.to_string();
+        keys.verify_mac(
+            MAC_PURPOSE,
+            &[id, &self.event_type, &self.payload, &created_at],
+            mac,
+        )
+    }
 }
 
 /// Claims one due event until `locked_until` and counts the attempt; `None` if
@@ -87,7 +163,7 @@ pub(super) async fn claim(
         return Ok(None);
     }
     let row = sqlx::query(
-        "SELECT event_type, payload, attempts FROM webhook_outbox WHERE id = $1 AND locked_by = $2",
+        "SELECT event_type, payload, attempts, created_at, mac FROM webhook_outbox WHERE id = $1 AND locked_by = $2",
     )
     .bind(id)
     .bind(token)
@@ -101,6 +177,8 @@ pub(super) async fn claim(
         event_type: row.try_get(0)?,
         payload: row.try_get(1)?,
         attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+        created_at: row.try_get(3)?,
+        mac: row.try_get(4)?,
     }))
 }
 

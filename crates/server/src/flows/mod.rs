@@ -210,7 +210,7 @@ impl Flows {
         connections: ConnectionStore,
         states: OAuthStateStore,
     ) -> Self {
-        let events = Events::new(connections.database().clone(), None)
+        let events = Events::new(connections.database().clone(), connections.keys(), None)
             .expect("disabled events need no configuration");
         Self::from_parts(Parts {
             registry,

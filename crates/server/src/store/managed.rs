@@ -142,6 +142,7 @@ impl ManagedStore {
                     let record = app_record(version);
                     let aad = Aad {
                         tenant: account,
+                        user: "",
                         connector,
                         record: &record,
                         purpose: "client_secret",
@@ -217,6 +218,7 @@ impl ManagedStore {
                 s.expose_secret().as_bytes(),
                 Aad {
                     tenant: account,
+                    user: "",
                     connector,
                     record: &record,
                     purpose: "client_secret",
@@ -358,6 +360,7 @@ impl ManagedStore {
             let envelope: String = row.try_get(1)?;
             let aad = Aad {
                 tenant: account,
+                user: "",
                 connector,
                 record: &record,
                 purpose: &field,
@@ -395,6 +398,7 @@ impl ManagedStore {
                 Some(value) => {
                     let aad = Aad {
                         tenant: account,
+                        user: "",
                         connector,
                         record: &record,
                         purpose: field,
@@ -453,6 +457,7 @@ impl ManagedStore {
             let record = app_record(version);
             let aad = Aad {
                 tenant: &account,
+                user: "",
                 connector: &connector,
                 record: &record,
                 purpose: "client_secret",
@@ -496,6 +501,7 @@ impl ManagedStore {
             let record = field_record((!user.is_empty()).then_some(user.as_str()));
             let aad = Aad {
                 tenant: &account,
+                user: "",
                 connector: &connector,
                 record: &record,
                 purpose: &field,

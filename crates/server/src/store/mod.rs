@@ -15,6 +15,7 @@ pub mod retention;
 #[cfg(feature = "test-support")]
 mod testing;
 pub mod tls;
+pub mod upgrades;
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};

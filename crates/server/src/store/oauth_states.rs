@@ -79,6 +79,7 @@ impl OAuthStateStore {
         let verifier = pending.code_verifier.as_ref().map(|v| {
             let aad = Aad {
                 tenant: &pending.account_id,
+                user: &pending.user_id,
                 connector: &pending.connector_id,
                 record: &state_hash,
                 purpose: "pkce_verifier",
@@ -149,15 +150,17 @@ impl OAuthStateStore {
         if expires_at < now {
             return Err(StateError::Expired);
         }
-        let (connector_id, account_id): (String, String) = (
+        let (connector_id, account_id, user_id): (String, String, String) = (
             row.try_get(0).map_err(storage)?,
             row.try_get(1).map_err(storage)?,
+            row.try_get(2).map_err(storage)?,
         );
         let verifier: Option<String> = row.try_get(4).map_err(storage)?;
         let code_verifier = match verifier {
             Some(envelope) => {
                 let aad = Aad {
                     tenant: &account_id,
+                    user: &user_id,
                     connector: &connector_id,
                     record: &state_hash,
                     purpose: "pkce_verifier",
@@ -175,7 +178,7 @@ impl OAuthStateStore {
         Ok(PendingAuthorization {
             connector_id,
             account_id,
-            user_id: row.try_get(2).map_err(storage)?,
+            user_id,
             redirect_uri: row.try_get(3).map_err(storage)?,
             code_verifier,
             authorize_url: row.try_get(5).map_err(storage)?,

@@ -6,6 +6,18 @@
 use super::*;
 
 impl Database {
+    /// Test support: runs `sql` with `binds` (all text) as someone with write
+    /// access to the database would; returns the rows affected. Not used by
+    /// the host.
+    #[doc(hidden)]
+    pub async fn execute_for_tests(&self, sql: &str, binds: &[&str]) -> anyhow::Result<u64> {
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected())
+    }
+
     /// Test support: copies a secret column from one connection row to another,
     /// as an attacker with database access would. Not used by the host.
     #[doc(hidden)]

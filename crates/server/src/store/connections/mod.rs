@@ -205,14 +205,27 @@ impl ConnectionStore {
         Self { database, keys }
     }
 
+    /// The master keys this store encrypts with.
+    pub(crate) fn keys(&self) -> Arc<Keyring> {
+        self.keys.clone()
+    }
+
     /// The managed-credential store over the same database and keys.
     pub fn managed(&self) -> super::ManagedStore {
         super::ManagedStore::new(self.database.clone(), self.keys.clone())
     }
 
-    fn aad<'a>(account: &'a str, connector: &'a str, id: &'a str, column: &'a str) -> Aad<'a> {
+    /// What a connection's secret is bound to: its account, user, connector,
+    /// row and column.
+    fn aad<'a>(
+        (account, user): (&'a str, &'a str),
+        connector: &'a str,
+        id: &'a str,
+        column: &'a str,
+    ) -> Aad<'a> {
         Aad {
             tenant: account,
+            user,
             connector,
             record: id,
             purpose: column,
@@ -235,7 +248,12 @@ impl ConnectionStore {
             value.as_ref().map(|v| {
                 self.keys.encrypt(
                     v.expose_secret().as_bytes(),
-                    Self::aad(&new.account_id, &new.connector_id, &id, column),
+                    Self::aad(
+                        (&new.account_id, &new.user_id),
+                        &new.connector_id,
+                        &id,
+                        column,
+                    ),
                 )
             })
         };
@@ -364,7 +382,7 @@ impl ConnectionStore {
                 continue;
             };
             let aad = Self::aad(
-                &connection.account_id,
+                (&connection.account_id, &connection.user_id),
                 &connection.connector_id,
                 &connection.id,
                 column,

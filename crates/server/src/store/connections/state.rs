@@ -180,7 +180,7 @@ impl ConnectionStore {
             self.keys.encrypt(
                 value.expose_secret().as_bytes(),
                 Self::aad(
-                    &connection.account_id,
+                    (&connection.account_id, &connection.user_id),
                     &connection.connector_id,
                     &connection.id,
                     column,
