@@ -2,13 +2,14 @@
 //! form fields of their accounts, and the admin audit. Every change is
 //! recorded in the admin audit (who, what, when — field names, never values).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 
 use super::dto::{
     ManagedFields, ManagedFieldsUpdate, ManagedOAuthInput, ManagedOAuthSaved, ManagedOAuthView,
 };
+use super::query::{ApiQuery, checked_limit};
 use super::{ApiError, AppState, Caller};
 use crate::access::Role;
 use crate::store::{AdminChange, AdminEvent};
@@ -250,15 +251,15 @@ pub(super) struct AdminAuditQuery {
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/accounts/{account}/admin-audit", tag = "admin", params(("account" = String, Path), ("limit" = Option<i64>, Query)), responses((status = 200, description = "Admin changes of the account, newest first", body = Vec<AdminEvent>), (status = 403, description = "Not an admin of this account", body = ApiError)))]
+#[utoipa::path(get, path = "/v1/accounts/{account}/admin-audit", tag = "admin", params(("account" = String, Path), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "How many, newest first (1–1000, default 50)")), responses((status = 200, description = "Admin changes of the account, newest first", body = Vec<AdminEvent>), (status = 403, description = "Not an admin of this account", body = ApiError)))]
 pub(super) async fn account_admin_audit(
     Caller(caller): Caller,
     State(state): State<AppState>,
     Path(account): Path<String>,
-    Query(query): Query<AdminAuditQuery>,
+    ApiQuery(query): ApiQuery<AdminAuditQuery>,
 ) -> Result<Json<Vec<AdminEvent>>, ApiError> {
     caller.require_account(Role::AccountAdmin, &account, "read the admin audit")?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = checked_limit(query.limit)?;
     let events = state
         .admin_audit
         .list(Some(&account), limit)
@@ -267,14 +268,14 @@ pub(super) async fn account_admin_audit(
     Ok(Json(events))
 }
 
-#[utoipa::path(get, path = "/v1/admin-audit", tag = "admin", params(("limit" = Option<i64>, Query)), responses((status = 200, description = "Admin changes of every account, newest first", body = Vec<AdminEvent>), (status = 403, description = "Not an operator", body = ApiError)))]
+#[utoipa::path(get, path = "/v1/admin-audit", tag = "admin", params(("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "How many, newest first (1–1000, default 50)")), responses((status = 200, description = "Admin changes of every account, newest first", body = Vec<AdminEvent>), (status = 403, description = "Not an operator", body = ApiError)))]
 pub(super) async fn all_admin_audit(
     Caller(caller): Caller,
     State(state): State<AppState>,
-    Query(query): Query<AdminAuditQuery>,
+    ApiQuery(query): ApiQuery<AdminAuditQuery>,
 ) -> Result<Json<Vec<AdminEvent>>, ApiError> {
     caller.require_role(&[Role::Operator], "read the admin audit of every account")?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = checked_limit(query.limit)?;
     let events = state
         .admin_audit
         .list(None, limit)

@@ -2,10 +2,11 @@
 //! errors are `{code, message, field?}` with a matching status. No route ever
 //! returns a secret.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use super::query::ApiQuery;
 use super::{ApiError, AppState, Caller};
 use crate::access::{Denied, Principal, Role};
 use axum::response::IntoResponse;
@@ -118,28 +119,43 @@ pub(super) struct AuthPageQuery {
     form: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/connectors/{id}/auth-page", tag = "flows", params(("id" = String, Path), ("form" = Option<String>, Query, description = "`manual`: every field, admin-managed ones included")), responses((status = 200, description = "What a client renders to log in", body = AuthPageView), (status = 400, description = "Unknown form", body = ApiError), (status = 404, description = "Unknown connector", body = ApiError)))]
+/// Which form the auth page describes (the document's name for `form`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub(super) enum AuthForm {
+    /// The user's form: without the fields an admin manages (the default).
+    User,
+    /// Every field, admin-managed ones included.
+    Manual,
+}
+
+impl AuthForm {
+    /// `form` of the query: absent means `user`; anything else names the field.
+    fn parse(form: Option<&str>) -> Result<Self, ApiError> {
+        match form {
+            None | Some("user") => Ok(Self::User),
+            Some("manual") => Ok(Self::Manual),
+            Some(other) => Err(FlowError::field_error(
+                "form",
+                format!("`{other}` is not a form; use `user` (default) or `manual`"),
+            )
+            .into()),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/connectors/{id}/auth-page", tag = "flows", params(("id" = String, Path), ("form" = Option<AuthForm>, Query, description = "`user` (default): the user's form; `manual`: every field, admin-managed ones included")), responses((status = 200, description = "What a client renders to log in", body = AuthPageView), (status = 400, description = "Unknown form", body = ApiError), (status = 404, description = "Unknown connector", body = ApiError)))]
 pub(super) async fn auth_page(
     _: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<AuthPageQuery>,
+    ApiQuery(query): ApiQuery<AuthPageQuery>,
 ) -> Result<Json<AuthPageView>, ApiError> {
-    let manual = match query.form.as_deref() {
-        None | Some("user") => false,
-        Some("manual") => true,
-        Some(other) => {
-            return Err(FlowError::field_error(
-                "form",
-                format!("`{other}` is not a form; use `user` (default) or `manual`"),
-            )
-            .into());
-        }
-    };
+    let manual = AuthForm::parse(query.form.as_deref())? == AuthForm::Manual;
     Ok(Json(state.flows.auth_page(&id, manual)?.into()))
 }
 
-#[utoipa::path(post, path = "/v1/connectors/{id}/api-key/login", tag = "flows", params(("id" = String, Path)), request_body = ApiKeyLogin, responses((status = 200, description = "The saved connection", body = Connection), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
+#[utoipa::path(post, path = "/v1/connectors/{id}/api-key/login", tag = "flows", params(("id" = String, Path)), request_body = ApiKeyLogin, responses((status = 200, description = "The saved connection", body = Connection), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError), (status = 422, description = "`managed_fields_missing`: fields an admin manages are not set yet (their consts are listed)", body = ApiError)))]
 pub(super) async fn api_key_login(
     Caller(caller): Caller,
     State(state): State<AppState>,
@@ -181,7 +197,7 @@ pub(super) async fn validate(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/refresh-user-info", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The connection with the refreshed identity", body = Connection), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
+#[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/refresh-user-info", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The connection with the refreshed identity", body = Connection), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError), (status = 409, description = "`connection_not_usable`: the connection is logged out or needs re-auth", body = ApiError)))]
 pub(super) async fn refresh_user_info(
     Caller(caller): Caller,
     State(state): State<AppState>,
@@ -195,7 +211,7 @@ pub(super) async fn refresh_user_info(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/connectors/{id}/oauth/start", tag = "flows", params(("id" = String, Path)), request_body = OAuthStart, responses((status = 200, description = "Where to send the user", body = OAuthStarted), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
+#[utoipa::path(post, path = "/v1/connectors/{id}/oauth/start", tag = "flows", params(("id" = String, Path)), request_body = OAuthStart, responses((status = 200, description = "Where to send the user", body = OAuthStarted), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError), (status = 409, description = "`managed_credentials_missing`: the account admin has not set up the connector's OAuth application yet", body = ApiError)))]
 pub(super) async fn oauth_start(
     Caller(caller): Caller,
     State(state): State<AppState>,
@@ -213,7 +229,7 @@ pub(super) async fn oauth_start(
 pub(super) async fn oauth_callback(
     Caller(caller): Caller,
     State(state): State<AppState>,
-    Query(callback): Query<OAuthCallback>,
+    ApiQuery(callback): ApiQuery<OAuthCallback>,
 ) -> Result<Json<OAuthConnected>, ApiError> {
     caller.require_role(&[Role::Service], "complete logins")?;
     // A state of an account outside the caller's scope is refused without

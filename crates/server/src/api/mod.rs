@@ -15,6 +15,7 @@ pub mod dto;
 mod flows;
 pub mod limits;
 mod openapi;
+mod query;
 mod serve;
 
 pub use auth::Caller;
@@ -228,6 +229,17 @@ impl ApiError {
 
     /// A request body that is not the expected JSON (the message names the
     /// field serde complained about).
+    fn bad_query(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self {
+            code: "invalid_query",
+            message: rejection.body_text(),
+            field: None,
+            missing_required_field_consts: None,
+            manual_form_available: None,
+            status: StatusCode::BAD_REQUEST,
+        }
+    }
+
     fn bad_body(rejection: axum::extract::rejection::JsonRejection) -> Self {
         Self {
             code: "invalid_body",
@@ -340,15 +352,15 @@ struct AuditQuery {
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/connectors/{id}/audit", tag = "connectors", params(("id" = String, Path, description = "Connector id"), ("limit" = Option<i64>, Query, description = "How many, newest first (1–1000, default 50)")), responses((status = 200, description = "Outbound requests, allowed or refused", body = Vec<connector_sandbox::capabilities::http::AuditEvent>)))]
+#[utoipa::path(get, path = "/v1/connectors/{id}/audit", tag = "connectors", params(("id" = String, Path, description = "Connector id"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "How many, newest first (1–1000, default 50)")), responses((status = 200, description = "Outbound requests, allowed or refused", body = Vec<connector_sandbox::capabilities::http::AuditEvent>)))]
 async fn connector_audit(
     Caller(caller): Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    axum::extract::Query(query): axum::extract::Query<AuditQuery>,
+    query::ApiQuery(query): query::ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<connector_sandbox::capabilities::http::AuditEvent>>, ApiError> {
     caller.require_role(&[Role::Operator], "read the outbound audit")?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = query::checked_limit(query.limit)?;
     let events = state
         .database
         .outbound_audit(&id, limit)

@@ -11,7 +11,8 @@ use utoipa::OpenApi;
         title = "connector-host",
         description = "Runs third-party auth connectors as sandboxed WebAssembly components. No route ever returns a secret. Every /v1 route needs `Authorization: Bearer <API key>`; the key's role (operator, account-admin, service) and accounts decide what it may do."
     ),
-    modifiers(&BearerKeys, &CommonResponses),
+    modifiers(&BearerKeys, &CommonResponses, &ClosedAuthPage),
+    components(schemas(super::flows::AuthForm)),
     security(("bearer" = [])),
     paths(
         super::whoami,
@@ -84,6 +85,13 @@ impl utoipa::Modify for CommonResponses {
                 continue;
             }
             let has_path_ids = path.contains('{');
+            let is_managed = path.contains("/managed-oauth") || path.contains("/managed-fields");
+            let is_query = |parameter: &utoipa::openapi::path::Parameter| {
+                matches!(
+                    parameter.parameter_in,
+                    utoipa::openapi::path::ParameterIn::Query
+                )
+            };
             for operation in [
                 &mut item.get,
                 &mut item.put,
@@ -95,8 +103,16 @@ impl utoipa::Modify for CommonResponses {
             .flatten()
             {
                 let has_body = operation.request_body.is_some();
+                let has_query = operation
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|parameters| parameters.iter().any(is_query));
                 for (status, description, applies) in [
-                    ("400", "Bad input (the field is named)", has_body),
+                    (
+                        "400",
+                        "Bad input (the field is named)",
+                        has_body || has_query,
+                    ),
                     (
                         "401",
                         "No API key, or not a valid one (`unauthenticated`)",
@@ -137,10 +153,78 @@ impl utoipa::Modify for CommonResponses {
                             .or_insert_with(|| error_response(description, status));
                     }
                 }
+                if is_managed {
+                    for (status, description) in MANAGED_ROUTE_RESPONSES {
+                        operation
+                            .responses
+                            .responses
+                            .entry(status.to_string())
+                            .or_insert_with(|| error_response(description, status));
+                    }
+                }
             }
         }
     }
 }
+
+/// `AuthPage` as what it is on the wire: the OAuth block or the API-key page
+/// with a `type` beside their fields. (The derived schema says
+/// `allOf: [OAuthBlock, {type}]`, which no value can match, as `OAuthBlock`
+/// and `ApiKeyPage` allow no property beyond their own.)
+struct ClosedAuthPage;
+
+impl utoipa::Modify for ClosedAuthPage {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let tagged = |name: &str, tag: &str| -> Option<Schema> {
+            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get(name) else {
+                return None;
+            };
+            let mut object = object.clone();
+            let tag_schema = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([tag]))
+                .build();
+            object
+                .properties
+                .insert("type".to_string(), tag_schema.into());
+            object.required.push("type".to_string());
+            Some(Schema::Object(object))
+        };
+        let (Some(oauth), Some(api_key)) = (
+            tagged("OAuthBlock", "oauth"),
+            tagged("ApiKeyPage", "apiKey"),
+        ) else {
+            return;
+        };
+        let auth_page = OneOfBuilder::new()
+            .item(oauth)
+            .item(api_key)
+            .description(Some(
+                "What a client renders to log in: `type` `oauth` with the OAuth block, or `apiKey` with the form",
+            ))
+            .build();
+        components
+            .schemas
+            .insert("AuthPage".to_string(), Schema::OneOf(auth_page).into());
+    }
+}
+
+/// What the managed-credential routes answer when the connector does not fit.
+const MANAGED_ROUTE_RESPONSES: [(&str, &str); 2] = [
+    (
+        "400",
+        "`wrong_auth_type`: managed-oauth of an API-key connector, or managed-fields of an OAuth connector",
+    ),
+    (
+        "409",
+        "`not_admin_managed`: the connector declares no admin-managed OAuth application or form fields",
+    ),
+];
 
 /// An `ApiError` answer; 429 and 503 carry `Retry-After`.
 fn error_response(

@@ -62,14 +62,17 @@ impl From<flows::ValidationResult> for ValidationResult {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProxyRequest {
-    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS`.
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS` (any case).
+    #[schema(
+        pattern = "^(?:[Gg][Ee][Tt]|[Hh][Ee][Aa][Dd]|[Pp][Oo][Ss][Tt]|[Pp][Uu][Tt]|[Pp][Aa][Tt][Cc][Hh]|[Dd][Ee][Ll][Ee][Tt][Ee]|[Oo][Pp][Tt][Ii][Oo][Nn][Ss])$"
+    )]
     pub method: String,
     /// Absolute URL; its origin must be in the connector's allowed hosts.
     pub url: String,
     /// Request headers (credential headers are refused: the host injects the
     /// connection's credential).
     #[serde(default)]
-    #[schema(value_type = Vec<Vec<String>>)]
+    #[schema(schema_with = header_pairs)]
     pub headers: Vec<(String, String)>,
     /// A UTF-8 body.
     #[serde(default)]
@@ -77,6 +80,19 @@ pub struct ProxyRequest {
     /// A binary body, base64 (instead of `body`).
     #[serde(default)]
     pub body_base64: Option<String>,
+}
+
+/// `headers` as sent: an array of `[name, value]` pairs.
+fn header_pairs() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let pair = ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String))
+        .min_items(Some(2))
+        .max_items(Some(2));
+    ArrayBuilder::new()
+        .items(pair)
+        .description(Some("`[name, value]` pairs"))
+        .build()
 }
 
 impl TryFrom<ProxyRequest> for flows::ProxyRequest {
