@@ -48,8 +48,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    // The local server speaks plain http, and the token is injected.
     let config = OutboundConfig {
         allow_private_networks: vec!["127.0.0.1/32".parse()?],
+        require_https: false,
         ..OutboundConfig::default()
     };
     let outbound = Outbound::new(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use connector_sandbox::capabilities::http::{
     ApiKeyPlacement, AuditOutcome, CallCredentials, HostSecret, MemoryAuditSink, Outbound,
-    OutboundConfig, Resolver, StaticResolver, SystemResolver,
+    OutboundConfig, Resolver, SecretPurpose, StaticResolver, SystemResolver,
 };
 use connector_sandbox::runtime::{CallContext, Runtime, RuntimeLimits};
 use connector_sandbox::wit::hooks::{ConnectionInfo, UserIdentity};
@@ -31,6 +31,7 @@ struct Setup {
     operator_hosts: Option<Vec<&'static str>>,
     config: OutboundConfig,
     secret_grantee: &'static str,
+    secret_purposes: &'static [SecretPurpose],
 }
 
 impl Default for Setup {
@@ -39,8 +40,15 @@ impl Default for Setup {
             private: true,
             resolver: Arc::new(SystemResolver),
             operator_hosts: None,
-            config: OutboundConfig::default(),
+            // The test servers speak plain http on 127.0.0.1, and most tests
+            // inject credentials into requests to them.
+            config: OutboundConfig {
+                require_https: false,
+                ..OutboundConfig::default()
+            },
             secret_grantee: "test-http-probe",
+            // `probe-secret` may be placed into the probe's requests.
+            secret_purposes: &[SecretPurpose::RequestHeader],
         }
     }
 }
@@ -51,10 +59,11 @@ async fn probe(setup: Setup) -> Probe {
         config.allow_private_networks = vec!["127.0.0.1/32".parse().unwrap()];
     }
     let audit = Arc::new(MemoryAuditSink::default());
-    let grant = HostSecret {
-        value: SecretString::from(HOST_SECRET),
-        connectors: [setup.secret_grantee.to_string()].into(),
-    };
+    let grant = HostSecret::new(
+        SecretString::from(HOST_SECRET),
+        [setup.secret_grantee.to_string()],
+    )
+    .for_purposes(setup.secret_purposes.iter().copied());
     let secrets = BTreeMap::from([("probe-secret".to_string(), grant)]);
     let outbound = Outbound::new(config, setup.resolver, Arc::new(secrets), audit.clone()).unwrap();
     let limits = RuntimeLimits {
@@ -561,4 +570,135 @@ async fn loading_a_connector_makes_no_outbound_request() {
     // probe (whose hooks could make requests) records no audit event.
     let probe = probe(Setup::default()).await;
     assert!(probe.audit.events().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_go_over_plain_http_only_when_the_operator_allows_it() {
+    let echo = start(Behaviour::Echo).await;
+    let url = echo.url("/v1/me");
+    // `require_https` as `serve` has it by default.
+    let required = probe(Setup {
+        config: OutboundConfig::default(),
+        ..Setup::default()
+    })
+    .await;
+    let kinds = [
+        "access-token",
+        "api-key",
+        "client-credentials",
+        "secret:probe-secret:X-Token",
+    ];
+    for credential in kinds {
+        let seen = required
+            .request(
+                &[("url", &url), ("credential", credential)],
+                credentials(ApiKeyPlacement::Query("key".into())),
+            )
+            .await;
+        assert_eq!(error_kind(&seen), "not-permitted", "{credential}");
+        assert!(
+            seen.name
+                .contains(&format!("http://127.0.0.1:{}", echo.addr.port()))
+                && seen.name.contains("require_https"),
+            "the refusal names the destination and the setting: {}",
+            seen.name
+        );
+        assert!(SECRETS.iter().all(|s| !guest_view(&seen).contains(s)));
+    }
+    assert!(
+        echo.seen.requests().is_empty(),
+        "a credential went over plain http"
+    );
+    let events = required.audit.events();
+    assert_eq!(events.len(), kinds.len(), "every refusal is audited");
+    for (event, kind) in events.iter().zip([
+        "access-token",
+        "api-key",
+        "client-credentials",
+        "host-secret:probe-secret",
+    ]) {
+        assert_eq!(event.outcome, AuditOutcome::Refused);
+        assert_eq!(event.credential.as_deref(), Some(kind));
+        assert_eq!(
+            (event.host.as_deref(), event.path.as_deref()),
+            (Some("127.0.0.1"), Some("/v1/me"))
+        );
+        assert!(
+            event
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("not-permitted"),
+            "{:?}",
+            event.reason
+        );
+    }
+    assert_no_secret_in_audit(&required.audit);
+
+    // A request without a credential is not affected.
+    let seen = required.request(&[("url", &url)], Arc::default()).await;
+    assert_eq!(seen.name, "200");
+    assert_eq!(echo.seen.requests().len(), 1);
+
+    // Turned off (`serve --dev`, or `require_https = false`): sent.
+    let allowed = probe(Setup::default()).await;
+    let seen = allowed
+        .request(
+            &[("url", &url), ("credential", "access-token")],
+            credentials(ApiKeyPlacement::Bearer),
+        )
+        .await;
+    assert_eq!(seen.name, "200");
+    assert_eq!(
+        echo.seen.requests()[1].1["authorization"],
+        format!("Bearer {TOKEN}").as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_secret_granted_for_the_client_secret_cannot_be_placed_in_a_request() {
+    let echo = start(Behaviour::Echo).await;
+    let url = echo.url("/anything");
+    // The default grant: the OAuth client secret the host sends itself.
+    let client_secret_only = probe(Setup {
+        secret_purposes: &[SecretPurpose::ClientSecret],
+        ..Setup::default()
+    })
+    .await;
+    for header in ["X-Token", "X-Anything-Else"] {
+        let spec = format!("secret:probe-secret:{header}");
+        let seen = client_secret_only
+            .request(&[("url", &url), ("credential", &spec)], Arc::default())
+            .await;
+        assert_eq!(error_kind(&seen), "credential-unavailable", "{}", seen.name);
+        assert!(
+            seen.name.contains("`client-secret` only")
+                && seen.name.contains("`request-header`")
+                && seen.name.contains("purposes"),
+            "{}",
+            seen.name
+        );
+    }
+    assert!(echo.seen.requests().is_empty(), "the secret was sent");
+    let events = client_secret_only.audit.events();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.outcome == AuditOutcome::Refused
+        && e.credential.as_deref() == Some("host-secret:probe-secret")
+        && e.host.as_deref() == Some("127.0.0.1")
+        && e.path.as_deref() == Some("/anything")));
+
+    // Granted for requests too: placed.
+    let both = probe(Setup {
+        secret_purposes: &[SecretPurpose::ClientSecret, SecretPurpose::RequestHeader],
+        ..Setup::default()
+    })
+    .await;
+    let seen = both
+        .request(
+            &[("url", &url), ("credential", "secret:probe-secret:X-Token")],
+            Arc::default(),
+        )
+        .await;
+    assert_eq!(seen.name, "200");
+    assert_eq!(echo.seen.requests()[0].1["x-token"], HOST_SECRET);
 }

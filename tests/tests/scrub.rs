@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use connector_sandbox::capabilities::http::scrub::REDACTED;
-use connector_sandbox::capabilities::http::{ApiKeyPlacement, HostSecret, MemoryAuditSink};
+use connector_sandbox::capabilities::http::{
+    ApiKeyPlacement, HostSecret, MemoryAuditSink, SecretPurpose,
+};
 use connector_sandbox::runtime::{CallContext, RuntimeLimits};
 use connector_server::registry::{CompileCache, LoadedConnector, load_file};
 use connector_test_support::guest;
@@ -88,10 +90,12 @@ async fn start_reflector() -> String {
 }
 
 async fn load_probe(audit: Arc<MemoryAuditSink>) -> LoadedConnector {
-    let grant = HostSecret {
-        value: SecretString::from(HOST_SECRET),
-        connectors: ["test-http-probe".to_string()].into(),
-    };
+    // Granted for placement into the probe's requests, which these tests echo.
+    let grant = HostSecret::new(
+        SecretString::from(HOST_SECRET),
+        ["test-http-probe".to_string()],
+    )
+    .for_purposes([SecretPurpose::RequestHeader]);
     let secrets = BTreeMap::from([("probe-secret".to_string(), grant)]);
     let runtime = loopback_runtime(RuntimeLimits::default(), secrets, audit);
     let path = guest("http_probe");

@@ -166,7 +166,8 @@ struct ServeArgs {
     )]
     refresh_interval_secs: u64,
     /// Development defaults: serve the example connectors built from this
-    /// repository, generate a development master key if none is set.
+    /// repository, generate a development master key if none is set, and
+    /// allow credentials over plain http (`[network] require_https = false`).
     #[arg(long)]
     dev: bool,
 }
@@ -557,6 +558,10 @@ mod dev {
         if !config.network.allow_private_networks.contains(&loopback) {
             config.network.allow_private_networks.push(loopback);
         }
+        // The local provider speaks plain http: the host's token requests and
+        // the demo connectors' credentials go to it in clear (the outbound
+        // client logs a WARN saying so).
+        config.network.require_https = false;
         // SAFETY of set_var: called before the runtime spawns any other thread
         // that reads the environment (single-threaded start-up of `serve`).
         #[allow(unsafe_code)]
@@ -570,6 +575,7 @@ mod dev {
                 env: Some(CLIENT_SECRET_ENV.into()),
                 file: None,
                 connectors: vec!["local-regional".into()],
+                purposes: connector_server::config::default_purposes(),
             });
         let regional = config
             .connectors

@@ -14,9 +14,11 @@
 //!
 //! [network]
 //! allow_private_networks = []          # e.g. ["127.0.0.1/32"] for a local provider
+//! require_https = true                 # credentials only over https (off with serve --dev)
 //!
-//! [secrets]
+//! [secrets]                            # purposes: ["client-secret"] unless set
 //! regional-crm-client-secret = { env = "REGIONAL_CRM_CLIENT_SECRET", connectors = ["regional-crm"] }
+//! acme-partner-token = { env = "ACME_TOKEN", connectors = ["acme-crm"], purposes = ["request-header"] }
 //!
 //! [connectors.regional-crm]
 //! allowed_hosts = ["https://eu.regional-crm.example"]   # narrows the manifest
@@ -70,7 +72,7 @@ use secrecy::SecretString;
 
 pub use crate::events::{WebhookConfig, WebhookSecretSource};
 use connector_abi::manifest::AllowedOrigin;
-use connector_sandbox::capabilities::http::{HostSecret, OutboundConfig};
+use connector_sandbox::capabilities::http::{HostSecret, OutboundConfig, SecretPurpose};
 use connector_sandbox::runtime::RuntimeLimits;
 
 pub use crate::api::limits::ApiLimits;
@@ -129,9 +131,10 @@ pub struct ConnectorSettings {
     pub max_concurrent_calls: Option<u32>,
 }
 
-/// A host secret: where its value comes from (never the config file itself)
-/// and which connectors may have it injected. A connector gets a secret only if
-/// it is granted here *and* listed in the connector's manifest `secrets`.
+/// A host secret: where its value comes from (never the config file itself),
+/// which connectors may use it and what for. A connector gets a secret only if
+/// it is granted here, for that purpose, *and* listed in the connector's
+/// manifest `secrets`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSource {
@@ -143,6 +146,17 @@ pub struct SecretSource {
     pub file: Option<PathBuf>,
     /// Connector ids allowed to use the secret (required, not empty).
     pub connectors: Vec<String>,
+    /// What they may use it for (not empty): `client-secret` (the OAuth client
+    /// secret the host sends to token and revocation endpoints itself; the
+    /// default) and/or `request-header` (placed into a header of the
+    /// connector's own requests).
+    #[serde(default = "default_purposes")]
+    pub purposes: Vec<SecretPurpose>,
+}
+
+/// A grant without `purposes`: the OAuth client secret only.
+pub fn default_purposes() -> Vec<SecretPurpose> {
+    SecretPurpose::DEFAULT.to_vec()
 }
 
 impl SecretSource {
@@ -151,6 +165,11 @@ impl SecretSource {
         if self.connectors.is_empty() {
             anyhow::bail!(
                 "secrets.{name}.connectors: grant the secret to at least one connector id"
+            );
+        }
+        if self.purposes.is_empty() {
+            anyhow::bail!(
+                "secrets.{name}.purposes: grant the secret for at least one purpose (`client-secret`, `request-header`)"
             );
         }
         let value = match (&self.env, &self.file) {
@@ -165,10 +184,10 @@ impl SecretSource {
                 .to_string(),
             _ => anyhow::bail!("secrets.{name}: set exactly one of `env` or `file`"),
         };
-        Ok(HostSecret {
-            value: SecretString::from(value),
-            connectors: self.connectors.iter().cloned().collect(),
-        })
+        Ok(
+            HostSecret::new(SecretString::from(value), self.connectors.iter().cloned())
+                .for_purposes(self.purposes.iter().copied()),
+        )
     }
 }
 
@@ -243,6 +262,33 @@ mod tests {
         )
         .unwrap();
         assert!(config.database_allow_plaintext_remote);
+    }
+
+    #[test]
+    fn https_is_required_and_host_secrets_are_for_the_client_secret_unless_set() {
+        let config = HostConfig::default();
+        assert!(config.network.require_https);
+        let config: HostConfig = toml::from_str(
+            "[network]\nrequire_https = false\n[secrets]\n\
+             a = { env = \"CONNECTOR_HOST_TEST_PURPOSE\", connectors = [\"x\"] }\n\
+             b = { env = \"CONNECTOR_HOST_TEST_PURPOSE\", connectors = [\"x\"], purposes = [\"request-header\", \"client-secret\"] }\n\
+             c = { env = \"CONNECTOR_HOST_TEST_PURPOSE\", connectors = [\"x\"], purposes = [] }",
+        )
+        .unwrap();
+        assert!(!config.network.require_https);
+        assert_eq!(config.secrets["a"].purposes, [SecretPurpose::ClientSecret]);
+        assert_eq!(
+            config.secrets["b"].purposes,
+            [SecretPurpose::RequestHeader, SecretPurpose::ClientSecret]
+        );
+        let error = config.secrets["c"].read("c").unwrap_err().to_string();
+        assert!(error.contains("secrets.c.purposes"), "{error}");
+        let error = toml::from_str::<HostConfig>(
+            "[secrets]\nd = { env = \"V\", connectors = [\"x\"], purposes = [\"anything\"] }",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("anything"), "{error}");
     }
 
     #[test]

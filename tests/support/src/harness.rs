@@ -98,6 +98,10 @@ pub struct Options {
     pub capture_logs: bool,
     /// The HTTP API's limits (`[api]`).
     pub api: connector_server::config::ApiLimits,
+    /// `[network] require_https`. Off by default here: the local provider
+    /// speaks plain http, so the host's token requests and the connectors'
+    /// injected credentials go to it in clear.
+    pub require_https: bool,
 }
 
 impl Default for Options {
@@ -110,6 +114,7 @@ impl Default for Options {
             refresh_paths_url: None,
             capture_logs: true,
             api: Default::default(),
+            require_https: false,
         }
     }
 }
@@ -197,10 +202,11 @@ impl Host {
             std::fs::copy(guest(name), plugins.path().join(format!("{name}.wasm"))).unwrap();
         }
         let audit = Arc::new(MemoryAuditSink::default());
-        let secret = HostSecret {
-            value: SecretString::from(CLIENT_SECRET),
-            connectors: ["local-regional".to_string()].into(),
-        };
+        // OAuth client secrets: granted for the default purpose only.
+        let secret = HostSecret::new(
+            SecretString::from(CLIENT_SECRET),
+            ["local-regional".to_string()],
+        );
         let provider_host = options.regional_host.unwrap_or_else(|| {
             provider
                 .base_url()
@@ -279,6 +285,7 @@ impl Host {
         let server = ServerBuilder::new(plugins.path(), audit.clone())
             .network(OutboundConfig {
                 allow_private_networks: vec!["127.0.0.1/32".parse().unwrap()],
+                require_https: options.require_https,
                 ..OutboundConfig::default()
             })
             .host_secrets(host_secrets)

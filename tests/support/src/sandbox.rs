@@ -1,6 +1,7 @@
 //! A sandbox runtime for tests that drive guests directly (no server): its
 //! outbound boundary allows the loopback network, so guests may reach servers
-//! the test starts on 127.0.0.1, and records audit events in memory.
+//! the test starts on 127.0.0.1, allows credentials over plain http (those
+//! servers do not speak TLS), and records audit events in memory.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,8 +14,9 @@ use connector_sandbox::runtime::{Runtime, RuntimeLimits};
 use connector_sandbox::wit::hooks::ConnectionInfo;
 use secrecy::SecretString;
 
-/// A runtime whose guests may reach 127.0.0.1, with these limits, host
-/// secrets and audit sink.
+/// A runtime whose guests may reach 127.0.0.1, with credentials over plain
+/// http (`require_https = false`), with these limits, host secrets and audit
+/// sink.
 pub fn loopback_runtime(
     limits: RuntimeLimits,
     host_secrets: BTreeMap<String, HostSecret>,
@@ -23,6 +25,7 @@ pub fn loopback_runtime(
     let outbound = Outbound::new(
         OutboundConfig {
             allow_private_networks: vec!["127.0.0.1/32".parse().unwrap()],
+            require_https: false,
             ..OutboundConfig::default()
         },
         Arc::new(SystemResolver),

@@ -170,11 +170,12 @@ pub fn install_guests(plugins: &Path, names: &[&str]) {
 
 /// A host configuration (`--config`) for serving `local-regional` against a
 /// dev provider at `provider_host` (`HOST:PORT`, plain HTTP): loopback
-/// allowed, and the connector's client secret read from the environment
-/// variable `secret_env`.
+/// allowed, credentials allowed over plain http (`require_https = false`),
+/// and the connector's client secret read from the environment variable
+/// `secret_env`.
 pub fn regional_config(provider_host: &str, secret_env: &str) -> String {
     format!(
-        "[network]\nallow_private_networks = [\"127.0.0.1/32\"]\n\
+        "[network]\nallow_private_networks = [\"127.0.0.1/32\"]\nrequire_https = false\n\
          [secrets]\nregional-crm-client-secret = {{ env = \"{secret_env}\", connectors = [\"local-regional\"] }}\n\
          [connectors.local-regional.config]\nscheme = \"http\"\ndefault-hostname = \"{provider_host}\"\n"
     )

@@ -14,7 +14,7 @@ use super::build::{ConnectorCrate, build_crate};
 use super::{AuthoringError, Progress};
 use connector_abi::manifest::Manifest;
 use connector_sandbox::capabilities::http::{
-    AuditSink, HostSecret, Outbound, OutboundConfig, SystemResolver,
+    AuditSink, HostSecret, Outbound, OutboundConfig, SecretPurpose, SystemResolver,
 };
 use connector_sandbox::runtime::{Runtime, RuntimeLimits};
 use connector_server::config::ConnectorSettings;
@@ -198,17 +198,19 @@ impl LocalHost {
                 .ok()
                 .or(default_secret.map(str::to_string));
             if let Some(value) = value {
+                // The author's own value: usable for every purpose here (a
+                // production operator grants `request-header` explicitly).
                 secrets.insert(
                     name.clone(),
-                    HostSecret {
-                        value: SecretString::from(value),
-                        connectors: [manifest.id.clone()].into_iter().collect(),
-                    },
+                    HostSecret::new(SecretString::from(value), [manifest.id.clone()])
+                        .for_purposes([SecretPurpose::ClientSecret, SecretPurpose::RequestHeader]),
                 );
             }
         }
+        // Local test providers speak plain http, like `serve --dev`'s.
         let network = OutboundConfig {
             allow_private_networks: vec!["127.0.0.1/32".parse().expect("valid range")],
+            require_https: false,
             ..OutboundConfig::default()
         };
         let outbound = Outbound::new(network, Arc::new(SystemResolver), Arc::new(secrets), audit)?;

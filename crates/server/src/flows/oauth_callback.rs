@@ -201,8 +201,13 @@ impl OAuthCallbackFlow {
             .and_then(|o| o.token_url.clone())
             .unwrap_or_else(|| info.access_token_uri.clone());
         let outbound = self.connectors.outbound();
-        let token_url =
-            token_endpoint::checked_url(outbound, connector, &token_url, Endpoint::CodeExchange)?;
+        let token_url = token_endpoint::checked_url(
+            outbound,
+            connector,
+            &login.pending.account_id,
+            &token_url,
+            Endpoint::CodeExchange,
+        )?;
         check_issuer(iss, &login.pending.authorize_url, &token_url)?;
         if overrides
             .as_ref()

@@ -4,6 +4,7 @@
 //! the refresh and revocation all start here.
 
 use connector_abi::manifest::{ClientAuthLocation as ManifestAuthLocation, OAuthBlock};
+use connector_sandbox::capabilities::http::SecretPurpose;
 use connector_sandbox::runtime::CallContext;
 use connector_sandbox::wit::hooks::{
     ClientAuthLocation, ClientSecretRef, ManagedOauthApp, OauthInfoInput, OauthValues,
@@ -125,8 +126,8 @@ impl OAuthClients {
     }
 
     /// The client secret: the managed application's when there is one, else
-    /// the host secret `oauth-info` names (if it is declared by and granted to
-    /// the connector).
+    /// the host secret `oauth-info` names (if it is declared by the connector
+    /// and granted to it for `client-secret`).
     pub(crate) fn secret(
         &self,
         connector: &LoadedConnector,
@@ -139,13 +140,14 @@ impl OAuthClients {
         let outbound = self.connectors.outbound();
         match &info.client_secret {
             ClientSecretRef::HostSecret(name) => outbound
-                .host_secret(connector.prepared.policy(), &connector.info.manifest.id, name)
+                .host_secret(
+                    connector.prepared.policy(),
+                    &connector.info.manifest.id,
+                    name,
+                    SecretPurpose::ClientSecret,
+                )
                 .map(Some)
-                .ok_or_else(|| {
-                    FlowError::Connector(format!(
-                        "host secret `{name}` is not configured for this connector"
-                    ))
-                }),
+                .map_err(|reason| FlowError::Connector(format!("host {reason}"))),
             ClientSecretRef::Managed => Err(FlowError::ManagedCredentialsMissing(
                 "the connector asks for an admin-managed client secret, but it does not declare `auth.oauth.adminManaged`".into(),
             )),

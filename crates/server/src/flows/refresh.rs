@@ -179,8 +179,13 @@ impl TokenRefresh {
             .and_then(|o| o.token_url.clone())
             .unwrap_or_else(|| info.access_token_uri.clone());
         let outbound = self.connectors.outbound();
-        let checked_url =
-            token_endpoint::checked_url(outbound, connector, &token_url, Endpoint::Refresh)?;
+        let checked_url = token_endpoint::checked_url(
+            outbound,
+            connector,
+            &connection.account_id,
+            &token_url,
+            Endpoint::Refresh,
+        )?;
         let client = ClientAuth {
             secret: self.oauth.secret(connector, &info, managed.as_ref())?,
             client_id: info.client_id,

@@ -145,8 +145,14 @@ impl Revocation {
         }
         let endpoint = template.replace(HOSTNAME_PLACEHOLDER, hostname);
         let outbound = self.connectors.outbound();
-        let url = token_endpoint::checked_url(outbound, connector, &endpoint, Endpoint::Revocation)
-            .map_err(|e| e.to_string())?;
+        let url = token_endpoint::checked_url(
+            outbound,
+            connector,
+            account_id,
+            &endpoint,
+            Endpoint::Revocation,
+        )
+        .map_err(|e| e.to_string())?;
         let client = ClientAuth {
             client_id: client_id.to_string(),
             secret,

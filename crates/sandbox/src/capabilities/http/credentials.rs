@@ -56,13 +56,71 @@ pub struct CallCredentials {
     pub client: Option<ClientCredentials>,
 }
 
-/// A secret the operator configured, and the connectors it is granted to.
+/// What a host secret may be used for: the operator grants each secret to
+/// connector ids *and* purposes (`[secrets] <name> purposes`), so a secret
+/// meant for the host's own OAuth requests cannot be placed by the connector
+/// into an arbitrary header of an arbitrary request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretPurpose {
+    /// The OAuth client secret the host itself sends to the connector's token
+    /// endpoint (code exchange, refresh) and revocation endpoint, when the
+    /// connector's `oauth-info` names it (`client-secret-ref::host-secret`).
+    /// The default, and the only purpose unless the operator grants more.
+    ClientSecret,
+    /// Placed by the host into a header of one of the connector's own requests
+    /// (`http` `credential::host-secret`), to any origin the connector may reach.
+    RequestHeader,
+}
+
+impl SecretPurpose {
+    /// The purposes of a grant that names none: [`SecretPurpose::ClientSecret`].
+    pub const DEFAULT: &'static [SecretPurpose] = &[SecretPurpose::ClientSecret];
+
+    /// The name used in the config file and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretPurpose::ClientSecret => "client-secret",
+            SecretPurpose::RequestHeader => "request-header",
+        }
+    }
+}
+
+impl std::fmt::Display for SecretPurpose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A secret the operator configured, the connectors it is granted to, and
+/// what they may use it for.
 #[derive(Debug, Clone)]
 pub struct HostSecret {
     /// The value.
     pub value: SecretString,
-    /// Connector ids that may have it injected.
+    /// Connector ids that may use it.
     pub connectors: BTreeSet<String>,
+    /// What those connectors may use it for ([`SecretPurpose::DEFAULT`] unless
+    /// the operator says more).
+    pub purposes: BTreeSet<SecretPurpose>,
+}
+
+impl HostSecret {
+    /// `value`, granted to `connectors` for the default purpose only (the
+    /// OAuth client secret the host sends itself).
+    pub fn new(value: SecretString, connectors: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            value,
+            connectors: connectors.into_iter().collect(),
+            purposes: SecretPurpose::DEFAULT.iter().copied().collect(),
+        }
+    }
+
+    /// The same secret granted for exactly `purposes`.
+    pub fn for_purposes(mut self, purposes: impl IntoIterator<Item = SecretPurpose>) -> Self {
+        self.purposes = purposes.into_iter().collect();
+        self
+    }
 }
 
 /// Host secrets by name, from the operator's configuration.
@@ -127,6 +185,41 @@ fn injectable_header(name: &str) -> Result<HeaderName, HttpError> {
         return Err(HttpError::CredentialHeader(header.as_str().to_string()));
     }
     Ok(header)
+}
+
+/// The value of host secret `name` for `purpose`, if the connector's manifest
+/// declares it and the operator granted it to `connector_id` for that purpose;
+/// otherwise why not (never the value).
+pub(crate) fn granted_secret<'a>(
+    host_secrets: &'a HostSecrets,
+    declared_secrets: &BTreeSet<String>,
+    connector_id: &str,
+    name: &str,
+    purpose: SecretPurpose,
+) -> Result<&'a SecretString, String> {
+    if !declared_secrets.contains(name) {
+        return Err(format!(
+            "secret `{name}` is not listed in the manifest's `secrets`"
+        ));
+    }
+    let secret = host_secrets
+        .get(name)
+        .filter(|secret| secret.connectors.contains(connector_id))
+        .ok_or_else(|| {
+            format!("secret `{name}` is not configured for this connector on this host")
+        })?;
+    if !secret.purposes.contains(&purpose) {
+        let granted: Vec<String> = secret.purposes.iter().map(|p| format!("`{p}`")).collect();
+        let granted = match granted.is_empty() {
+            true => "no purpose".to_string(),
+            false => format!("{} only", granted.join(", ")),
+        };
+        return Err(format!(
+            "secret `{name}` is granted to this connector for {granted}, not for `{purpose}` \
+             (operator setting [secrets] {name} purposes)"
+        ));
+    }
+    Ok(&secret.value)
 }
 
 /// Resolves the named credential to what must be attached.
@@ -200,22 +293,14 @@ pub(crate) fn injection(
             ))
         }
         Credential::HostSecret(spec) => {
-            if !declared_secrets.contains(&spec.secret) {
-                return Err(unavailable(&format!(
-                    "secret `{}` is not listed in the manifest's `secrets`",
-                    spec.secret
-                )));
-            }
-            let secret = host_secrets
-                .get(&spec.secret)
-                .filter(|secret| secret.connectors.contains(connector_id))
-                .ok_or_else(|| {
-                    unavailable(&format!(
-                        "secret `{}` is not configured for this connector on this host",
-                        spec.secret
-                    ))
-                })?;
-            let value = &secret.value;
+            let value = granted_secret(
+                host_secrets,
+                declared_secrets,
+                connector_id,
+                &spec.secret,
+                SecretPurpose::RequestHeader,
+            )
+            .map_err(|reason| unavailable(&reason))?;
             let name = injectable_header(&spec.header)?;
             let prefix = spec.prefix.as_deref().unwrap_or("");
             Ok(Injected::new(

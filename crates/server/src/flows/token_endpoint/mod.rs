@@ -4,7 +4,8 @@
 //!
 //! Every request takes the same path: the URL checked against the
 //! connector's outbound policy ([`checked_url`], `Outbound::check_url`, as for
-//! guest requests), the client authenticated where the connector says
+//! guest requests, and `https` unless the operator turned `require_https`
+//! off; a refusal is audited), the client authenticated where the connector says
 //! ([`ClientAuth`]), a form POST through the host's checking client
 //! (`Outbound::client`: host-side DNS filter, no redirects, no proxy) within
 //! [`HOST_REQUEST_TIMEOUT`], the answer capped at [`MAX_ANSWER_BYTES`], and the
@@ -65,16 +66,29 @@ impl Endpoint {
 }
 
 /// `url` checked against the connector's outbound policy (origin, scheme,
-/// address), as a guest's request would be.
+/// address), as a guest's request would be, and `https` when the operator
+/// requires it (every request to these endpoints carries a credential). A
+/// refusal is recorded in the audit log for `account_id`, naming the
+/// destination, before anything is sent.
 pub(crate) fn checked_url(
     outbound: &Outbound,
     connector: &LoadedConnector,
+    account_id: &str,
     url: &str,
     endpoint: Endpoint,
 ) -> Result<url::Url, FlowError> {
     outbound
         .check_url(connector.prepared.policy(), url)
-        .map_err(|e| FlowError::Connector(format!("{} refused: {e:?}", endpoint.name())))
+        .map_err(|e| {
+            outbound.audit_host_refusal(
+                connector.prepared.connector(),
+                Some(account_id),
+                url,
+                endpoint.audit_label(),
+                &e,
+            );
+            FlowError::Connector(format!("{} refused: {e:?}", endpoint.name()))
+        })
 }
 
 /// How the OAuth client authenticates (RFC 6749 §2.3.1).
