@@ -11,6 +11,8 @@ pub mod bounds;
 mod call;
 mod error;
 mod output;
+#[cfg(test)]
+mod pool_tests;
 mod state;
 mod wasi;
 
