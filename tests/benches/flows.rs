@@ -135,9 +135,16 @@ async fn main() {
     let plugins = work.path().join("plugins");
     install_guests(&plugins, &["local_insightly", "local_regional"]);
     let config = work.path().join("host.toml");
+    // One service key drives every flow: its rate limit is raised so that
+    // the figures measure the flows, not the limiter (`[api]` defaults
+    // allow 200 requests per second per key).
+    let unlimited = "[api]\nrequests_per_second_per_key = 1000000\nburst_per_key = 1000000\n";
     std::fs::write(
         &config,
-        regional_config(&provider_host, "BENCH_CLIENT_SECRET"),
+        format!(
+            "{}{unlimited}",
+            regional_config(&provider_host, "BENCH_CLIENT_SECRET")
+        ),
     )
     .unwrap();
     let database_url = sqlite_url(&work.path().join("bench.db"));

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use connector_server::access::Role;
+use connector_server::config::ApiLimits;
 use connector_server::flows::RefresherSettings;
 use connector_test_support::bench::p50_us;
 use connector_test_support::harness::{Host, Options};
@@ -90,6 +91,13 @@ async fn main() {
     let host = Arc::new(
         Host::with(Options {
             capture_logs: false,
+            // Thousands of calls with one key: measure the proxy, not the
+            // per-key rate limit.
+            api: ApiLimits {
+                requests_per_second_per_key: 1_000_000,
+                burst_per_key: 1_000_000,
+                ..ApiLimits::default()
+            },
             ..Options::default()
         })
         .await,
