@@ -191,6 +191,51 @@ async fn a_hook_result_over_a_cap_is_refused_naming_the_field() {
 }
 
 #[tokio::test]
+async fn a_huge_connector_error_is_cut_not_passed_on() {
+    use connector_sandbox::runtime::CallError;
+    use connector_sandbox::runtime::bounds::{MAX_ID_BYTES, MAX_TEXT_BYTES};
+    use connector_sandbox::wit::ConnectorError;
+
+    let runtime = loopback_runtime(
+        RuntimeLimits::default(),
+        Default::default(),
+        Default::default(),
+    );
+    let guest = load(&runtime, "huge_output").await;
+    let marker = '…'.len_utf8();
+    for field in ["error-message", "provider-error"] {
+        let outcome = guest
+            .prepared
+            .user_info(
+                &CallContext::default(),
+                probe_request(&[("field", field), ("bytes", "2097152")]),
+            )
+            .await;
+        let Err(CallError::Guest { error, .. }) = outcome.result else {
+            panic!("{field}: {:?}", outcome.result.err());
+        };
+        let (message, code) = match error {
+            ConnectorError::Internal(message) => (message, None),
+            ConnectorError::Provider(provider) => (provider.message, provider.code),
+            other => panic!("{field}: {other:?}"),
+        };
+        assert!(
+            message.len() <= MAX_TEXT_BYTES + marker,
+            "{field}: {} bytes",
+            message.len()
+        );
+        assert!(message.ends_with('…'), "{field}: the cut is marked");
+        if let Some(code) = code {
+            assert!(
+                code.len() <= MAX_ID_BYTES + marker,
+                "{field}: code of {} bytes",
+                code.len()
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_manifest_number_out_of_range_is_refused_naming_its_field() {
     use connector_server::registry::{CompileCache, load_file};
     let runtime = connector_test_support::test_runtime();

@@ -4,6 +4,8 @@
 //! over a cap is refused with [`CallError::OutputTooLarge`](super::CallError),
 //! which names the field, its size and the cap, and nothing of it is kept.
 
+use crate::capabilities::http::truncate_marked;
+use crate::generated::ConnectorError;
 use crate::generated::hooks::{
     ApiKeyPlacement, ClientSecretRef, OauthValues, RefreshOverride, TokenRequestOverride,
     UserIdentity, Validation,
@@ -22,6 +24,26 @@ pub const MAX_ENTRIES: usize = 64;
 pub const MAX_KEY_BYTES: usize = 128;
 /// A value of a key-value list, a scope.
 pub const MAX_VALUE_BYTES: usize = 4096;
+
+/// Cuts the texts of a connector's typed error to [`MAX_TEXT_BYTES`] (message)
+/// and [`MAX_ID_BYTES`] (provider error code), marked with `…`: they reach API
+/// answers, logs, `connections.last_refresh_error` and webhook details, so
+/// an error is bounded like a result (kept, as the error still says what
+/// failed).
+pub fn bound_error(error: &mut ConnectorError) {
+    match error {
+        ConnectorError::ReauthRequired(message)
+        | ConnectorError::BadInput(message)
+        | ConnectorError::NotSupported(message)
+        | ConnectorError::Internal(message) => truncate_marked(message, MAX_TEXT_BYTES),
+        ConnectorError::Provider(provider) => {
+            truncate_marked(&mut provider.message, MAX_TEXT_BYTES);
+            if let Some(code) = &mut provider.code {
+                truncate_marked(code, MAX_ID_BYTES);
+            }
+        }
+    }
+}
 
 /// A field over its cap.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -313,11 +313,14 @@ fn flatten<T: BoundedOutput>(
                 limit,
             }),
         },
-        Ok(Err(error)) => Err(CallError::Guest {
-            connector: connector.clone(),
-            hook,
-            error,
-        }),
+        Ok(Err(mut error)) => {
+            super::bounds::bound_error(&mut error);
+            Err(CallError::Guest {
+                connector: connector.clone(),
+                hook,
+                error,
+            })
+        }
         Err(error) => Err(error),
     };
     Outcome {

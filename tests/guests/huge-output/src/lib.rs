@@ -2,7 +2,9 @@
 //! connector trying to grow the host's database, logs or API answers would.
 //!
 //! `additional_info` keys: `field` — `name` (default), `platform-user-id`,
-//! `message`, `info-count` (many entries) or `info-value` (one huge value);
+//! `message`, `info-count` (many entries) or `info-value` (one huge value),
+//! or an error blown up instead: `error-message` (an internal error) or
+//! `provider-error` (a provider error with a huge message and code);
 //! `bytes` — the size (default 2 MiB).
 
 use connector_sdk::prelude::*;
@@ -44,6 +46,14 @@ impl Connector for HugeOutput {
                 user.additional_info = (0..bytes).map(|i| (format!("k{i}"), "v".into())).collect()
             }
             "info-value" => user.additional_info = vec![("big".into(), huge)],
+            "error-message" => return Err(ConnectorError::Internal(huge)),
+            "provider-error" => {
+                return Err(ConnectorError::Provider(ProviderError {
+                    status: Some(400),
+                    code: Some(huge.clone()),
+                    message: huge,
+                }));
+            }
             _ => user.name = huge,
         }
         Ok(user)
