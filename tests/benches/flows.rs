@@ -5,7 +5,12 @@
 //! exactly from `/proc/<pid>/stat`. Every run is bounded (a fixed number of
 //! flows). Then the proxy route against the same provider: its p50 next to
 //! the direct request (the baseline) and to a do-nothing authenticated
-//! request (the extra hop). Prints `name: value unit` lines.
+//! request (the extra hop). Last, the sustained run: OAuth logins, then
+//! API-key logins, at concurrency 16 until `BENCH_SUSTAINED_FLOWS` of each
+//! (default 100 000, so the tables hold that many OAuth states and
+//! connections; at most 30 minutes each), with the rate over the first and
+//! the last tenth of each (target: last ≥ 0.9 × first). Prints `name: value
+//! unit` lines.
 
 use std::path::Path;
 use std::process::Command;
@@ -229,7 +234,135 @@ async fn main() {
         &service_key,
     )
     .await;
+
+    let total = std::env::var("BENCH_SUSTAINED_FLOWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let (c, h, p, ph, k) = (
+        client.clone(),
+        host_url.clone(),
+        provider_url.clone(),
+        provider_host.clone(),
+        service_key.clone(),
+    );
+    let oauth = sustained(total, move |i| {
+        let (client, host_url, provider_url, provider_host, key) =
+            (c.clone(), h.clone(), p.clone(), ph.clone(), k.clone());
+        async move {
+            let start = serde_json::json!({"accountId": "bench", "userId": format!("so-{i}"), "hostname": provider_host});
+            let dance = Dance { http: &client, provider: &provider_url, key: &key };
+            dance.login(&host_url, "local-regional", &start).await.is_ok()
+        }
+    })
+    .await;
+    oauth.print("sustained_oauth_login");
+    let (c, h, p, k) = (
+        client.clone(),
+        host_url.clone(),
+        provider_url.clone(),
+        service_key.clone(),
+    );
+    let api_key = sustained(total, move |i| {
+        let (client, host_url, provider_url, key) = (c.clone(), h.clone(), p.clone(), k.clone());
+        async move {
+            let body = serde_json::json!({
+                "accountId": "bench", "userId": format!("sk-{i}"),
+                "fields": {"apiKey": API_KEY, "apiUrl": provider_url}
+            });
+            let url = format!("{host_url}/v1/connectors/local-insightly/api-key/login");
+            matches!(client.post(url).bearer_auth(&key).json(&body).send().await, Ok(r) if r.status().is_success())
+        }
+    })
+    .await;
+    api_key.print("sustained_api_key_login");
     drop(host);
+}
+
+/// The concurrency of the sustained run.
+const SUSTAINED_CONCURRENCY: usize = 16;
+/// The longest a sustained run may take; it stops there with what it did.
+const SUSTAINED_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// The rate at the start and at the end of a long run.
+struct Sustained {
+    flows: usize,
+    errors: usize,
+    first_tenth_per_second: f64,
+    last_tenth_per_second: f64,
+}
+
+impl Sustained {
+    fn print(&self, name: &str) {
+        println!("{name}_flows: {} count", self.flows);
+        println!("{name}_errors: {} count", self.errors);
+        println!(
+            "{name}_first_tenth: {:.0} flows/s",
+            self.first_tenth_per_second
+        );
+        println!(
+            "{name}_last_tenth: {:.0} flows/s",
+            self.last_tenth_per_second
+        );
+        println!(
+            "{name}_last_over_first: {:.2} ratio (target >= 0.9)",
+            self.last_tenth_per_second / self.first_tenth_per_second
+        );
+    }
+}
+
+/// Runs `total` flows at [`SUSTAINED_CONCURRENCY`] (fewer if
+/// [`SUSTAINED_LIMIT`] passes first) and measures the rate over the first and
+/// the last tenth of the successful ones, by their completion times.
+async fn sustained<F, Fut>(total: usize, flow: F) -> Sustained
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let flow = Arc::new(flow);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..SUSTAINED_CONCURRENCY {
+        let (flow, next) = (flow.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let (mut done, mut errors) = (Vec::new(), 0);
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= total || started.elapsed() >= SUSTAINED_LIMIT {
+                    break;
+                }
+                if flow(i).await {
+                    done.push(started.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (done, errors)
+        }));
+    }
+    let (mut done, mut errors) = (Vec::new(), 0);
+    for worker in workers {
+        let (d, e) = worker.await.unwrap();
+        done.extend(d);
+        errors += e;
+    }
+    done.sort();
+    let tenth = (done.len() / 10).max(1);
+    let rate = |from: Duration, to: Duration| tenth as f64 / (to - from).as_secs_f64().max(1e-9);
+    let (first, last) = match done.len() {
+        0 | 1 => (0.0, 0.0),
+        n => (
+            rate(Duration::ZERO, done[tenth - 1]),
+            rate(done[n - 1 - tenth.min(n - 1)], done[n - 1]),
+        ),
+    };
+    Sustained {
+        flows: done.len(),
+        errors,
+        first_tenth_per_second: first,
+        last_tenth_per_second: last,
+    }
 }
 
 /// Sequential keep-alive requests: `GET /api/v1/me` straight to the provider
