@@ -107,7 +107,7 @@ fn check_accepts_good_connectors_and_names_the_problem_of_bad_ones() {
         ),
         (
             "bad_manifest",
-            "manifest field `auth.apiKey.page.content[0].secret`: unknown field `secret`",
+            "manifest field `auth.apiKey.page.content[0].sensitive`: unknown field `sensitive`",
         ),
     ] {
         let (ok, _, stderr) = run(&["check", guest(bad).to_str().unwrap()]);

@@ -102,6 +102,24 @@ impl Response {
     }
 }
 
+impl Credential {
+    /// A secret field of the API-key form (manifest `secret: true`, e.g.
+    /// `apiSecret`) in `header`, after `prefix`: the host fills in the value
+    /// the user entered; the connector never sees it.
+    ///
+    /// ```text
+    /// http::Request::get("https://api.example.com/v1/me")
+    ///     .credential(http::Credential::secret_field("apiSecret", "x-api-secret", None))
+    /// ```
+    pub fn secret_field(field: &str, header: impl Into<String>, prefix: Option<&str>) -> Self {
+        Credential::HostSecret(SecretHeader {
+            secret: format!("field:{field}"),
+            header: header.into(),
+            prefix: prefix.map(str::to_string),
+        })
+    }
+}
+
 fn truncate(text: &str) -> String {
     text.chars().take(200).collect()
 }

@@ -149,13 +149,14 @@ pub struct Host {
 }
 
 /// Guests every host serves.
-pub const CONNECTORS: [&str; 6] = [
+pub const CONNECTORS: [&str; 7] = [
     "local_insightly",
     "local_regional",
     "oauth_basic",
     "managed_oauth",
     "managed_apikey",
     "refresh_paths",
+    "secret_fields",
 ];
 
 impl Host {

@@ -70,6 +70,7 @@ pub fn probe_credentials(placement: ApiKeyPlacement) -> Arc<CallCredentials> {
             key: SecretString::from(API_KEY),
             placement,
             fields: BTreeMap::from([("tenantId".to_string(), "acme".to_string())]),
+            secret_fields: BTreeMap::new(),
         }),
         client: Some(ClientCredentials {
             client_id: "client-1".into(),

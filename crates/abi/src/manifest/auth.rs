@@ -217,6 +217,14 @@ pub struct FormField {
     /// Not shown to normal users.
     #[serde(default)]
     pub hidden: bool,
+    /// A secret (an API secret, a password, a client secret): stored
+    /// encrypted, never returned by any route or shown to admins, and handed
+    /// to the connector only as a credential reference the host fills in
+    /// (`{const}` in a `basic` template, or `credential::host-secret` with
+    /// `secret: "field:<const>"`). Only on `string` fields; `apiKey` is
+    /// always secret.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
     /// Rendering hints passed to the client as is.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
@@ -225,6 +233,18 @@ pub struct FormField {
 
 /// The const of the form field that holds the API key.
 pub const API_KEY_FIELD: &str = "apiKey";
+
+/// How a connector names a secret form field in a credential reference:
+/// `credential::host-secret` with `secret: "field:<const>"` (host secret
+/// names cannot contain `:`).
+pub const SECRET_FIELD_REF_PREFIX: &str = "field:";
+
+impl FormField {
+    /// True for the API key and every field declared `secret`.
+    pub fn is_secret(&self) -> bool {
+        self.secret || self.key == API_KEY_FIELD
+    }
+}
 
 impl AuthBlock {
     pub(super) fn validate(&self) -> Result<(), ManifestError> {
@@ -323,6 +343,12 @@ impl ApiKeyPage {
                     format!("`{}` is used twice", field.key),
                 ));
             }
+            if field.secret && field.field_type != FieldType::String {
+                return Err(ManifestError::new(
+                    format!("{path}.secret"),
+                    "only allowed on `string` fields",
+                ));
+            }
             if field.managed_scope.is_some() && !field.managed {
                 return Err(ManifestError::new(
                     format!("{path}.managedScope"),
@@ -345,6 +371,18 @@ impl ApiKeyPage {
         self.content
             .iter()
             .filter(move |f| f.managed && f.managed_scope.unwrap_or(ManagedScope::Account) == scope)
+    }
+
+    /// True when `key` names a secret field (the API key included).
+    pub fn is_secret(&self, key: &str) -> bool {
+        self.content.iter().any(|f| f.key == key && f.is_secret())
+    }
+
+    /// The secret fields other than the API key itself.
+    pub fn secret_fields(&self) -> impl Iterator<Item = &FormField> {
+        self.content
+            .iter()
+            .filter(|f| f.secret && f.key != API_KEY_FIELD)
     }
 
     /// The fields a normal user fills in: without hidden managed fields.

@@ -332,6 +332,37 @@ mod tests {
     }
 
     #[test]
+    fn secret_fields_are_text_and_the_api_key_is_always_secret() {
+        let manifest = |content: serde_json::Value| {
+            serde_json::json!({
+                "id": "k", "version": "1.0.0",
+                "auth": {"type": "apiKey", "apiKey": {"page": {"title": "T", "content": content}}}
+            })
+        };
+        let good = parse(manifest(serde_json::json!([
+            {"const": "apiKey", "title": "Key", "type": "string"},
+            {"const": "apiSecret", "title": "Secret", "type": "string", "secret": true},
+            {"const": "tenantId", "title": "Tenant", "type": "string"}
+        ])))
+        .unwrap();
+        let page = &good.auth.api_key.as_ref().unwrap().page;
+        assert!(page.is_secret("apiKey") && page.is_secret("apiSecret"));
+        assert!(!page.is_secret("tenantId") && !page.is_secret("unknown"));
+        let secret: Vec<&str> = page.secret_fields().map(|f| f.key.as_str()).collect();
+        assert_eq!(secret, ["apiSecret"]);
+        // `inspect` and the auth page show the declaration; absent means not secret.
+        let shown = serde_json::to_value(page).unwrap();
+        assert_eq!(shown["content"][1]["secret"], true);
+        assert!(shown["content"][2].get("secret").is_none());
+        let err = parse(manifest(serde_json::json!([
+            {"const": "apiKey", "title": "Key", "type": "string"},
+            {"const": "pin", "title": "PIN", "type": "integer", "secret": true}
+        ])))
+        .unwrap_err();
+        assert_eq!(err.path, "auth.apiKey.page.content[1].secret");
+    }
+
+    #[test]
     fn auth_block_must_match_its_type() {
         let mut value = oauth_manifest();
         value["auth"]["type"] = "apiKey".into();

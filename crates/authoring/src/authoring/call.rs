@@ -307,6 +307,7 @@ pub async fn call(
             key: SecretString::from(key),
             placement,
             fields,
+            secret_fields: Default::default(),
         });
         names.push(format!("api-key ({API_KEY_ENV})"));
     }

@@ -83,10 +83,8 @@ impl ApiKeyFlow {
         } else {
             self.with_managed_values(page, connector_id, &login).await?
         };
-        let (key, fields) = validate_form(page, &submitted)?;
-        let result = self
-            .connect(&connector, page, login, key, fields, &filled)
-            .await;
+        let form = validate_form(page, &submitted)?;
+        let result = self.connect(&connector, page, login, form, &filled).await;
         match result {
             Err(error) if !filled.is_empty() && !matches!(error, FlowError::Storage(_)) => {
                 Err(FlowError::ManagedLoginFailed(Box::new(error)))
@@ -151,10 +149,14 @@ impl ApiKeyFlow {
         connector: &LoadedConnector,
         page: &ApiKeyPage,
         login: ApiKeyLogin,
-        key: SecretString,
-        fields: Vec<(String, String)>,
+        form: Form,
         filled: &[String],
     ) -> Result<Connection, FlowError> {
+        let Form {
+            key,
+            fields,
+            secret_fields,
+        } = form;
         super::oauth_start::checked_hostname(login.hostname.as_deref())?;
         let connector_id = connector.info.manifest.id.clone();
         let info = ConnectionInfo {
@@ -176,6 +178,7 @@ impl ApiKeyFlow {
                 key: key.clone(),
                 placement: placement_from(placement),
                 fields: fields.iter().cloned().collect::<BTreeMap<_, _>>(),
+                secret_fields: secret_fields.clone(),
             }),
             ..Default::default()
         };
@@ -187,31 +190,42 @@ impl ApiKeyFlow {
         };
         let identity = connector.prepared.user_info(&ctx, info).await.result?;
         let who = identity_fields(&identity);
+        // Secret fields are stored encrypted, except hidden ones an admin set:
+        // later hooks get the admin's current values, like other hidden fields.
+        let stored_secrets: BTreeMap<String, SecretString> = secret_fields
+            .into_iter()
+            .filter(|(k, _)| !(filled.contains(k) && is_hidden_managed(page, k)))
+            .collect();
         let saved = self
             .connections
-            .save(NewConnection {
-                account_id: login.account_id,
-                user_id: login.user_id,
-                connector_id,
-                auth_type: AuthKind::ApiKey.to_string(),
-                hostname: login.hostname,
-                platform_user_id: who.platform_user_id,
-                user_name: who.user_name,
-                timezone_name: who.timezone_name,
-                timezone_offset: who.timezone_offset,
-                // Hidden values an admin set are not saved with the connection
-                // (whose values the API returns): later hooks get the admin's
-                // current values.
-                additional_info: merge(&fields, &identity.additional_info)
-                    .into_iter()
-                    .filter(|(k, _)| !(filled.contains(k) && is_hidden_managed(page, k)))
-                    .collect(),
-                expires_at: None,
-                secrets: ConnectionSecrets {
-                    api_key: Some(key),
-                    ..Default::default()
+            .save_with_secret_fields(
+                NewConnection {
+                    account_id: login.account_id,
+                    user_id: login.user_id,
+                    connector_id,
+                    auth_type: AuthKind::ApiKey.to_string(),
+                    hostname: login.hostname,
+                    platform_user_id: who.platform_user_id,
+                    user_name: who.user_name,
+                    timezone_name: who.timezone_name,
+                    timezone_offset: who.timezone_offset,
+                    // Hidden values an admin set are not saved with the connection
+                    // (whose values the API returns): later hooks get the admin's
+                    // current values. Nothing under a secret field's name is
+                    // saved in plain text, whoever returned it.
+                    additional_info: merge(&fields, &identity.additional_info)
+                        .into_iter()
+                        .filter(|(k, _)| !(filled.contains(k) && is_hidden_managed(page, k)))
+                        .filter(|(k, _)| !page.is_secret(k))
+                        .collect(),
+                    expires_at: None,
+                    secrets: ConnectionSecrets {
+                        api_key: Some(key),
+                        ..Default::default()
+                    },
                 },
-            })
+                &stored_secrets,
+            )
             .await?;
         self.notifier
             .emit(EventKind::ConnectionCreated, &saved, "api-key login")
@@ -220,13 +234,24 @@ impl ApiKeyFlow {
     }
 }
 
+/// A checked login form: the key, the plain fields, the secret fields.
+struct Form {
+    key: SecretString,
+    /// Fields not declared secret, as text (saved in `additional_info`,
+    /// given to hooks).
+    fields: Vec<(String, String)>,
+    /// Fields declared `secret` (other than the key): stored encrypted, only
+    /// injected by reference.
+    secret_fields: BTreeMap<String, SecretString>,
+}
+
 /// Checks the submitted form against the manifest: unknown fields are named,
 /// required fields must be present and non-empty, types must match. Returns the
-/// key and the other fields as text.
+/// key, the plain fields and the secret fields.
 fn validate_form(
     page: &ApiKeyPage,
     submitted: &serde_json::Map<String, serde_json::Value>,
-) -> Result<(SecretString, Vec<(String, String)>), FlowError> {
+) -> Result<Form, FlowError> {
     let known: Vec<&str> = page.content.iter().map(|f| f.key.as_str()).collect();
     if let Some(unknown) = submitted.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(FlowError::field_error(
@@ -236,6 +261,7 @@ fn validate_form(
     }
     let mut key = None;
     let mut fields = Vec::new();
+    let mut secret_fields = BTreeMap::new();
     for field in &page.content {
         let path = format!("fields.{}", field.key);
         let text = match submitted.get(&field.key) {
@@ -251,10 +277,17 @@ fn validate_form(
             }
             None => {}
             Some(text) if field.key == API_KEY_FIELD => key = Some(SecretString::from(text)),
+            Some(text) if field.secret => {
+                secret_fields.insert(field.key.clone(), SecretString::from(text));
+            }
             Some(text) => fields.push((field.key.clone(), text)),
         }
     }
-    Ok((key.expect("apiKey is required above"), fields))
+    Ok(Form {
+        key: key.expect("apiKey is required above"),
+        fields,
+        secret_fields,
+    })
 }
 
 /// True for a field users never see, whose value an admin sets.

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use connector_abi::manifest::{API_KEY_FIELD, ManagedScope};
+use connector_abi::manifest::ManagedScope;
 use connector_sandbox::capabilities::http::{ApiKeyCredential, ApiKeyPlacement, CallCredentials};
 use connector_sandbox::runtime::CallContext;
 use connector_sandbox::wit::hooks::{self, ConnectionInfo};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::FlowError;
 use crate::registry::LoadedConnector;
@@ -46,11 +46,15 @@ impl ConnectionCalls {
         let Some(block) = &connector.info.manifest.auth.api_key else {
             return Ok(info);
         };
+        // A secret field never reaches a hook as a value (not even one saved
+        // in plain text before the manifest declared it secret).
+        info.additional_info
+            .retain(|(k, _)| !block.page.is_secret(k));
         let hidden: Vec<_> = block
             .page
             .content
             .iter()
-            .filter(|f| f.managed && f.hidden && f.key != API_KEY_FIELD)
+            .filter(|f| f.managed && f.hidden && !f.is_secret())
             .filter(|f| !info.additional_info.iter().any(|(k, _)| k == &f.key))
             .collect();
         if hidden.is_empty() {
@@ -116,10 +120,12 @@ impl ConnectionCalls {
                 .cloned()
                 .collect::<BTreeMap<_, _>>();
             let placement = connector.prepared.basic_auth(&bare, info).await.result?;
+            let secret_fields = self.secret_fields(connector, connection).await?;
             credentials.api_key = Some(ApiKeyCredential {
                 key,
                 placement: placement_from(placement),
                 fields,
+                secret_fields,
             });
         }
         Ok(CallContext {
@@ -128,6 +134,49 @@ impl ConnectionCalls {
             credentials: Arc::new(credentials),
             deny_outbound: false,
         })
+    }
+}
+
+impl ConnectionCalls {
+    /// The secret form fields of an API-key connection, for injection by
+    /// reference only: those stored (encrypted) with the connection, plus the
+    /// current values of hidden managed secret fields an admin set.
+    async fn secret_fields(
+        &self,
+        connector: &LoadedConnector,
+        connection: &Connection,
+    ) -> Result<BTreeMap<String, SecretString>, FlowError> {
+        let Some(block) = &connector.info.manifest.auth.api_key else {
+            return Ok(BTreeMap::new());
+        };
+        if block.page.secret_fields().next().is_none() {
+            return Ok(BTreeMap::new());
+        }
+        let mut values = self.connections.secret_fields(connection).await?;
+        let hidden: Vec<_> = block
+            .page
+            .secret_fields()
+            .filter(|f| f.managed && f.hidden && !values.contains_key(&f.key))
+            .collect();
+        if hidden.is_empty() {
+            return Ok(values);
+        }
+        let (account, connector_id) = (&connection.account_id, &connection.connector_id);
+        let for_account = self.managed.fields(account, connector_id, None).await?;
+        let for_user = self
+            .managed
+            .fields(account, connector_id, Some(&connection.user_id))
+            .await?;
+        for field in hidden {
+            let stored = match field.managed_scope.unwrap_or(ManagedScope::Account) {
+                ManagedScope::Account => for_account.get(&field.key),
+                ManagedScope::User => for_user.get(&field.key),
+            };
+            if let Some(value) = stored {
+                values.insert(field.key.clone(), value.clone());
+            }
+        }
+        Ok(values)
     }
 }
 

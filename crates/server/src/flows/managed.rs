@@ -13,7 +13,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use connector_abi::manifest::{
-    API_KEY_FIELD, AdminManagedOAuth, AuthKind, FormField, ManagedOAuthValue, ManagedScope,
+    AdminManagedOAuth, AuthKind, FormField, ManagedOAuthValue, ManagedScope,
 };
 
 use super::FlowError;
@@ -141,7 +141,7 @@ pub struct ManagedFieldView {
     pub hidden: bool,
     /// A value is stored.
     pub set: bool,
-    /// The stored value (`********` for the API key itself).
+    /// The stored value (`********` for the API key and every secret field).
     pub value: Option<String>,
 }
 
@@ -404,8 +404,10 @@ impl ManagedCredentials {
             fields: fields
                 .iter()
                 .map(|f| {
+                    // A secret field (the API key included) is reported as
+                    // set, never shown.
                     let value = stored.get(&f.key).map(|v| {
-                        if f.key == API_KEY_FIELD {
+                        if f.is_secret() {
                             MASK.to_string()
                         } else {
                             v.expose_secret().to_string()

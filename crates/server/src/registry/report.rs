@@ -171,6 +171,9 @@ impl InspectReport {
                     if field.hidden {
                         flags.push("hidden".into());
                     }
+                    if field.is_secret() {
+                        flags.push("secret".into());
+                    }
                     if field.ui_schema.is_some() {
                         flags.push("uiSchema".into());
                     }

@@ -28,7 +28,7 @@ impl Database {
         to: &str,
     ) -> anyhow::Result<()> {
         anyhow::ensure!(
-            ["access_token", "refresh_token", "api_key"].contains(&column),
+            ["access_token", "refresh_token", "api_key", "secret_fields"].contains(&column),
             "not a secret column"
         );
         let value: Option<String> =
@@ -152,6 +152,36 @@ impl Database {
         Ok(())
     }
 
+    /// Test support: every column of a connection row as text (`NULL` for
+    /// none), as a database reader sees it.
+    #[doc(hidden)]
+    pub async fn connection_row_for_tests(&self, id: &str) -> anyhow::Result<Vec<String>> {
+        use sqlx::{Column, Row};
+        let row = sqlx::query("SELECT * FROM connections WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row
+            .columns()
+            .iter()
+            .map(|column| {
+                let i = column.ordinal();
+                let text = row
+                    .try_get::<Option<String>, _>(i)
+                    .ok()
+                    .flatten()
+                    .or_else(|| {
+                        row.try_get::<Option<i64>, _>(i)
+                            .ok()
+                            .flatten()
+                            .map(|n| n.to_string())
+                    })
+                    .unwrap_or_else(|| "NULL".into());
+                format!("{}={text}", column.name())
+            })
+            .collect())
+    }
+
     /// Test support: a connection's stored (encrypted) secret column.
     #[doc(hidden)]
     pub async fn secret_column_for_tests(
@@ -160,7 +190,7 @@ impl Database {
         column: &str,
     ) -> anyhow::Result<Option<String>> {
         anyhow::ensure!(
-            ["access_token", "refresh_token", "api_key"].contains(&column),
+            ["access_token", "refresh_token", "api_key", "secret_fields"].contains(&column),
             "not a secret column"
         );
         Ok(
@@ -180,7 +210,7 @@ impl Database {
         value: Option<String>,
     ) -> anyhow::Result<()> {
         anyhow::ensure!(
-            ["access_token", "refresh_token", "api_key"].contains(&column),
+            ["access_token", "refresh_token", "api_key", "secret_fields"].contains(&column),
             "not a secret column"
         );
         sqlx::query(&format!(

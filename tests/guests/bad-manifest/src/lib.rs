@@ -1,5 +1,5 @@
 //! Test-only: well-behaved code, but `connector.json` has an unknown field
-//! (`auth.apiKey.page.content[0].secret`). The host must refuse to load it.
+//! (`auth.apiKey.page.content[0].sensitive`). The host must refuse to load it.
 
 use connector_sdk::prelude::*;
 

@@ -9,6 +9,8 @@ use base64::Engine as _;
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
+use connector_abi::manifest::SECRET_FIELD_REF_PREFIX;
+
 use crate::generated::connector::auth::http::{Credential, HttpError};
 
 /// How the API key is placed (the result of the connector's `basic-auth` hook).
@@ -24,8 +26,9 @@ pub enum ApiKeyPlacement {
     Query(String),
 }
 
-/// A connection's API key with its placement and the non-secret form fields
-/// usable in a Basic template.
+/// A connection's API key with its placement, the non-secret form fields
+/// usable in a Basic template, and the secret form fields (manifest
+/// `secret: true`), which the guest can only name.
 #[derive(Debug, Clone)]
 pub struct ApiKeyCredential {
     /// The key.
@@ -34,6 +37,10 @@ pub struct ApiKeyCredential {
     pub placement: ApiKeyPlacement,
     /// Other form fields (`{tenantId}` in templates).
     pub fields: BTreeMap<String, String>,
+    /// Secret form fields by `const`: `{apiSecret}` in a Basic template, or
+    /// `credential::host-secret` with `secret: "field:apiSecret"`. Each is
+    /// scrubbed from responses like the key.
+    pub secret_fields: BTreeMap<String, SecretString>,
 }
 
 /// An OAuth client id and secret.
@@ -155,7 +162,10 @@ pub(crate) fn kind(credential: &Credential) -> String {
         Credential::AccessToken => "access-token".into(),
         Credential::ApiKey => "api-key".into(),
         Credential::ClientCredentials => "client-credentials".into(),
-        Credential::HostSecret(s) => format!("host-secret:{}", s.secret),
+        Credential::HostSecret(s) => match s.secret.strip_prefix(SECRET_FIELD_REF_PREFIX) {
+            Some(field) => format!("secret-field:{field}"),
+            None => format!("host-secret:{}", s.secret),
+        },
     }
 }
 
@@ -222,6 +232,34 @@ pub(crate) fn granted_secret<'a>(
     Ok(&secret.value)
 }
 
+/// A secret form field of the connection's API-key form in a header:
+/// `credential::host-secret` with `secret: "field:<const>"`.
+fn secret_field_injection(
+    spec: &crate::generated::connector::auth::http::SecretHeader,
+    credentials: &CallCredentials,
+) -> Result<Injected, HttpError> {
+    let field = &spec.secret[SECRET_FIELD_REF_PREFIX.len()..];
+    let value = credentials
+        .api_key
+        .as_ref()
+        .and_then(|api_key| api_key.secret_fields.get(field))
+        .ok_or_else(|| {
+            unavailable(&format!(
+                "secret field `{field}` is not a secret field of this connection's API-key form, \
+                 or has no value"
+            ))
+        })?;
+    let name = injectable_header(&spec.header)?;
+    let prefix = spec.prefix.as_deref().unwrap_or("");
+    Ok(Injected::new(
+        Injection::Header(
+            name,
+            sensitive(format!("{prefix}{}", value.expose_secret()))?,
+        ),
+        vec![value.clone()],
+    ))
+}
+
 /// Resolves the named credential to what must be attached.
 pub(crate) fn injection(
     credential: &Credential,
@@ -258,11 +296,18 @@ pub(crate) fn injection(
                 }
                 ApiKeyPlacement::Basic(template) => {
                     let mut filled = template.replace("{apiKey}", key);
+                    let mut secrets = secrets;
+                    for (name, value) in &api_key.secret_fields {
+                        let placeholder = format!("{{{name}}}");
+                        if filled.contains(&placeholder) {
+                            filled = filled.replace(&placeholder, value.expose_secret());
+                            secrets.push(value.clone());
+                        }
+                    }
                     for (name, value) in &api_key.fields {
                         filled = filled.replace(&format!("{{{name}}}"), value);
                     }
                     let header = basic(&filled)?;
-                    let mut secrets = secrets;
                     secrets.push(SecretString::from(filled));
                     return Ok(Injected::new(
                         Injection::Header(authorization, header),
@@ -292,6 +337,9 @@ pub(crate) fn injection(
                 vec![client.client_secret.clone(), SecretString::from(pair)],
             ))
         }
+        Credential::HostSecret(spec) if spec.secret.starts_with(SECRET_FIELD_REF_PREFIX) => {
+            secret_field_injection(spec, credentials)
+        }
         Credential::HostSecret(spec) => {
             let value = granted_secret(
                 host_secrets,
@@ -311,5 +359,102 @@ pub(crate) fn injection(
                 vec![value.clone()],
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod secret_field_tests {
+    use super::*;
+    use crate::generated::connector::auth::http::SecretHeader;
+
+    fn credentials(placement: ApiKeyPlacement) -> CallCredentials {
+        CallCredentials {
+            api_key: Some(ApiKeyCredential {
+                key: SecretString::from("the-key"),
+                placement,
+                fields: BTreeMap::from([("tenantId".to_string(), "acme".to_string())]),
+                secret_fields: BTreeMap::from([(
+                    "apiSecret".to_string(),
+                    SecretString::from("the-secret"),
+                )]),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn field_ref(field: &str) -> Credential {
+        Credential::HostSecret(SecretHeader {
+            secret: format!("{SECRET_FIELD_REF_PREFIX}{field}"),
+            header: "x-api-secret".into(),
+            prefix: Some("Secret ".into()),
+        })
+    }
+
+    fn resolve(
+        credential: &Credential,
+        credentials: &CallCredentials,
+    ) -> Result<Injected, HttpError> {
+        injection(
+            credential,
+            credentials,
+            &HostSecrets::default(),
+            &BTreeSet::new(),
+            "c",
+        )
+    }
+
+    fn secrets(injected: &Injected) -> Vec<String> {
+        injected
+            .secrets
+            .iter()
+            .map(|s| s.expose_secret().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_secret_field_is_injected_by_reference_and_scrubbed() {
+        let credentials = credentials(ApiKeyPlacement::Bearer);
+        let injected = resolve(&field_ref("apiSecret"), &credentials).unwrap();
+        let Injection::Header(name, value) = &injected.place else {
+            panic!("a header")
+        };
+        assert_eq!(name.as_str(), "x-api-secret");
+        assert_eq!(value.to_str().unwrap(), "Secret the-secret");
+        assert!(value.is_sensitive());
+        assert_eq!(secrets(&injected), ["the-secret"]);
+        assert_eq!(kind(&field_ref("apiSecret")), "secret-field:apiSecret");
+        // A plain field, an unknown one, or a call without an API key: refused.
+        for (field, credentials) in [
+            ("tenantId", credentials.clone()),
+            ("nope", credentials.clone()),
+            ("apiSecret", CallCredentials::default()),
+        ] {
+            assert!(matches!(
+                resolve(&field_ref(field), &credentials),
+                Err(HttpError::CredentialUnavailable(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_basic_template_fills_secret_fields_and_scrubs_them() {
+        let template = ApiKeyPlacement::Basic("{apiKey}:{apiSecret}@{tenantId}".into());
+        let injected = resolve(&Credential::ApiKey, &credentials(template)).unwrap();
+        let Injection::Header(_, value) = &injected.place else {
+            panic!("a header")
+        };
+        let expected = base64::engine::general_purpose::STANDARD.encode("the-key:the-secret@acme");
+        assert_eq!(value.to_str().unwrap(), format!("Basic {expected}"));
+        assert_eq!(
+            secrets(&injected),
+            ["the-key", "the-secret", "the-key:the-secret@acme"]
+        );
+        // A template without it does not carry (or scrub) it.
+        let injected = resolve(
+            &Credential::ApiKey,
+            &credentials(ApiKeyPlacement::Basic("{apiKey}:".into())),
+        )
+        .unwrap();
+        assert_eq!(secrets(&injected), ["the-key", "the-key:"]);
     }
 }

@@ -167,7 +167,7 @@ pub struct ManagedFieldView {
     pub hidden: bool,
     /// A value is stored.
     pub set: bool,
-    /// The stored value (`********` for the API key itself).
+    /// The stored value (`********` for the API key and every secret field).
     pub value: Option<String>,
 }
 

@@ -2,6 +2,7 @@
 //! are stored only as AEAD envelopes bound to their row and column, and are
 //! never part of [`Connection`] (which is what APIs return).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -189,6 +190,9 @@ pub enum ConnectionStoreError {
 }
 
 const SECRET_COLUMNS: [&str; 3] = ["access_token", "refresh_token", "api_key"];
+/// The column holding the API-key form's secret fields (one envelope of a
+/// JSON map `const → value`), and the purpose in its associated data.
+const SECRET_FIELDS_COLUMN: &str = "secret_fields";
 const COLUMNS: &str = "id, account_id, user_id, connector_id, auth_type, status, hostname, platform_user_id, user_name, \
      timezone_name, timezone_offset, additional_info, expires_at, access_token, refresh_token, api_key, created_at, updated_at";
 
@@ -235,6 +239,18 @@ impl ConnectionStore {
     /// Saves a login: a new connection, or the replacement of the user's existing
     /// connection to that connector (same id, new secrets, status active).
     pub async fn save(&self, new: NewConnection) -> Result<Connection, ConnectionStoreError> {
+        self.save_with_secret_fields(new, &BTreeMap::new()).await
+    }
+
+    /// [`ConnectionStore::save`] with the values of the API-key form's secret
+    /// fields (manifest `secret: true`), stored as one envelope of a JSON map
+    /// `const → value` in `secret_fields` (none when empty), in the same
+    /// statement.
+    pub async fn save_with_secret_fields(
+        &self,
+        new: NewConnection,
+        secret_fields: &BTreeMap<String, SecretString>,
+    ) -> Result<Connection, ConnectionStoreError> {
         let existing: Option<String> = sqlx::query_scalar(
             "SELECT id FROM connections WHERE account_id = $1 AND user_id = $2 AND connector_id = $3",
         )
@@ -260,19 +276,27 @@ impl ConnectionStore {
         let access = seal("access_token", &new.secrets.access_token);
         let refresh = seal("refresh_token", &new.secrets.refresh_token);
         let api_key = seal("api_key", &new.secrets.api_key);
+        let secret_fields = (!secret_fields.is_empty()).then(|| {
+            let plain: BTreeMap<&str, &str> = secret_fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.expose_secret()))
+                .collect();
+            SecretString::from(serde_json::to_string(&plain).expect("a map of strings serialises"))
+        });
+        let secret_fields = seal(SECRET_FIELDS_COLUMN, &secret_fields);
         let info = serde_json::to_string(&new.additional_info).expect("pairs of strings serialise");
         let now = unix_seconds();
         let query = if existing.is_some() {
             "UPDATE connections SET auth_type = $4, status = 'active', refresh_failures = 0,
              next_refresh_at = NULL, last_refresh_error = NULL, hostname = $5, platform_user_id = $6,
              user_name = $7, timezone_name = $8, timezone_offset = $9, additional_info = $10, expires_at = $11,
-             access_token = $12, refresh_token = $13, api_key = $14, updated_at = $15
+             access_token = $12, refresh_token = $13, api_key = $14, updated_at = $15, secret_fields = $16
              WHERE id = $1 AND account_id = $2 AND connector_id = $3"
         } else {
             "INSERT INTO connections (id, account_id, connector_id, auth_type, status, hostname, platform_user_id,
              user_name, timezone_name, timezone_offset, additional_info, expires_at, access_token, refresh_token,
-             api_key, created_at, updated_at, user_id)
-             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)"
+             api_key, created_at, updated_at, secret_fields, user_id)
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)"
         };
         let mut statement = sqlx::query(query)
             .bind(&id)
@@ -289,7 +313,8 @@ impl ConnectionStore {
             .bind(&access)
             .bind(&refresh)
             .bind(&api_key)
-            .bind(now);
+            .bind(now)
+            .bind(&secret_fields);
         if existing.is_none() {
             statement = statement.bind(&new.user_id);
         }
@@ -347,6 +372,46 @@ impl ConnectionStore {
             .fetch_one(&self.database.pool)
             .await?;
         self.decrypt(connection, &row, 0)
+    }
+
+    /// Decrypts a connection's secret form fields (`const → value`; empty when
+    /// none are stored).
+    pub async fn secret_fields(
+        &self,
+        connection: &Connection,
+    ) -> Result<BTreeMap<String, SecretString>, ConnectionStoreError> {
+        let envelope: Option<String> = sqlx::query_scalar(
+            "SELECT secret_fields FROM connections WHERE id = $1 AND account_id = $2 AND user_id = $3",
+        )
+        .bind(&connection.id)
+        .bind(&connection.account_id)
+        .bind(&connection.user_id)
+        .fetch_optional(&self.database.pool)
+        .await?
+        .flatten();
+        let Some(envelope) = envelope else {
+            return Ok(BTreeMap::new());
+        };
+        let aad = Self::aad(
+            (&connection.account_id, &connection.user_id),
+            &connection.connector_id,
+            &connection.id,
+            SECRET_FIELDS_COLUMN,
+        );
+        let plain =
+            zeroize::Zeroizing::new(self.keys.decrypt(&envelope, aad).map_err(|source| {
+                ConnectionStoreError::Crypto {
+                    id: connection.id.clone(),
+                    column: SECRET_FIELDS_COLUMN,
+                    source,
+                }
+            })?);
+        let map: BTreeMap<String, String> = serde_json::from_slice(&plain[..])
+            .map_err(|_| ConnectionStoreError::Corrupt(connection.id.clone()))?;
+        Ok(map
+            .into_iter()
+            .map(|(k, v)| (k, SecretString::from(v)))
+            .collect())
     }
 
     /// A connection and its decrypted secrets in one query (the proxy's path).

@@ -32,7 +32,7 @@ impl ConnectionStore {
         wanted: impl Fn(&Keyring, &str) -> bool,
     ) -> Result<RotationReport, ConnectionStoreError> {
         let sql = format!(
-            "SELECT id, account_id, user_id, connector_id, access_token, refresh_token, api_key FROM connections{filter}"
+            "SELECT id, account_id, user_id, connector_id, access_token, refresh_token, api_key, secret_fields FROM connections{filter}"
         );
         let rows = sqlx::query(&sql).fetch_all(&self.database.pool).await?;
         let mut report = RotationReport::default();
@@ -43,7 +43,8 @@ impl ConnectionStore {
                 row.try_get(2)?,
                 row.try_get(3)?,
             );
-            for (offset, column) in SECRET_COLUMNS.iter().enumerate() {
+            let columns = SECRET_COLUMNS.iter().chain([&SECRET_FIELDS_COLUMN]);
+            for (offset, column) in columns.enumerate() {
                 let Some(old) = row.try_get::<Option<String>, _>(4 + offset)? else {
                     continue;
                 };

@@ -151,7 +151,7 @@ impl ConnectionStore {
         at: ConnectionRef<'_>,
     ) -> Result<bool, ConnectionStoreError> {
         let done = sqlx::query(
-            "UPDATE connections SET access_token = NULL, refresh_token = NULL, api_key = NULL, expires_at = NULL,
+            "UPDATE connections SET access_token = NULL, refresh_token = NULL, api_key = NULL, secret_fields = NULL, expires_at = NULL,
              status = 'revoked', updated_at = $4 WHERE id = $1 AND account_id = $2 AND user_id = $3",
         )
         .bind(at.id)
