@@ -256,6 +256,9 @@ pub async fn call(
     // Credentials: the stored test account, and CONNECTOR_API_KEY.
     let mut credentials = CallCredentials::default();
     let mut names = Vec::new();
+    // The secret form fields of the stored test connection (from a login on
+    // the dev page): `{apiSecret}` templates and `field:` references.
+    let mut secret_fields = Default::default();
     let stored = host
         .connections
         .list(TEST_ACCOUNT, TEST_USER)
@@ -274,6 +277,11 @@ pub async fn call(
             names.push("access-token (test account)".to_string());
         }
         credentials.access_token = secrets.access_token;
+        secret_fields = host
+            .connections
+            .secret_fields(connection)
+            .await
+            .map_err(|e| AuthoringError::Other(e.to_string()))?;
     }
     if let Ok(key) = std::env::var(API_KEY_ENV) {
         let placement = if prepared.implements(Hook::BasicAuth) {
@@ -307,7 +315,7 @@ pub async fn call(
             key: SecretString::from(key),
             placement,
             fields,
-            secret_fields: Default::default(),
+            secret_fields,
         });
         names.push(format!("api-key ({API_KEY_ENV})"));
     }
