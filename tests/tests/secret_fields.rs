@@ -296,3 +296,106 @@ fn inspect_shows_which_fields_are_secret() {
     assert_eq!(content[1]["secret"], true, "{json}");
     assert!(content[2].get("secret").is_none(), "{json}");
 }
+
+/// The store on SQLite and (when configured) PostgreSQL: the envelope holds no
+/// value, is bound to its row, follows key rotation and is cleared by logout.
+#[tokio::test]
+async fn the_store_keeps_secret_fields_in_one_rotating_envelope() {
+    use connector_server::store::crypto::Keyring;
+    use connector_server::store::{ConnectionSecrets, ConnectionStore, NewConnection};
+    use connector_test_support::databases::{databases, unique};
+    use secrecy::{ExposeSecret, SecretString};
+    use std::collections::BTreeMap;
+
+    for backend in databases().await {
+        let (database, backend) = (backend.database.clone(), backend.name);
+        let (old, new) = (
+            Keyring::generate_entry("old"),
+            Keyring::generate_entry("new"),
+        );
+        let store = |spec: &str| {
+            ConnectionStore::new(
+                database.clone(),
+                Arc::new(Keyring::from_spec(spec).unwrap()),
+            )
+        };
+        let before = store(&old);
+        let account = unique("acct");
+        let values = BTreeMap::from([("apiSecret".to_string(), SecretString::from(API_SECRET))]);
+        let saved = before
+            .save_with_secret_fields(
+                NewConnection {
+                    account_id: account.clone(),
+                    user_id: "u1".into(),
+                    connector_id: CONNECTOR.into(),
+                    auth_type: "apiKey".into(),
+                    hostname: None,
+                    platform_user_id: None,
+                    user_name: None,
+                    timezone_name: None,
+                    timezone_offset: None,
+                    additional_info: vec![("tenantId".into(), "acme".into())],
+                    expires_at: None,
+                    secrets: ConnectionSecrets {
+                        api_key: Some(SecretString::from(API_KEY)),
+                        ..Default::default()
+                    },
+                },
+                &values,
+            )
+            .await
+            .unwrap();
+        let row = database.connection_row_for_tests(&saved.id).await.unwrap();
+        assert_no_field_secret(backend, &row.join("\n"));
+        let read = |fields: BTreeMap<String, SecretString>| {
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, v.expose_secret().to_string()))
+                .collect::<Vec<_>>()
+        };
+        let expected = vec![("apiSecret".to_string(), API_SECRET.to_string())];
+        assert_eq!(read(before.secret_fields(&saved).await.unwrap()), expected);
+
+        // Rotation re-encrypts it; then the old key can be retired.
+        let both = store(&format!("{new},{old}"));
+        assert!(both.rotate_keys().await.unwrap().rotated >= 2, "{backend}");
+        assert_eq!(both.rotate_keys().await.unwrap().rotated, 0, "{backend}");
+        assert_eq!(
+            read(store(&new).secret_fields(&saved).await.unwrap()),
+            expected
+        );
+
+        // A re-login without secret fields drops them; logout clears them.
+        let relogin = NewConnection {
+            account_id: account.clone(),
+            user_id: "u1".into(),
+            connector_id: CONNECTOR.into(),
+            auth_type: "apiKey".into(),
+            hostname: None,
+            platform_user_id: None,
+            user_name: None,
+            timezone_name: None,
+            timezone_offset: None,
+            additional_info: vec![],
+            expires_at: None,
+            secrets: ConnectionSecrets {
+                api_key: Some(SecretString::from(API_KEY)),
+                ..Default::default()
+            },
+        };
+        let current = store(&new);
+        current
+            .save_with_secret_fields(relogin.clone(), &values)
+            .await
+            .unwrap();
+        let again = current.save(relogin.clone()).await.unwrap();
+        assert_eq!(again.id, saved.id);
+        assert!(current.secret_fields(&again).await.unwrap().is_empty());
+        current
+            .save_with_secret_fields(relogin, &values)
+            .await
+            .unwrap();
+        assert!(current.clear_credentials(again.at()).await.unwrap());
+        assert!(current.secret_fields(&again).await.unwrap().is_empty());
+    }
+}
