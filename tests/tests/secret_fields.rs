@@ -194,6 +194,7 @@ async fn secret_fields_are_encrypted_never_returned_and_reach_the_guest_only_by_
     assert_eq!(status, 200, "{refreshed}");
     assert_no_field_secret("refresh-user-info", &refreshed.to_string());
     // `seen` again: a stored connection's hooks get no secret value either.
+    assert_eq!(info(&refreshed, "apiSecret"), None, "{refreshed}");
     let seen = info(&refreshed, "seen").unwrap();
     assert!(seen.starts_with("tenantId=acme;"), "{seen}");
     for name in ["apiKey=", "apiSecret=", "partnerSecret="] {

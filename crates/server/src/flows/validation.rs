@@ -110,7 +110,9 @@ impl ValidationFlow {
         } else {
             prepared.user_info(&ctx, info).await.result?
         };
-        // Hidden admin-managed values stay out of the saved values.
+        // Hidden admin-managed values stay out of the saved values, and so
+        // does anything under a secret field's name (a value saved in plain
+        // text before the field was declared secret is dropped here).
         let page = connector
             .info
             .manifest
@@ -128,6 +130,7 @@ impl ValidationFlow {
             merge(&connection.additional_info, &identity.additional_info)
                 .into_iter()
                 .filter(|(k, _)| !hidden(k))
+                .filter(|(k, _)| !page.is_some_and(|page| page.is_secret(k)))
                 .collect();
         self.connections
             .update_identity(at, &identity_fields(&identity), &additional_info)
