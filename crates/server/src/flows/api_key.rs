@@ -20,8 +20,8 @@ use crate::events::EventKind;
 use crate::registry::LoadedConnector;
 use crate::store::{Connection, ConnectionSecrets, ConnectionStore, ManagedStore, NewConnection};
 
-/// An API-key login request.
-#[derive(Debug)]
+/// An API-key login request. `Debug` shows field names only (the form holds
+/// the API key and the secret fields).
 pub struct ApiKeyLogin {
     /// Platform account.
     pub account_id: String,
@@ -34,6 +34,18 @@ pub struct ApiKeyLogin {
     /// Ignore admin-managed values: the user fills the full form (the
     /// fallback after a managed login failed).
     pub manual: bool,
+}
+
+impl std::fmt::Debug for ApiKeyLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyLogin")
+            .field("account_id", &self.account_id)
+            .field("user_id", &self.user_id)
+            .field("hostname", &self.hostname)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .field("manual", &self.manual)
+            .finish()
+    }
 }
 
 /// Logs users in with an API key.
@@ -324,5 +336,30 @@ pub(crate) fn as_text(field: &FormField, value: &serde_json::Value) -> Result<St
             "expected a {}",
             format!("{expected:?}").to_lowercase()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_request_debug_shows_field_names_only() {
+        let login = ApiKeyLogin {
+            account_id: "acct".into(),
+            user_id: "user".into(),
+            hostname: None,
+            fields: serde_json::json!({"apiKey": "k-value-1", "apiSecret": "s-value-2"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            manual: false,
+        };
+        let shown = format!("{login:?}");
+        assert!(shown.contains("apiSecret"), "{shown}");
+        assert!(
+            !shown.contains("k-value-1") && !shown.contains("s-value-2"),
+            "{shown}"
+        );
     }
 }

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::flows;
 use crate::store::Connection;
 
-/// An API-key login request.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// An API-key login request. `Debug` shows field names only (the form holds
+/// the API key and the secret fields).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiKeyLogin {
     /// Platform account.
@@ -25,6 +26,18 @@ pub struct ApiKeyLogin {
     /// fallback after a managed login failed).
     #[serde(default)]
     pub manual: bool,
+}
+
+impl std::fmt::Debug for ApiKeyLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyLogin")
+            .field("account_id", &self.account_id)
+            .field("user_id", &self.user_id)
+            .field("hostname", &self.hostname)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .field("manual", &self.manual)
+            .finish()
+    }
 }
 
 impl From<ApiKeyLogin> for flows::ApiKeyLogin {
