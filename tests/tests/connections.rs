@@ -201,8 +201,10 @@ async fn secrets_written_before_user_binding_are_refused_until_the_upgrade_binds
         }
 
         let report = store.bind_secrets_to_users().await.unwrap();
+        // (The PostgreSQL database outlives a run: look at this row only.)
+        assert!(report.rotated >= 1, "{backend}: {report:?}");
         assert!(
-            report.rotated >= 1 && report.failed.is_empty(),
+            !report.failed.iter().any(|f| f.contains(&saved.id)),
             "{backend}: {report:?}"
         );
         let stored = database
@@ -213,9 +215,13 @@ async fn secrets_written_before_user_binding_are_refused_until_the_upgrade_binds
         assert!(stored.starts_with("v2.k1."), "{backend}: {stored}");
         let secrets = store.secrets(&saved).await.unwrap();
         assert_eq!(secrets.api_key.unwrap().expose_secret(), API_KEY);
-        // Nothing is left to upgrade.
-        let again = store.bind_secrets_to_users().await.unwrap();
-        assert_eq!(again.rotated, 0, "{backend}");
+        // Nothing of this row is left to upgrade: it stays as it is.
+        store.bind_secrets_to_users().await.unwrap();
+        let stored_again = database
+            .secret_column_for_tests(&saved.id, "api_key")
+            .await
+            .unwrap();
+        assert_eq!(stored_again, Some(stored), "{backend}");
     }
 }
 

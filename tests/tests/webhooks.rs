@@ -745,12 +745,17 @@ async fn debug_output_shows_no_secret() {
     .await;
 }
 
+/// The two tests below write outbox rows without a MAC into the shared
+/// database, and the upgrade MACs every such pending row: one at a time.
+static MAC_LESS_ROWS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// What a database writer would like the host to sign and send.
 const FORGED_PAYLOAD: &str =
     r#"{"id":"forged","type":"connection.revoked","connection":{"id":"someone-else"}}"#;
 
 #[tokio::test]
 async fn a_database_writer_cannot_make_the_host_sign_a_forged_event() {
+    let _one_at_a_time = MAC_LESS_ROWS.lock().await;
     bounded(async {
         for backend in databases().await {
             let name = backend.name;
@@ -779,7 +784,9 @@ async fn a_database_writer_cannot_make_the_host_sign_a_forged_event() {
                      FROM webhook_outbox WHERE id = $2"
                 )
             };
-            for sql in [copy("forged-no-mac", "NULL"), copy("forged-copied-mac", "mac")] {
+            // Unique ids: the PostgreSQL database outlives a test run.
+            let (no_mac, copied_mac) = (unique("forged-no-mac"), unique("forged-copied-mac"));
+            for sql in [copy(&no_mac, "NULL"), copy(&copied_mac, "mac")] {
                 let inserted = database
                     .execute_for_tests(&sql, &[FORGED_PAYLOAD, &genuine])
                     .await
@@ -798,7 +805,7 @@ async fn a_database_writer_cannot_make_the_host_sign_a_forged_event() {
             assert_eq!(receiver.hits_of(&genuine).len(), 1, "{name}: the genuine event is sent");
             let sent = receiver.state.hits.lock().unwrap().len();
             assert_eq!(sent, 1, "{name}: nothing else reached the receiver");
-            for id in ["forged-no-mac", "forged-copied-mac", altered.as_str()] {
+            for id in [no_mac.as_str(), copied_mac.as_str(), altered.as_str()] {
                 let status = events.status(id).await.unwrap().unwrap();
                 assert!(status.failed_at.is_some(), "{name}: {id} is marked failed");
                 let error = status.last_error.unwrap_or_default();
@@ -811,6 +818,7 @@ async fn a_database_writer_cannot_make_the_host_sign_a_forged_event() {
 
 #[tokio::test]
 async fn rows_pending_at_the_upgrade_get_their_mac_and_are_sent() {
+    let _one_at_a_time = MAC_LESS_ROWS.lock().await;
     bounded(async {
         for backend in databases().await {
             let name = backend.name;
