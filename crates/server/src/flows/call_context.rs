@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use connector_abi::manifest::ManagedScope;
+use connector_abi::manifest::{FormField, ManagedScope};
 use connector_sandbox::capabilities::http::{ApiKeyCredential, ApiKeyPlacement, CallCredentials};
 use connector_sandbox::runtime::CallContext;
 use connector_sandbox::wit::hooks::{self, ConnectionInfo};
@@ -57,8 +57,23 @@ impl ConnectionCalls {
             .filter(|f| f.managed && f.hidden && !f.is_secret())
             .filter(|f| !info.additional_info.iter().any(|(k, _)| k == &f.key))
             .collect();
-        if hidden.is_empty() {
-            return Ok(info);
+        for (key, value) in self.managed_values(connection, &hidden).await? {
+            info.additional_info
+                .push((key, value.expose_secret().to_string()));
+        }
+        Ok(info)
+    }
+
+    /// The current admin-set values of the managed `fields` for
+    /// `connection` (each from its scope: the account's, or the user's);
+    /// fields no admin set are left out. No query when `fields` is empty.
+    async fn managed_values(
+        &self,
+        connection: &Connection,
+        fields: &[&FormField],
+    ) -> Result<Vec<(String, SecretString)>, FlowError> {
+        if fields.is_empty() {
+            return Ok(Vec::new());
         }
         let (account, connector_id) = (&connection.account_id, &connection.connector_id);
         let for_account = self.managed.fields(account, connector_id, None).await?;
@@ -66,17 +81,16 @@ impl ConnectionCalls {
             .managed
             .fields(account, connector_id, Some(&connection.user_id))
             .await?;
-        for field in hidden {
-            let stored = match field.managed_scope.unwrap_or(ManagedScope::Account) {
-                ManagedScope::Account => for_account.get(&field.key),
-                ManagedScope::User => for_user.get(&field.key),
-            };
-            if let Some(value) = stored {
-                info.additional_info
-                    .push((field.key.clone(), value.expose_secret().to_string()));
-            }
-        }
-        Ok(info)
+        Ok(fields
+            .iter()
+            .filter_map(|field| {
+                let stored = match field.managed_scope.unwrap_or(ManagedScope::Account) {
+                    ManagedScope::Account => for_account.get(&field.key),
+                    ManagedScope::User => for_user.get(&field.key),
+                };
+                stored.map(|value| (field.key.clone(), value.clone()))
+            })
+            .collect())
     }
 
     /// The call context of a stored connection: its decrypted secrets, the API
@@ -158,24 +172,7 @@ impl ConnectionCalls {
             .secret_fields()
             .filter(|f| f.managed && f.hidden && !values.contains_key(&f.key))
             .collect();
-        if hidden.is_empty() {
-            return Ok(values);
-        }
-        let (account, connector_id) = (&connection.account_id, &connection.connector_id);
-        let for_account = self.managed.fields(account, connector_id, None).await?;
-        let for_user = self
-            .managed
-            .fields(account, connector_id, Some(&connection.user_id))
-            .await?;
-        for field in hidden {
-            let stored = match field.managed_scope.unwrap_or(ManagedScope::Account) {
-                ManagedScope::Account => for_account.get(&field.key),
-                ManagedScope::User => for_user.get(&field.key),
-            };
-            if let Some(value) = stored {
-                values.insert(field.key.clone(), value.clone());
-            }
-        }
+        values.extend(self.managed_values(connection, &hidden).await?);
         Ok(values)
     }
 }
