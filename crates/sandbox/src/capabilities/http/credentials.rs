@@ -249,6 +249,15 @@ fn secret_field_injection(
                  or has no value"
             ))
         })?;
+    secret_header(spec, value)
+}
+
+/// `value` in the header `spec` names, after its prefix: sensitive, and
+/// recorded for scrubbing.
+fn secret_header(
+    spec: &crate::generated::connector::auth::http::SecretHeader,
+    value: &SecretString,
+) -> Result<Injected, HttpError> {
     let name = injectable_header(&spec.header)?;
     let prefix = spec.prefix.as_deref().unwrap_or("");
     Ok(Injected::new(
@@ -349,15 +358,7 @@ pub(crate) fn injection(
                 SecretPurpose::RequestHeader,
             )
             .map_err(|reason| unavailable(&reason))?;
-            let name = injectable_header(&spec.header)?;
-            let prefix = spec.prefix.as_deref().unwrap_or("");
-            Ok(Injected::new(
-                Injection::Header(
-                    name,
-                    sensitive(format!("{prefix}{}", value.expose_secret()))?,
-                ),
-                vec![value.clone()],
-            ))
+            secret_header(spec, value)
         }
     }
 }
