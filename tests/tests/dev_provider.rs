@@ -651,3 +651,207 @@ async fn api_key_userinfo_accepts_a_known_key_only() {
     }
     assert_eq!(provider.stats().userinfo_requests, 6);
 }
+
+/// A code from the authorization endpoint at `path` (PKCE with [`VERIFIER`])
+/// and the redirect's `iss`.
+async fn code_at(provider: &DevProvider, path: &str) -> (String, String) {
+    let challenge = challenge(VERIFIER);
+    let mut url = Url::parse(&format!("{}{path}", provider.base_url())).unwrap();
+    url.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", CLIENT_ID),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let response = http().get(url).send().await.unwrap();
+    let (_, query) = redirect_query(&response);
+    (
+        get(&query, "code").unwrap().to_string(),
+        get(&query, "iss").unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn client_credentials_in_both_the_header_and_the_body_are_refused() {
+    let provider = DevProvider::start(config()).await.unwrap();
+    let two_methods = |result: (StatusCode, Value)| {
+        assert_error(result.clone(), StatusCode::BAD_REQUEST, "invalid_request");
+        assert_eq!(
+            result.1["error_description"],
+            "client authentication must only be provided using one mechanism"
+        );
+    };
+    let both = |code: &str| -> Vec<(String, String)> {
+        [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", VERIFIER),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    let code = code(&provider).await;
+    let form = both(&code);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    two_methods(
+        post_form(
+            &provider,
+            "/oauth/token",
+            Auth::Header(CLIENT_ID, CLIENT_SECRET),
+            &form,
+        )
+        .await,
+    );
+    // Refused before the code was looked at: it still works with one method.
+    let auth = Auth::Header(CLIENT_ID, CLIENT_SECRET);
+    let (status, body) = exchange(&provider, auth, &code, REDIRECT_URI, Some(VERIFIER)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = token(&body, "access_token");
+
+    // Revocation is as strict.
+    two_methods(
+        post_form(
+            &provider,
+            "/oauth/revoke",
+            Auth::Header(CLIENT_ID, CLIENT_SECRET),
+            &[
+                ("token", access.as_str()),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ],
+        )
+        .await,
+    );
+    assert!(!provider.is_revoked(&access));
+    assert_eq!(
+        provider.stats(),
+        DevProviderStats {
+            authorization_code_grants: 1,
+            token_errors: 1,
+            client_auth_header: 1,
+            client_auth_two_methods: 2,
+            ..DevProviderStats::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn realms_have_their_own_path_issuer_and_keep_their_codes() {
+    let provider = DevProvider::start(DevProviderConfig {
+        realms: vec!["acme".into(), "other".into()],
+        ..config()
+    })
+    .await
+    .unwrap();
+    let base = provider.base_url();
+    let acme = format!("{base}/realms/acme");
+    assert_eq!(provider.realm_issuer("acme"), Some(acme.clone()));
+    assert_eq!(provider.realm_issuer("nope"), None);
+
+    let (code, iss) = code_at(&provider, "/realms/acme/oauth/authorize").await;
+    assert_eq!(iss, acme);
+    // Another issuer of the same origin does not redeem it.
+    for path in ["/oauth/token", "/realms/other/oauth/token"] {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", VERIFIER),
+        ];
+        let result = post_form(
+            &provider,
+            path,
+            Auth::Header(CLIENT_ID, CLIENT_SECRET),
+            &form,
+        )
+        .await;
+        assert_error(result.clone(), StatusCode::BAD_REQUEST, "invalid_grant");
+        assert!(
+            result.1["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("another issuer"),
+            "{path}: {}",
+            result.1
+        );
+    }
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, body) = post_form(
+        &provider,
+        "/realms/acme/oauth/token",
+        Auth::Header(CLIENT_ID, CLIENT_SECRET),
+        &form,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        me(&provider, &token(&body, "access_token")).await.0,
+        StatusCode::OK
+    );
+    // Its refresh token is the realm's too.
+    let refresh_token = token(&body, "refresh_token");
+    assert_error(
+        refresh(&provider, &refresh_token).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.as_str()),
+    ];
+    let (status, body) = post_form(
+        &provider,
+        "/realms/acme/oauth/token",
+        Auth::Header(CLIENT_ID, CLIENT_SECRET),
+        &form,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The root issuer is still the origin; unknown realms do not exist.
+    let (_, iss) = code_at(&provider, "/oauth/authorize").await;
+    assert_eq!(iss, base);
+    let response = http()
+        .get(format!("{base}/realms/nope/oauth/authorize"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn issuers_may_be_named_under_a_public_url() {
+    let provider = DevProvider::start(DevProviderConfig {
+        realms: vec!["acme".into()],
+        public_url: Some("https://sso.example.test".into()),
+        ..config()
+    })
+    .await
+    .unwrap();
+    assert_eq!(provider.issuer(), "https://sso.example.test");
+    let (_, iss) = code_at(&provider, "/oauth/authorize").await;
+    assert_eq!(iss, "https://sso.example.test");
+    let (_, iss) = code_at(&provider, "/realms/acme/oauth/authorize").await;
+    assert_eq!(iss, "https://sso.example.test/realms/acme");
+}
+
+#[tokio::test]
+async fn a_realm_name_must_be_a_path_segment() {
+    let error = DevProvider::start(DevProviderConfig {
+        realms: vec!["a/b".into()],
+        ..config()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+}

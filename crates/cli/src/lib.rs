@@ -92,6 +92,10 @@ enum Command {
         /// API keys `/v3.1/Users/Me` accepts.
         #[arg(long, env = "DEV_PROVIDER_API_KEY", default_value = "dev-api-key")]
         api_key: Vec<String>,
+        /// Also serve this realm, Keycloak style: its endpoints under
+        /// `/realms/<name>/oauth/`, its issuer `http://<listen>/realms/<name>`.
+        #[arg(long)]
+        realm: Vec<String>,
     },
     /// Create a connector crate (manifest, code, README, tests) from a template.
     New(connector_authoring::authoring::cli::NewArgs),
@@ -201,6 +205,7 @@ pub fn main() -> ExitCode {
                 client_secret,
                 redirect_uri,
                 api_key,
+                realm,
             } => {
                 let config = DevProviderConfig {
                     clients: vec![DevClient {
@@ -209,10 +214,16 @@ pub fn main() -> ExitCode {
                         redirect_uris: redirect_uri,
                     }],
                     api_keys: api_key,
+                    realms: realm.clone(),
                     ..DevProviderConfig::default()
                 };
                 let provider = DevProvider::start_on(listen, config).await?;
                 println!("dev provider listening on {}", provider.base_url());
+                for realm in &realm {
+                    if let Some(issuer) = provider.realm_issuer(realm) {
+                        println!("realm {realm}: issuer {issuer}");
+                    }
+                }
                 shutdown_signal().await;
                 Ok(ExitCode::SUCCESS)
             }

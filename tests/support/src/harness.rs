@@ -102,7 +102,23 @@ pub struct Options {
     /// speaks plain http, so the host's token requests and the connectors'
     /// injected credentials go to it in clear.
     pub require_https: bool,
+    /// The public URL the provider names its issuers under
+    /// (`DevProviderConfig::public_url`; its own address when `None`).
+    /// `test-issuer-realm` declares the issuer `{REALM_PUBLIC_URL}/realms/acme`.
+    pub provider_public_url: Option<String>,
+    /// `test-issuer-realm`'s `client-auth-location` config: what its
+    /// `overriding-oauth-option` asks for (nothing when `None`: the default).
+    pub realm_client_auth: Option<&'static str>,
 }
+
+/// The public URL under which `test-issuer-realm`'s manifest names its issuer
+/// (`https://sso.example.test/realms/acme`); pass it as
+/// [`Options::provider_public_url`] to log in with that connector.
+pub const REALM_PUBLIC_URL: &str = "https://sso.example.test";
+
+/// The realms the test provider serves beside its root issuer, on the same
+/// origin: `acme` (`test-issuer-realm`'s) and a sibling, `other`.
+pub const REALMS: [&str; 2] = ["acme", "other"];
 
 impl Default for Options {
     fn default() -> Self {
@@ -115,6 +131,8 @@ impl Default for Options {
             capture_logs: true,
             api: Default::default(),
             require_https: false,
+            provider_public_url: None,
+            realm_client_auth: None,
         }
     }
 }
@@ -149,7 +167,7 @@ pub struct Host {
 }
 
 /// Guests every host serves.
-pub const CONNECTORS: [&str; 7] = [
+pub const CONNECTORS: [&str; 8] = [
     "local_insightly",
     "local_regional",
     "oauth_basic",
@@ -157,6 +175,7 @@ pub const CONNECTORS: [&str; 7] = [
     "managed_apikey",
     "refresh_paths",
     "secret_fields",
+    "issuer_realm",
 ];
 
 impl Host {
@@ -192,9 +211,16 @@ impl Host {
                     client_secret: TENANT_CLIENT_SECRET.into(),
                     redirect_uris: vec!["https://apps.example.com/managed/callback".into()],
                 },
+                DevClient {
+                    client_id: "realm-client".into(),
+                    client_secret: CLIENT_SECRET.into(),
+                    redirect_uris: vec!["https://apps.example.com/realm/callback".into()],
+                },
             ],
             api_keys: vec![API_KEY.into()],
             access_token_lifetime_secs: options.token_lifetime_secs,
+            realms: REALMS.iter().map(|r| r.to_string()).collect(),
+            public_url: options.provider_public_url.clone(),
         })
         .await
         .unwrap();
@@ -208,12 +234,11 @@ impl Host {
             SecretString::from(CLIENT_SECRET),
             ["local-regional".to_string()],
         );
-        let provider_host = options.regional_host.unwrap_or_else(|| {
-            provider
-                .base_url()
-                .trim_start_matches("http://")
-                .to_string()
-        });
+        let own_host = provider
+            .base_url()
+            .trim_start_matches("http://")
+            .to_string();
+        let provider_host = options.regional_host.unwrap_or_else(|| own_host.clone());
         let with_config = |pairs: &[(&str, String)]| ConnectorSettings {
             config: pairs
                 .iter()
@@ -260,6 +285,23 @@ impl Host {
                     ),
                 ]),
             ),
+            ("test-issuer-realm".to_string(), {
+                let mut settings = with_config(&[
+                    (
+                        "authorize-url",
+                        format!("{base}/realms/acme/oauth/authorize"),
+                    ),
+                    ("token-url", format!("{base}/realms/acme/oauth/token")),
+                    ("api-base", base.clone()),
+                    ("hostname", own_host),
+                ]);
+                if let Some(location) = options.realm_client_auth {
+                    settings
+                        .config
+                        .insert("client-auth-location".into(), location.into());
+                }
+                settings
+            }),
         ]);
         let host_secrets = BTreeMap::from([
             ("regional-crm-client-secret".to_string(), secret.clone()),
@@ -274,6 +316,13 @@ impl Host {
                 "paths-client-secret".to_string(),
                 HostSecret {
                     connectors: ["test-refresh-paths".to_string()].into(),
+                    ..secret.clone()
+                },
+            ),
+            (
+                "realm-client-secret".to_string(),
+                HostSecret {
+                    connectors: ["test-issuer-realm".to_string()].into(),
                     ..secret
                 },
             ),
@@ -425,9 +474,16 @@ impl Host {
     /// Has the provider approve a started login (the user's browser would go
     /// there: the test client does); returns the query of the redirect back.
     pub async fn approve(&self, started: &Value) -> String {
+        self.approve_at(started, "/oauth/authorize").await
+    }
+
+    /// [`Host::approve`] at the provider's authorization endpoint `path`
+    /// (e.g. `/realms/acme/oauth/authorize`), whatever the authorize URL
+    /// names: where a user's browser goes, or is sent by an attacker.
+    pub async fn approve_at(&self, started: &Value, path: &str) -> String {
         let authorize = url::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
         let at_provider = format!(
-            "{}/oauth/authorize?{}",
+            "{}{path}?{}",
             self.provider.base_url(),
             authorize.query().unwrap()
         );

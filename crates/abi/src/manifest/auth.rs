@@ -73,9 +73,17 @@ pub struct OAuthBlock {
     /// Extra content kept in the state (not the CSRF value).
     #[serde(default)]
     pub custom_state: Option<String>,
-    /// Where client credentials go at the token endpoint (default: both).
+    /// Where client credentials go at the token, refresh and revocation
+    /// endpoints (default: `header`, HTTP Basic only; RFC 6749 §2.3 allows
+    /// one method per request).
     #[serde(default)]
     pub client_auth_location: Option<ClientAuthLocation>,
+    /// The authorization server's issuer identifier (RFC 8414 §2), e.g.
+    /// `https://sso.example.com/realms/acme`. When set, a callback's `iss`
+    /// (RFC 9207) must equal it exactly; when absent, `iss` is compared with
+    /// the origins of the authorize and token endpoints.
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// The provider issues no refresh tokens.
     #[serde(default)]
     pub no_refresh_token: bool,
@@ -127,6 +135,9 @@ pub enum ManagedOAuthValue {
     RedirectUri,
     /// The CRM hostname.
     Hostname,
+    /// The authorization server's issuer identifier (RFC 8414), compared
+    /// exactly with a callback's `iss`.
+    Issuer,
 }
 
 impl ManagedOAuthValue {
@@ -139,6 +150,7 @@ impl ManagedOAuthValue {
             ManagedOAuthValue::AuthorizationUrl => "authorizationUrl",
             ManagedOAuthValue::RedirectUri => "redirectUri",
             ManagedOAuthValue::Hostname => "hostname",
+            ManagedOAuthValue::Issuer => "issuer",
         }
     }
 }
@@ -246,6 +258,40 @@ impl FormField {
     }
 }
 
+/// Checks an issuer identifier (RFC 8414 §2): an absolute `https` URL (or
+/// `http` on a loopback host, for local providers) without userinfo, query or
+/// fragment. The value is kept as written: issuers are compared as exact
+/// strings, so `https://sso.example.com/` and `https://sso.example.com` are
+/// different issuers. `Err` says why, for a message naming the field.
+pub fn check_issuer(value: &str) -> Result<(), String> {
+    let url =
+        url::Url::parse(value).map_err(|e| format!("`{value}` is not an absolute URL: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(format!(
+                "`{value}` must be an https URL (http only on a loopback host)"
+            ));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("`{value}` must not contain userinfo"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || value.contains(['?', '#']) {
+        return Err(format!(
+            "`{value}` must not have a query or fragment (RFC 8414 §2)"
+        ));
+    }
+    Ok(())
+}
+
 impl AuthBlock {
     pub(super) fn validate(&self) -> Result<(), ManifestError> {
         match self.kind {
@@ -261,6 +307,10 @@ impl AuthBlock {
                 }
                 absolute_url("auth.oauth.authUrl", &oauth.auth_url)?;
                 absolute_url("auth.oauth.redirectUri", &oauth.redirect_uri)?;
+                if let Some(issuer) = &oauth.issuer {
+                    check_issuer(issuer)
+                        .map_err(|message| ManifestError::new("auth.oauth.issuer", message))?;
+                }
                 if oauth.client_id.trim().is_empty() {
                     return Err(ManifestError::new(
                         "auth.oauth.clientId",
@@ -388,5 +438,57 @@ impl ApiKeyPage {
     /// The fields a normal user fills in: without hidden managed fields.
     pub fn user_fields(&self) -> impl Iterator<Item = &FormField> {
         self.content.iter().filter(|f| !(f.hidden && f.managed))
+    }
+}
+
+#[cfg(test)]
+mod issuer_tests {
+    use super::super::Manifest;
+    use super::check_issuer;
+
+    fn with_issuer(issuer: &str) -> Result<Manifest, super::ManifestError> {
+        let value = serde_json::json!({
+            "id": "demo", "version": "1.0.0",
+            "auth": {"type": "oauth", "oauth": {
+                "authUrl": "https://sso.example.com/realms/acme/protocol/openid-connect/auth",
+                "clientId": "c", "redirectUri": "https://app.example.com/cb",
+                "issuer": issuer
+            }}
+        });
+        Manifest::from_json(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn issuers_with_paths_are_kept_exactly_as_written() {
+        for good in [
+            "https://sso.example.com/realms/acme",
+            "https://acme.okta.com/oauth2/default",
+            "https://accounts.example.com/",
+            "http://127.0.0.1:9100/realms/acme",
+            "http://localhost:8080",
+            "http://[::1]:8080/tenant",
+        ] {
+            let manifest = with_issuer(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+            let oauth = manifest.auth.oauth.unwrap();
+            assert_eq!(oauth.issuer.as_deref(), Some(good));
+        }
+    }
+
+    #[test]
+    fn a_bad_issuer_is_refused_naming_the_field() {
+        for bad in [
+            "sso.example.com/realms/acme",
+            "http://sso.example.com/realms/acme",
+            "ftp://sso.example.com",
+            "https://sso.example.com/realms/acme?x=1",
+            "https://sso.example.com/realms/acme?",
+            "https://sso.example.com/realms/acme#top",
+            "https://user:pw@sso.example.com/realms/acme",
+        ] {
+            let err = with_issuer(bad).unwrap_err();
+            assert_eq!(err.path, "auth.oauth.issuer", "{bad}");
+            assert!(err.message.contains(bad), "{bad}: {}", err.message);
+            assert!(check_issuer(bad).is_err());
+        }
     }
 }

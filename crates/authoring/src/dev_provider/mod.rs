@@ -14,13 +14,17 @@
 //! | `GET /oauth/authorize` | auto-approving authorization endpoint (RFC 6749 §4.1, PKCE S256 per RFC 7636, `iss` per RFC 9207) |
 //! | `POST /oauth/token` | `authorization_code` and `refresh_token` grants, with refresh-token rotation and replay detection (RFC 9700) |
 //! | `POST /oauth/revoke` | token revocation (RFC 7009) |
+//! | `GET /realms/{realm}/oauth/authorize`, `POST /realms/{realm}/oauth/token`, `POST /realms/{realm}/oauth/revoke` | the same for each configured realm ([`DevProviderConfig::realms`]), whose issuer is `http://127.0.0.1:PORT/realms/{realm}` (Keycloak style) |
 //! | `GET /api/v1/me` | the `oauth-regional` example's user info (Bearer access token) |
 //! | `GET /v3.1/Users/Me` | the `apikey-insightly` example's user info (Basic API key) |
 //!
 //! It is strict where a real provider is strict, so a sloppy client fails
 //! here too: exact redirect-URI matching, single-use codes (a replay revokes
 //! what the code produced), PKCE verification, spent refresh tokens revoking
-//! their whole grant. Tokens are random 256-bit values and are never logged.
+//! their whole grant, one client-authentication method per request (RFC 6749
+//! §2.3: a request with credentials in both the `Authorization` header and
+//! the body is refused), codes and refresh tokens usable only at the issuer
+//! that issued them. Tokens are random 256-bit values and are never logged.
 
 mod api;
 mod oauth;
@@ -54,15 +58,29 @@ pub struct DevProviderConfig {
     /// issues access tokens that are already expired: a way to test refresh
     /// paths without sleeping.
     pub access_token_lifetime_secs: u64,
+    /// Realms served beside the root issuer, Keycloak style: realm `acme`
+    /// has its OAuth endpoints under `/realms/acme/oauth/` and the issuer
+    /// `http://127.0.0.1:PORT/realms/acme` ([`DevProvider::realm_issuer`]).
+    /// Realms share the clients and users, and access tokens of every realm
+    /// work at the user-info APIs; a code or refresh token is accepted only
+    /// at the issuer that issued it. Names are letters, digits, `-` and `_`.
+    pub realms: Vec<String>,
+    /// The URL the provider's issuers are named under when it is not the
+    /// address it listens on, as for a provider behind a reverse proxy
+    /// (Keycloak's frontend URL): the root issuer is this URL and realm
+    /// `acme`'s is `{public_url}/realms/acme`. Default: the base URL.
+    pub public_url: Option<String>,
 }
 
 impl Default for DevProviderConfig {
-    /// No clients, no API keys, one-hour access tokens.
+    /// No clients, no API keys, one-hour access tokens, no realms.
     fn default() -> Self {
         Self {
             clients: Vec::new(),
             api_keys: Vec::new(),
             access_token_lifetime_secs: 3600,
+            realms: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -80,6 +98,8 @@ impl fmt::Debug for DevProviderConfig {
                 "access_token_lifetime_secs",
                 &self.access_token_lifetime_secs,
             )
+            .field("realms", &self.realms)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -127,6 +147,9 @@ pub struct DevProviderStats {
     pub client_auth_header: u64,
     /// Successful client authentications with body credentials only.
     pub client_auth_body: u64,
+    /// Requests refused for carrying client credentials in both the
+    /// `Authorization` header and the body (RFC 6749 §2.3).
+    pub client_auth_two_methods: u64,
 }
 
 /// A running fake provider on `127.0.0.1`. Dropping it shuts the server down.
@@ -137,8 +160,10 @@ pub struct DevProvider {
 
 /// State shared by the handlers.
 struct Shared {
-    /// `http://127.0.0.1:PORT`: the base URL, the issuer and `instance_url`.
+    /// `http://127.0.0.1:PORT`: the base URL and `instance_url`.
     base_url: String,
+    /// The root issuer: the configured public URL, else `base_url`.
+    issuer: String,
     config: DevProviderConfig,
     store: Mutex<Store>,
     faults: Mutex<Faults>,
@@ -212,6 +237,15 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The issuer of a configured realm.
+    fn realm_issuer(&self, realm: &str) -> Option<String> {
+        self.config
+            .realms
+            .iter()
+            .any(|r| r == realm)
+            .then(|| format!("{}/realms/{realm}", self.issuer))
+    }
+
     fn client(&self, client_id: &str) -> Option<&DevClient> {
         self.config
             .clients
@@ -239,9 +273,24 @@ impl DevProvider {
                 "the dev provider only listens on loopback addresses",
             ));
         }
+        if let Some(bad) = config.realms.iter().find(|realm| {
+            realm.is_empty()
+                || !realm
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        }) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("`{bad}` is not a realm name (letters, digits, `-`, `_`)"),
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(Shared {
+            issuer: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| base_url.clone()),
             base_url,
             faults: Mutex::new(Faults {
                 fail_token_requests: 0,
@@ -257,6 +306,12 @@ impl DevProvider {
             .route("/oauth/authorize", get(oauth::authorize))
             .route("/oauth/token", post(oauth::token))
             .route("/oauth/revoke", post(oauth::revoke))
+            .route(
+                "/realms/{realm}/oauth/authorize",
+                get(oauth::realm_authorize),
+            )
+            .route("/realms/{realm}/oauth/token", post(oauth::realm_token))
+            .route("/realms/{realm}/oauth/revoke", post(oauth::realm_revoke))
             .route("/api/v1/me", get(api::me))
             .route("/v3.1/Users/Me", get(api::insightly_users_me))
             .with_state(shared.clone());
@@ -283,9 +338,19 @@ impl DevProvider {
     }
 
     /// The issuer identifier sent as `iss` on authorization responses (RFC
-    /// 9207): the same as [`base_url`](Self::base_url).
+    /// 9207) of the root endpoints (`/oauth/…`): the same as
+    /// [`base_url`](Self::base_url) unless [`DevProviderConfig::public_url`]
+    /// is set.
     pub fn issuer(&self) -> String {
-        self.shared.base_url.clone()
+        self.shared.issuer.clone()
+    }
+
+    /// The issuer of a configured realm, `http://127.0.0.1:PORT/realms/{realm}`
+    /// (under [`DevProviderConfig::public_url`] when set)
+    /// (its endpoints are under `/realms/{realm}/oauth/`); `None` for a realm
+    /// not in [`DevProviderConfig::realms`].
+    pub fn realm_issuer(&self, realm: &str) -> Option<String> {
+        self.shared.realm_issuer(realm)
     }
 
     /// Test knob: the next `count` requests to `POST /oauth/token` answer

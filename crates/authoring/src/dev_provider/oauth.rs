@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, LOCATION, PRAGMA, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -78,18 +78,37 @@ impl From<GrantError> for OAuthError {
     }
 }
 
-/// `GET /oauth/authorize`: approves at once. Problems with the client or the
-/// redirect URI answer 400 (never redirect to an unverified place); problems
-/// after that redirect back with `error` (RFC 6749 §4.1.2.1).
+/// `GET /oauth/authorize`, the root issuer's.
 pub(super) async fn authorize(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let issuer = shared.issuer.clone();
+    authorize_at(&shared, &issuer, query)
+}
+
+/// `GET /realms/{realm}/oauth/authorize`: a realm's (404 for an unknown one).
+pub(super) async fn realm_authorize(
+    State(shared): State<Arc<Shared>>,
+    Path(realm): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match shared.realm_issuer(&realm) {
+        Some(issuer) => authorize_at(&shared, &issuer, query),
+        None => unknown_realm(),
+    }
+}
+
+/// The authorization endpoint of `issuer`: approves at once. Problems with
+/// the client or the redirect URI answer 400 (never redirect to an
+/// unverified place); problems after that redirect back with `error` (RFC
+/// 6749 §4.1.2.1). Every redirect carries `iss` (RFC 9207).
+fn authorize_at(shared: &Shared, issuer: &str, query: Option<String>) -> Response {
     let params = match parse_params(query.as_deref().unwrap_or("").as_bytes()) {
         Ok(params) => params,
         Err(error) => return error.into_response(),
     };
-    let (client, redirect_uri) = match check_client_and_redirect(&shared, &params) {
+    let (client, redirect_uri) = match check_client_and_redirect(shared, &params) {
         Ok(found) => found,
         Err(error) => return error.into_response(),
     };
@@ -102,7 +121,7 @@ pub(super) async fn authorize(
             if let Some(state) = state {
                 query.append_pair("state", state);
             }
-            query.append_pair("iss", &shared.base_url);
+            query.append_pair("iss", issuer);
         }
         (StatusCode::FOUND, no_store(), [(LOCATION, url.to_string())]).into_response()
     };
@@ -133,6 +152,7 @@ pub(super) async fn authorize(
             .cloned()
             .unwrap_or_else(|| DEFAULT_SCOPE.into()),
         code_challenge: challenge.cloned(),
+        issuer: issuer.to_string(),
     });
     tracing::debug!(client_id = %client.client_id, "dev provider issued an authorization code");
     redirect(&[("code", &code)])
@@ -173,12 +193,31 @@ fn check_client_and_redirect<'a>(
     }
 }
 
-/// `POST /oauth/token`.
+/// `POST /oauth/token`, the root issuer's.
 pub(super) async fn token(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let issuer = shared.issuer.clone();
+    token_at(&shared, &issuer, &headers, &body).await
+}
+
+/// `POST /realms/{realm}/oauth/token`: a realm's (404 for an unknown one).
+pub(super) async fn realm_token(
+    State(shared): State<Arc<Shared>>,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match shared.realm_issuer(&realm) {
+        Some(issuer) => token_at(&shared, &issuer, &headers, &body).await,
+        None => unknown_realm(),
+    }
+}
+
+/// The token endpoint of `issuer`.
+async fn token_at(shared: &Shared, issuer: &str, headers: &HeaderMap, body: &[u8]) -> Response {
     let faults = {
         let mut faults = shared.faults();
         let snapshot = faults.clone();
@@ -191,7 +230,7 @@ pub(super) async fn token(
             StatusCode::from_u16(faults.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return (status, no_store(), "temporarily unavailable").into_response();
     }
-    let granted = token_grant(&shared, &headers, &body, &faults);
+    let granted = token_grant(shared, issuer, headers, body, &faults);
     if let Some(hold) = &faults.hold_token_answers {
         hold.hold().await;
     }
@@ -220,6 +259,7 @@ pub(super) async fn token(
 
 fn token_grant(
     shared: &Shared,
+    issuer: &str,
     headers: &HeaderMap,
     body: &[u8],
     faults: &super::Faults,
@@ -240,6 +280,7 @@ fn token_grant(
                 &client.client_id,
                 param("redirect_uri"),
                 param("code_verifier"),
+                issuer,
                 lifetime,
             )?;
             Ok(issued)
@@ -251,6 +292,7 @@ fn token_grant(
                 refresh_token,
                 &client.client_id,
                 param("scope"),
+                issuer,
                 lifetime,
                 faults.rotate_refresh_tokens,
             )?;
@@ -264,15 +306,32 @@ fn token_grant(
     }
 }
 
-/// `POST /oauth/revoke` (RFC 7009): 200 for any token the client may
-/// revoke, known or not.
+/// `POST /oauth/revoke`, the root issuer's.
 pub(super) async fn revoke(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = form_params(&headers, &body).and_then(|params| {
-        let client = authenticate(&shared, &headers, &params)?;
+    revoke_at(&shared, &headers, &body)
+}
+
+/// `POST /realms/{realm}/oauth/revoke`: a realm's (404 for an unknown one).
+pub(super) async fn realm_revoke(
+    State(shared): State<Arc<Shared>>,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match shared.realm_issuer(&realm) {
+        Some(_) => revoke_at(&shared, &headers, &body),
+        None => unknown_realm(),
+    }
+}
+
+/// RFC 7009: 200 for any token the client may revoke, known or not.
+fn revoke_at(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+    let result = form_params(headers, body).and_then(|params| {
+        let client = authenticate(shared, headers, &params)?;
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -288,6 +347,11 @@ pub(super) async fn revoke(
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// The answer for a realm that is not configured.
+fn unknown_realm() -> Response {
+    (StatusCode::NOT_FOUND, "unknown realm").into_response()
 }
 
 /// Token and error answers must not be cached (RFC 6749 §5.1).

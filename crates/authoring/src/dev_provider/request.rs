@@ -9,7 +9,11 @@ use super::oauth::OAuthError;
 use super::{DevClient, Shared, authorization, constant_time_eq, decode_basic};
 
 /// Client authentication (RFC 6749 §2.3.1): HTTP Basic, or `client_id` and
-/// `client_secret` in the body, or both if they agree.
+/// `client_secret` in the body, never both: §2.3 allows one method per
+/// request, and a request with credentials in the header and a
+/// `client_secret` in the body is refused with `invalid_request` (as strict
+/// servers do). A `client_id` in the body beside a Basic header is allowed
+/// when it names the same client.
 pub(super) fn authenticate<'a>(
     shared: &'a Shared,
     headers: &HeaderMap,
@@ -24,6 +28,12 @@ pub(super) fn authenticate<'a>(
     let body_secret = params.get("client_secret");
     let header = authorization(headers, "Basic")
         .map_err(|()| OAuthError::invalid_client("unusable Authorization header"))?;
+    if header.is_some() && body_secret.is_some() {
+        shared.store().stats.client_auth_two_methods += 1;
+        return Err(OAuthError::invalid_request(
+            "client authentication must only be provided using one mechanism",
+        ));
+    }
     let Some(header) = header else {
         let (Some(id), Some(secret)) = (body_id, body_secret) else {
             return Err(OAuthError::invalid_client("client authentication required"));
@@ -38,16 +48,14 @@ pub(super) fn authenticate<'a>(
     // RFC 6749 §2.3.1 form-encodes both before base64; many clients do not.
     // Try the decoded form first, then the raw one.
     let decoded = form_decode(&raw_id).zip(form_decode(&raw_secret));
-    let (client, id, secret) = decoded
+    let (client, id) = decoded
         .into_iter()
         .chain([(raw_id, raw_secret)])
-        .find_map(|(id, secret)| verify(&id, &secret).map(|client| (client, id, secret)))
+        .find_map(|(id, secret)| verify(&id, &secret).map(|client| (client, id)))
         .ok_or_else(|| OAuthError::invalid_client("unknown client or wrong secret"))?;
-    let disagrees = body_id.is_some_and(|body| *body != id)
-        || body_secret.is_some_and(|body| !constant_time_eq(body.as_bytes(), secret.as_bytes()));
-    if disagrees {
+    if body_id.is_some_and(|body| *body != id) {
         return Err(OAuthError::invalid_client(
-            "the body's client credentials disagree with the Authorization header",
+            "the body's client_id disagrees with the Authorization header",
         ));
     }
     shared.store().stats.client_auth_header += 1;

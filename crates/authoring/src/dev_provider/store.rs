@@ -35,6 +35,9 @@ pub(super) struct Authorization {
     pub(super) scope: String,
     /// The S256 `code_challenge`, if the request had one.
     pub(super) code_challenge: Option<String>,
+    /// The issuer whose authorization endpoint approved it: only its token
+    /// endpoint redeems the code.
+    pub(super) issuer: String,
 }
 
 struct Code {
@@ -47,6 +50,8 @@ struct Code {
 /// One user's consent to one client, and every token issued under it.
 struct Grant {
     client_id: String,
+    /// The issuer that granted it: only its token endpoint refreshes it.
+    issuer: String,
     scope: String,
     revoked: bool,
 }
@@ -108,6 +113,7 @@ impl Store {
         client_id: &str,
         redirect_uri: Option<&str>,
         code_verifier: Option<&str>,
+        issuer: &str,
         access_lifetime: Duration,
     ) -> Result<Issued, GrantError> {
         let Some(entry) = self.codes.get(code) else {
@@ -123,6 +129,11 @@ impl Store {
         if authorization.client_id != client_id {
             return Err(GrantError::InvalidGrant(
                 "authorization code was issued to another client",
+            ));
+        }
+        if authorization.issuer != issuer {
+            return Err(GrantError::InvalidGrant(
+                "authorization code was issued by another issuer",
             ));
         }
         if entry.issued_at.elapsed() >= CODE_LIFETIME {
@@ -155,6 +166,7 @@ impl Store {
         let grant = self.grants.len();
         self.grants.push(Grant {
             client_id: client_id.to_string(),
+            issuer: issuer.to_string(),
             scope: scope.clone(),
             revoked: false,
         });
@@ -173,6 +185,7 @@ impl Store {
         refresh_token: &str,
         client_id: &str,
         scope: Option<&str>,
+        issuer: &str,
         access_lifetime: Duration,
         rotate: bool,
     ) -> Result<Issued, GrantError> {
@@ -187,6 +200,11 @@ impl Store {
         if grant.client_id != client_id {
             return Err(GrantError::InvalidGrant(
                 "refresh token was issued to another client",
+            ));
+        }
+        if grant.issuer != issuer {
+            return Err(GrantError::InvalidGrant(
+                "refresh token was issued by another issuer",
             ));
         }
         if token.revoked || grant.revoked {

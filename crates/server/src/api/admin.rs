@@ -84,6 +84,7 @@ pub(super) async fn put_managed_oauth(
         ("authorizationUrl", input.authorization_url.is_some()),
         ("redirectUri", input.redirect_uri.is_some()),
         ("hostname", input.hostname.is_some()),
+        ("issuer", input.issuer.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))

@@ -43,6 +43,9 @@ pub struct ManagedOAuthInput {
     pub redirect_uri: Option<String>,
     /// The tenant's CRM hostname.
     pub hostname: Option<String>,
+    /// The tenant's issuer identifier (RFC 8414), compared exactly with a
+    /// callback's `iss`; overrides the manifest's `auth.oauth.issuer`.
+    pub issuer: Option<String>,
 }
 
 impl std::fmt::Debug for ManagedOAuthInput {
@@ -54,6 +57,7 @@ impl std::fmt::Debug for ManagedOAuthInput {
             .field("authorization_url", &self.authorization_url)
             .field("redirect_uri", &self.redirect_uri)
             .field("hostname", &self.hostname)
+            .field("issuer", &self.issuer)
             .finish()
     }
 }
@@ -77,6 +81,8 @@ pub struct ManagedOAuthAppView {
     pub redirect_uri: Option<String>,
     /// Hostname.
     pub hostname: Option<String>,
+    /// Issuer identifier.
+    pub issuer: Option<String>,
     /// When a pending application expires (Unix seconds).
     pub expires_at: Option<i64>,
     /// The API key id that submitted it.
@@ -97,6 +103,7 @@ impl From<&ManagedOAuthApp> for ManagedOAuthAppView {
             authorization_url: v.authorization_url.clone(),
             redirect_uri: v.redirect_uri.clone(),
             hostname: v.hostname.clone(),
+            issuer: v.issuer.clone(),
             expires_at: app.expires_at,
             updated_by: app.updated_by.clone(),
             updated_at: app.updated_at,
@@ -331,6 +338,7 @@ impl ManagedCredentials {
             authorization_url: trimmed(input.authorization_url),
             redirect_uri: trimmed(input.redirect_uri),
             hostname: trimmed(input.hostname),
+            issuer: trimmed(input.issuer),
         };
         super::oauth_start::checked_hostname(values.hostname.as_deref())?;
         for required in &setup.required {
@@ -341,6 +349,7 @@ impl ManagedCredentials {
                 ManagedOAuthValue::AuthorizationUrl => values.authorization_url.is_some(),
                 ManagedOAuthValue::RedirectUri => values.redirect_uri.is_some(),
                 ManagedOAuthValue::Hostname => values.hostname.is_some(),
+                ManagedOAuthValue::Issuer => values.issuer.is_some(),
             };
             if !present {
                 return Err(FlowError::field_error(
@@ -372,6 +381,10 @@ impl ManagedCredentials {
                     return Err(FlowError::field_error(field, "must be an http(s) URL"));
                 }
             }
+        }
+        if let Some(issuer) = &values.issuer {
+            connector_abi::manifest::check_issuer(issuer)
+                .map_err(|message| FlowError::field_error("issuer", message))?;
         }
         if let Some(hostname) = &values.hostname {
             let valid =

@@ -1,7 +1,7 @@
 //! The end of an OAuth login: the provider's redirect back to us. It reads as
 //! its steps ([`OAuthCallbackFlow::complete`]): take the single-use state,
 //! exchange the code at the token endpoint (checked against the connector's
-//! policy, `iss` checked against the authorization server), complete the
+//! policy, `iss` checked against the issuer the login expects), complete the
 //! login with the tokens kept on the host (`credentials-from-token-response`,
 //! `user-info`, save), and undo the grant if that last step fails, so no live
 //! token is left behind.
@@ -208,7 +208,12 @@ impl OAuthCallbackFlow {
             &token_url,
             Endpoint::CodeExchange,
         )?;
-        check_issuer(iss, &login.pending.authorize_url, &token_url)?;
+        check_issuer(
+            iss,
+            login.pending.issuer.as_deref(),
+            &login.pending.authorize_url,
+            &token_url,
+        )?;
         if overrides
             .as_ref()
             .is_some_and(|o| !o.extra_headers.is_empty())
@@ -405,22 +410,32 @@ impl OAuthCallbackFlow {
     }
 }
 
-/// RFC 9207: an `iss` must be the origin of the authorize or the token
-/// endpoint (a mix-up defence).
+/// RFC 9207 (mix-up defence). With a declared issuer (the managed
+/// application's or the manifest's `auth.oauth.issuer`, recorded at the
+/// start), `iss` must equal it as an exact string (RFC 9207 §2.4: simple
+/// string comparison, no normalisation). Without one, the fallback: `iss`
+/// must be the origin of the authorize or the token endpoint, which cannot
+/// tell apart issuers that share an origin (`…/realms/a` and `…/realms/b`)
+/// and refuses every issuer with a path. A callback without `iss` is accepted
+/// either way: the host does not know whether the provider sends it
+/// (RFC 9207 §2.4 requires it only of clients that know the server does).
 fn check_issuer(
     iss: Option<&str>,
+    expected: Option<&str>,
     authorize_url: &str,
     token_url: &url::Url,
 ) -> Result<(), FlowError> {
     let Some(iss) = iss else {
         return Ok(());
     };
-    let accepted = [origin(authorize_url), origin(token_url.as_str())];
-    if accepted
-        .iter()
-        .flatten()
-        .any(|o| o == iss.trim_end_matches('/'))
-    {
+    let accepted = match expected {
+        Some(expected) => iss == expected,
+        None => [origin(authorize_url), origin(token_url.as_str())]
+            .iter()
+            .flatten()
+            .any(|o| o == iss.trim_end_matches('/')),
+    };
+    if accepted {
         Ok(())
     } else {
         Err(FlowError::State(format!(
@@ -434,4 +449,39 @@ fn origin(url: &str) -> Option<String> {
     url::Url::parse(url)
         .ok()
         .map(|u| u.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_issuer;
+
+    #[test]
+    fn a_declared_issuer_is_compared_exactly() {
+        let token = url::Url::parse("https://sso.example.com/realms/acme/token").unwrap();
+        let authorize = "https://sso.example.com/realms/acme/auth";
+        let acme = Some("https://sso.example.com/realms/acme");
+        let check = |iss: &str| check_issuer(Some(iss), acme, authorize, &token);
+        assert!(check("https://sso.example.com/realms/acme").is_ok());
+        for refused in [
+            "https://sso.example.com/realms/other",
+            "https://sso.example.com",
+            "https://sso.example.com/",
+            "https://sso.example.com/realms/acme/",
+            "https://SSO.example.com/realms/acme",
+        ] {
+            assert!(check(refused).is_err(), "{refused}");
+        }
+        assert!(check_issuer(None, acme, authorize, &token).is_ok());
+    }
+
+    #[test]
+    fn without_a_declared_issuer_the_endpoint_origins_are_accepted() {
+        let token = url::Url::parse("https://token.example.com/token").unwrap();
+        let authorize = "https://login.example.com/authorize";
+        let check = |iss: &str| check_issuer(Some(iss), None, authorize, &token);
+        assert!(check("https://login.example.com").is_ok());
+        assert!(check("https://token.example.com/").is_ok());
+        assert!(check("https://evil.example.com").is_err());
+        assert!(check("https://login.example.com/realms/acme").is_err());
+    }
 }

@@ -179,7 +179,7 @@ fn apply_managed(info: &mut OauthValues, managed: Option<&ManagedOAuthApp>) {
 }
 
 /// Where the client authenticates at the token endpoint: the hook's choice,
-/// else the manifest's, else both.
+/// else the manifest's, else [`DEFAULT_CLIENT_AUTH`].
 pub(crate) fn client_auth_location(
     from_hook: Option<ClientAuthLocation>,
     manifest: &OAuthBlock,
@@ -191,5 +191,48 @@ pub(crate) fn client_auth_location(
             ClientAuthLocation::Both => ManifestAuthLocation::Both,
         })
         .or(manifest.client_auth_location)
-        .unwrap_or(ManifestAuthLocation::Both)
+        .unwrap_or(DEFAULT_CLIENT_AUTH)
+}
+
+/// Where the client authenticates when neither a hook nor the manifest says:
+/// HTTP Basic only. RFC 6749 §2.3 allows one method per request, and strict
+/// servers refuse a request that carries two ("client authentication must
+/// only be provided using one mechanism"); §2.3.1 makes Basic the one every
+/// server must support. `both` is sent only when a connector asks for it.
+pub(crate) const DEFAULT_CLIENT_AUTH: ManifestAuthLocation = ManifestAuthLocation::Header;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(location: Option<&str>) -> OAuthBlock {
+        let mut block = serde_json::json!({
+            "authUrl": "https://crm.example.com/authorize", "clientId": "c",
+            "redirectUri": "https://app.example.com/cb"
+        });
+        if let Some(location) = location {
+            block["clientAuthLocation"] = location.into();
+        }
+        serde_json::from_value(block).unwrap()
+    }
+
+    #[test]
+    fn one_client_auth_method_unless_both_is_asked_for() {
+        assert_eq!(
+            client_auth_location(None, &manifest(None)),
+            ManifestAuthLocation::Header
+        );
+        assert_eq!(
+            client_auth_location(None, &manifest(Some("both"))),
+            ManifestAuthLocation::Both
+        );
+        assert_eq!(
+            client_auth_location(None, &manifest(Some("body"))),
+            ManifestAuthLocation::Body
+        );
+        assert_eq!(
+            client_auth_location(Some(ClientAuthLocation::Both), &manifest(None)),
+            ManifestAuthLocation::Both
+        );
+    }
 }

@@ -108,6 +108,12 @@ impl OAuthStartFlow {
             redirect_uri: info.redirect_uri.clone(),
             code_verifier: verifier.map(SecretString::from),
             authorize_url: base,
+            // The issuer this login expects back in `iss` (RFC 9207): the
+            // admin's application's, else the manifest's.
+            issuer: managed
+                .as_ref()
+                .and_then(|m| m.values.issuer.clone())
+                .or_else(|| manifest.issuer.clone()),
             inputs: StoredInputs::encode(start, managed.as_ref().map(|m| m.version)),
             custom_state: manifest.custom_state.clone(),
         };

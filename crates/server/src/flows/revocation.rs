@@ -3,12 +3,12 @@
 //! to undo the grant of a login that failed after its code exchange.
 //! Failures are warnings (text), never errors of the flow that asked.
 
-use connector_abi::manifest::{ClientAuthLocation, HOSTNAME_PLACEHOLDER};
+use connector_abi::manifest::HOSTNAME_PLACEHOLDER;
 use secrecy::SecretString;
 
 use super::common::Connectors;
 use super::managed_apps::ManagedApps;
-use super::oauth_client::{OAuthClients, OAuthInfoRequest};
+use super::oauth_client::{DEFAULT_CLIENT_AUTH, OAuthClients, OAuthInfoRequest};
 use super::token_endpoint::{self, ClientAuth, Endpoint, TokenClient, TokenError};
 use crate::registry::LoadedConnector;
 use crate::store::{Connection, ConnectionStore};
@@ -156,9 +156,7 @@ impl Revocation {
         let client = ClientAuth {
             client_id: client_id.to_string(),
             secret,
-            location: manifest
-                .client_auth_location
-                .unwrap_or(ClientAuthLocation::Both),
+            location: manifest.client_auth_location.unwrap_or(DEFAULT_CLIENT_AUTH),
         };
         TokenClient::new(outbound, connector, account_id, &client)
             .revoke(&url, grant.token, grant.hint)

@@ -51,6 +51,8 @@ pub struct OAuthAppValues {
     pub redirect_uri: Option<String>,
     /// CRM hostname.
     pub hostname: Option<String>,
+    /// Issuer identifier (RFC 8414), compared exactly with a callback's `iss`.
+    pub issuer: Option<String>,
 }
 
 /// A stored admin-managed OAuth application.
@@ -95,7 +97,7 @@ pub struct ManagedStore {
     keys: Arc<Keyring>,
 }
 
-const APP_COLUMNS: &str = "slot, version, client_id, client_secret, token_url, authorization_url, redirect_uri, hostname, expires_at, updated_by, updated_at";
+const APP_COLUMNS: &str = "slot, version, client_id, client_secret, token_url, authorization_url, redirect_uri, hostname, expires_at, updated_by, updated_at, issuer";
 
 fn app_record(version: i64) -> String {
     format!("managed-oauth:v{version}")
@@ -174,6 +176,7 @@ impl ManagedStore {
                     authorization_url: row.try_get(5)?,
                     redirect_uri: row.try_get(6)?,
                     hostname: row.try_get(7)?,
+                    issuer: row.try_get(11)?,
                 },
                 expires_at,
                 updated_by: row.try_get(9)?,
@@ -229,11 +232,11 @@ impl ManagedStore {
         let expires_at = now + PENDING_LIFETIME_SECS;
         sqlx::query(
             "INSERT INTO managed_oauth_apps (account_id, connector_id, slot, version, client_id, client_secret,
-             token_url, authorization_url, redirect_uri, hostname, expires_at, updated_by, updated_at)
-             VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             token_url, authorization_url, redirect_uri, hostname, expires_at, updated_by, updated_at, issuer)
+             VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (account_id, connector_id, slot) DO UPDATE SET version = $3, client_id = $4,
              client_secret = $5, token_url = $6, authorization_url = $7, redirect_uri = $8, hostname = $9,
-             expires_at = $10, updated_by = $11, updated_at = $12",
+             expires_at = $10, updated_by = $11, updated_at = $12, issuer = $13",
         )
         .bind(account)
         .bind(connector)
@@ -247,6 +250,7 @@ impl ManagedStore {
         .bind(expires_at)
         .bind(updated_by)
         .bind(now)
+        .bind(&values.issuer)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

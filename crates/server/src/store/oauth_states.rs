@@ -27,8 +27,12 @@ pub struct PendingAuthorization {
     pub redirect_uri: String,
     /// PKCE verifier (absent with `skipPkce`).
     pub code_verifier: Option<SecretString>,
-    /// The authorize endpoint used (its origin is an accepted `iss`).
+    /// The authorize endpoint used (its origin is an accepted `iss` when no
+    /// issuer is declared).
     pub authorize_url: String,
+    /// The issuer the callback's `iss` must equal (RFC 9207), when the
+    /// manifest or the managed application declares one.
+    pub issuer: Option<String>,
     /// The `oauth-info` inputs as JSON, to call it again at the callback.
     pub inputs: String,
     /// The manifest's `customState`, handed back after the callback.
@@ -91,7 +95,8 @@ impl OAuthStateStore {
         let expires_at = unix_seconds() + STATE_LIFETIME_SECS;
         sqlx::query(
             "INSERT INTO oauth_states (state_hash, connector_id, account_id, user_id, redirect_uri, code_verifier,
-             authorize_url, inputs, custom_state, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             authorize_url, inputs, custom_state, expires_at, issuer)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&state_hash)
         .bind(&pending.connector_id)
@@ -103,6 +108,7 @@ impl OAuthStateStore {
         .bind(&pending.inputs)
         .bind(&pending.custom_state)
         .bind(expires_at)
+        .bind(&pending.issuer)
         .execute(&self.database.pool)
         .await?;
         Ok(expires_at)
@@ -136,7 +142,7 @@ impl OAuthStateStore {
         .map_err(storage)?;
         let row = sqlx::query(
             "SELECT connector_id, account_id, user_id, redirect_uri, code_verifier, authorize_url, inputs,
-             custom_state, expires_at FROM oauth_states WHERE state_hash = $1",
+             custom_state, expires_at, issuer FROM oauth_states WHERE state_hash = $1",
         )
         .bind(&state_hash)
         .fetch_optional(&self.database.pool)
@@ -184,6 +190,7 @@ impl OAuthStateStore {
             authorize_url: row.try_get(5).map_err(storage)?,
             inputs: row.try_get(6).map_err(storage)?,
             custom_state: row.try_get(7).map_err(storage)?,
+            issuer: row.try_get(9).map_err(storage)?,
         })
     }
 

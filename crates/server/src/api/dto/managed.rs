@@ -31,6 +31,11 @@ pub struct ManagedOAuthInput {
     /// The tenant's CRM hostname.
     #[serde(default)]
     pub hostname: Option<String>,
+    /// The tenant's issuer identifier (RFC 8414, e.g.
+    /// `https://sso.example.com/realms/acme`): a callback's `iss` must equal
+    /// it exactly. Overrides the connector's `auth.oauth.issuer`.
+    #[serde(default)]
+    pub issuer: Option<String>,
 }
 
 impl std::fmt::Debug for ManagedOAuthInput {
@@ -42,6 +47,7 @@ impl std::fmt::Debug for ManagedOAuthInput {
             .field("authorization_url", &self.authorization_url)
             .field("redirect_uri", &self.redirect_uri)
             .field("hostname", &self.hostname)
+            .field("issuer", &self.issuer)
             .finish()
     }
 }
@@ -55,6 +61,7 @@ impl From<ManagedOAuthInput> for flows::ManagedOAuthInput {
             authorization_url: input.authorization_url,
             redirect_uri: input.redirect_uri,
             hostname: input.hostname,
+            issuer: input.issuer,
         }
     }
 }
@@ -79,6 +86,8 @@ pub struct ManagedOAuthAppView {
     pub redirect_uri: Option<String>,
     /// Hostname.
     pub hostname: Option<String>,
+    /// Issuer identifier.
+    pub issuer: Option<String>,
     /// When a pending application expires (Unix seconds).
     pub expires_at: Option<i64>,
     /// The API key id that submitted it.
@@ -98,6 +107,7 @@ impl From<flows::ManagedOAuthAppView> for ManagedOAuthAppView {
             authorization_url: app.authorization_url,
             redirect_uri: app.redirect_uri,
             hostname: app.hostname,
+            issuer: app.issuer,
             expires_at: app.expires_at,
             updated_by: app.updated_by,
             updated_at: app.updated_at,
