@@ -32,6 +32,8 @@ struct Setup {
     config: OutboundConfig,
     secret_grantee: &'static str,
     secret_purposes: &'static [SecretPurpose],
+    /// `[connectors.test-http-probe] allow_query_credential`.
+    allow_query_credential: bool,
 }
 
 impl Default for Setup {
@@ -49,6 +51,7 @@ impl Default for Setup {
             secret_grantee: "test-http-probe",
             // `probe-secret` may be placed into the probe's requests.
             secret_purposes: &[SecretPurpose::RequestHeader],
+            allow_query_credential: false,
         }
     }
 }
@@ -71,17 +74,16 @@ async fn probe(setup: Setup) -> Probe {
         ..RuntimeLimits::default()
     };
     let runtime = Arc::new(Runtime::with_outbound(limits, outbound).unwrap());
-    let mut settings = BTreeMap::new();
-    if let Some(hosts) = setup.operator_hosts {
-        let allowed = Some(hosts.iter().map(|h| h.to_string()).collect());
-        settings.insert(
-            "test-http-probe".to_string(),
-            ConnectorSettings {
-                allowed_hosts: allowed,
-                ..Default::default()
-            },
-        );
-    }
+    let settings = BTreeMap::from([(
+        "test-http-probe".to_string(),
+        ConnectorSettings {
+            allowed_hosts: setup
+                .operator_hosts
+                .map(|hosts| hosts.iter().map(|h| h.to_string()).collect()),
+            allow_query_credential: setup.allow_query_credential,
+            ..Default::default()
+        },
+    )]);
     let connector = load_file(
         &runtime,
         &CompileCache::disabled(),
@@ -370,7 +372,11 @@ async fn the_guest_never_holds_an_injected_secret() {
     // An allowed origin: the credential reaches exactly that server, placed as
     // declared; this server reflects it, and the host scrubs the echo (see
     // tests/tests/scrub.rs for every encoding).
-    let probe = probe(Setup::default()).await;
+    let probe = probe(Setup {
+        allow_query_credential: true,
+        ..Setup::default()
+    })
+    .await;
     // (extra probe keys, API-key placement, header expected at the server, its value)
     type Case<'a> = (Vec<(&'a str, &'a str)>, ApiKeyPlacement, &'a str, String);
     let cases: Vec<Case> = vec![
@@ -463,6 +469,30 @@ async fn the_guest_never_holds_an_injected_secret() {
         .collect();
     assert_eq!(kinds[0], "access-token");
     assert_eq!(kinds[5], "host-secret:probe-secret");
+    assert_no_secret_in_audit(&probe.audit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_goes_into_a_query_string_only_where_the_operator_opts_in() {
+    let echo = start(Behaviour::Echo).await;
+    let url = echo.url("/reflect");
+    let probe = probe(Setup::default()).await;
+    let seen = probe
+        .request(
+            &[("url", &url), ("credential", "api-key")],
+            credentials(ApiKeyPlacement::Query("key".into())),
+        )
+        .await;
+    assert_eq!(error_kind(&seen), "credential-unavailable", "{}", seen.name);
+    assert!(
+        seen.name.contains("allow_query_credential"),
+        "the refusal names the setting: {}",
+        seen.name
+    );
+    assert!(echo.seen.requests().is_empty(), "nothing was sent");
+    let events = probe.audit.events();
+    assert_eq!(events.len(), 1, "the attempt is audited");
+    assert_ne!(events[0].outcome, AuditOutcome::Sent);
     assert_no_secret_in_audit(&probe.audit);
 }
 

@@ -18,6 +18,7 @@ use connector_sandbox::capabilities::http::{
     ApiKeyPlacement, HostSecret, MemoryAuditSink, SecretPurpose,
 };
 use connector_sandbox::runtime::{CallContext, RuntimeLimits};
+use connector_server::config::ConnectorSettings;
 use connector_server::registry::{CompileCache, LoadedConnector, load_file};
 use connector_test_support::guest;
 use connector_test_support::sandbox::{loopback_runtime, probe_request};
@@ -99,7 +100,15 @@ async fn load_probe(audit: Arc<MemoryAuditSink>) -> LoadedConnector {
     let secrets = BTreeMap::from([("probe-secret".to_string(), grant)]);
     let runtime = loopback_runtime(RuntimeLimits::default(), secrets, audit);
     let path = guest("http_probe");
-    load_file(&runtime, &CompileCache::disabled(), &path, &BTreeMap::new())
+    // The probe's API key goes into a query string in some cases.
+    let settings = BTreeMap::from([(
+        "test-http-probe".to_string(),
+        ConnectorSettings {
+            allow_query_credential: true,
+            ..Default::default()
+        },
+    )]);
+    load_file(&runtime, &CompileCache::disabled(), &path, &settings)
         .await
         .unwrap()
 }

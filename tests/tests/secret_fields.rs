@@ -400,3 +400,51 @@ async fn the_store_keeps_secret_fields_in_one_rotating_envelope() {
         assert!(current.secret_fields(&again).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_auth_answer_that_moves_the_key_off_the_declared_placement_is_refused() {
+    let host = Host::start().await;
+    let (echo, seen) = echo_server().await;
+    // The manifest declares `{"basic": "{apiKey}:{apiSecret}"}`; for these
+    // tenants the guest's `basic-auth` answers a query string or a header.
+    for (tenant, answered) in [
+        ("move-key-to-query", "query parameter `k="),
+        ("move-key-to-header", "header `x-leak: {apiKey}`"),
+    ] {
+        let (status, error) = host
+            .post(
+                &format!("/v1/connectors/{CONNECTOR}/api-key/login"),
+                json!({
+                    "accountId": "acct-1", "userId": format!("user-{tenant}"), "hostname": echo,
+                    "fields": {"apiKey": API_KEY, "apiSecret": API_SECRET, "tenantId": tenant},
+                }),
+            )
+            .await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (502, Some("connector_error")),
+            "{tenant}: {error}"
+        );
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(answered), "{tenant}: {message}");
+        assert!(
+            message.contains("auth.apiKey.placement")
+                && message.contains("Basic base64({apiKey}:{apiSecret})"),
+            "{tenant}: the refusal names the declaration: {message}"
+        );
+        assert_no_field_secret(tenant, &error.to_string());
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "no request left the host with the key"
+    );
+    for tenant in ["move-key-to-query", "move-key-to-header"] {
+        let (status, list) = host
+            .get(&format!(
+                "/v1/accounts/acct-1/users/user-{tenant}/connections"
+            ))
+            .await;
+        assert_eq!((status, list), (200, json!([])), "nothing was saved");
+    }
+    assert_no_secret_in_logs();
+}

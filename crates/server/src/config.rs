@@ -129,6 +129,11 @@ pub struct ConnectorSettings {
     /// This connector's concurrent hook calls (the runtime's default share,
     /// `[limits] max_concurrent_calls_per_connector`, when absent).
     pub max_concurrent_calls: Option<u32>,
+    /// Lets a connector that declares `auth.apiKey.placement` `query` put the
+    /// API key into a query string. Off by default: servers log URLs and echo
+    /// them (`Location`, `Link`, error pages), so the key leaks more easily
+    /// than from a header.
+    pub allow_query_credential: bool,
 }
 
 /// A host secret: where its value comes from (never the config file itself),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ManifestError, absolute_url};
+use super::{ApiKeyPlacementDecl, ManifestError, absolute_url};
 
 /// The manifest's auth mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +159,9 @@ impl ManagedOAuthValue {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiKeyBlock {
+    /// Where the host may put the key; the `basic-auth` hook, if implemented,
+    /// must answer exactly this.
+    pub placement: ApiKeyPlacementDecl,
     /// The login form.
     pub page: ApiKeyPage,
 }
@@ -362,7 +365,14 @@ impl AuthBlock {
                         "only allowed when `auth.type` is `oauth`",
                     ));
                 }
-                api_key.page.validate()
+                api_key.page.validate()?;
+                let fields: Vec<&str> = api_key
+                    .page
+                    .content
+                    .iter()
+                    .map(|f| f.key.as_str())
+                    .collect();
+                api_key.placement.validate("auth.apiKey.placement", &fields)
             }
         }
     }

@@ -9,13 +9,16 @@
 //!
 //! - this module: [`Manifest`], its parsing and validation, and [`ManifestError`];
 //! - [`auth`]: the `auth` block (OAuth options, the API-key form);
-//! - [`origin`]: `allowedHosts` entries and how a URL is matched against them.
+//! - [`origin`]: `allowedHosts` entries and how a URL is matched against them;
+//! - [`placement`]: `auth.apiKey.placement`, where the host may put the API key.
 
 mod auth;
 mod origin;
+mod placement;
 
 pub use auth::*;
 pub use origin::AllowedOrigin;
+pub use placement::*;
 
 use std::collections::BTreeSet;
 
@@ -314,7 +317,7 @@ mod tests {
     fn api_key_form_needs_the_api_key_field_and_unique_consts() {
         let value = serde_json::json!({
             "id": "k", "version": "1.0.0",
-            "auth": {"type": "apiKey", "apiKey": {"page": {"title": "T", "content": [
+            "auth": {"type": "apiKey", "apiKey": {"placement": "bearer", "page": {"title": "T", "content": [
                 {"const": "tenantId", "title": "Tenant", "type": "string", "required": true}
             ]}}}
         });
@@ -336,7 +339,7 @@ mod tests {
         let manifest = |content: serde_json::Value| {
             serde_json::json!({
                 "id": "k", "version": "1.0.0",
-                "auth": {"type": "apiKey", "apiKey": {"page": {"title": "T", "content": content}}}
+                "auth": {"type": "apiKey", "apiKey": {"placement": "bearer", "page": {"title": "T", "content": content}}}
             })
         };
         let good = parse(manifest(serde_json::json!([

@@ -20,7 +20,7 @@ use super::{AuthoringError, ConnectorSource, LocalOptions, TEST_ACCOUNT, TEST_US
 use connector_abi::hook::Hook;
 use connector_sandbox::capabilities::LogLine;
 use connector_sandbox::capabilities::http::{
-    ApiKeyCredential, ApiKeyPlacement, AuditEvent, CallCredentials, MemoryAuditSink,
+    ApiKeyCredential, AuditEvent, CallCredentials, MemoryAuditSink,
 };
 use connector_sandbox::runtime::{CallContext, CallError, Outcome};
 use connector_sandbox::wit::AuthType;
@@ -284,30 +284,29 @@ pub async fn call(
             .map_err(|e| AuthoringError::Other(e.to_string()))?;
     }
     if let Ok(key) = std::env::var(API_KEY_ENV) {
-        let placement = if prepared.implements(Hook::BasicAuth) {
+        let answer = if prepared.implements(Hook::BasicAuth) {
             let info = connection_info(input, Hook::BasicAuth).unwrap_or(hooks::ConnectionInfo {
                 hostname: None,
                 platform_user_id: None,
                 additional_info: vec![],
             });
-            match prepared
+            let answer = prepared
                 .basic_auth(&CallContext::default(), info)
                 .await
                 .result
-            {
-                Ok(hooks::ApiKeyPlacement::Basic(t)) => ApiKeyPlacement::Basic(t),
-                Ok(hooks::ApiKeyPlacement::Bearer) => ApiKeyPlacement::Bearer,
-                Ok(hooks::ApiKeyPlacement::Header(h)) => ApiKeyPlacement::Header(h),
-                Ok(hooks::ApiKeyPlacement::Query(q)) => ApiKeyPlacement::Query(q),
-                Err(error) => {
-                    return Err(AuthoringError::Flow(format!(
+                .map_err(|error| {
+                    AuthoringError::Flow(format!(
                         "the basic-auth hook failed, so the API key cannot be placed: {error}"
-                    )));
-                }
-            }
+                    ))
+                })?;
+            Some(answer)
         } else {
-            ApiKeyPlacement::Bearer
+            None
         };
+        // As `serve` places it: the manifest's declaration, which a
+        // `basic-auth` answer must equal.
+        let placement = connector_server::flows::checked_placement(&manifest, answer)
+            .map_err(AuthoringError::Flow)?;
         let fields = parse::<ConnectionInput>(input, hook)
             .map(|c| c.additional_info)
             .unwrap_or_default();

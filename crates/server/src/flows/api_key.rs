@@ -14,7 +14,7 @@ use connector_sandbox::wit::hooks::ConnectionInfo;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::FlowError;
-use super::call_context::placement_from;
+use super::call_context::api_key_placement;
 use super::common::{Connectors, Notifier, identity_fields, merge};
 use crate::events::EventKind;
 use crate::registry::LoadedConnector;
@@ -180,15 +180,11 @@ impl ApiKeyFlow {
             account_id: Some(login.account_id.clone()),
             ..CallContext::default()
         };
-        let placement = connector
-            .prepared
-            .basic_auth(&bare, info.clone())
-            .await
-            .result?;
+        let placement = api_key_placement(connector, &bare, info.clone()).await?;
         let credentials = CallCredentials {
             api_key: Some(ApiKeyCredential {
                 key: key.clone(),
-                placement: placement_from(placement),
+                placement,
                 fields: fields.iter().cloned().collect::<BTreeMap<_, _>>(),
                 secret_fields: secret_fields.clone(),
             }),

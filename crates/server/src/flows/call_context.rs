@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use connector_abi::manifest::{FormField, ManagedScope};
+use connector_abi::hook::Hook;
+use connector_abi::manifest::{ApiKeyPlacementDecl, FormField, ManagedScope, Manifest};
 use connector_sandbox::capabilities::http::{ApiKeyCredential, ApiKeyPlacement, CallCredentials};
 use connector_sandbox::runtime::CallContext;
 use connector_sandbox::wit::hooks::{self, ConnectionInfo};
@@ -133,11 +134,11 @@ impl ConnectionCalls {
                 .iter()
                 .cloned()
                 .collect::<BTreeMap<_, _>>();
-            let placement = connector.prepared.basic_auth(&bare, info).await.result?;
+            let placement = api_key_placement(connector, &bare, info).await?;
             let secret_fields = self.secret_fields(connector, connection).await?;
             credentials.api_key = Some(ApiKeyCredential {
                 key,
-                placement: placement_from(placement),
+                placement,
                 fields,
                 secret_fields,
             });
@@ -186,12 +187,79 @@ pub(crate) fn saved_info(connection: &Connection) -> ConnectionInfo {
     }
 }
 
-/// The sandbox's placement of an API key from the `basic-auth` answer.
-pub(crate) fn placement_from(placement: hooks::ApiKeyPlacement) -> ApiKeyPlacement {
-    match placement {
-        hooks::ApiKeyPlacement::Basic(template) => ApiKeyPlacement::Basic(template),
-        hooks::ApiKeyPlacement::Bearer => ApiKeyPlacement::Bearer,
-        hooks::ApiKeyPlacement::Header(name) => ApiKeyPlacement::Header(name),
-        hooks::ApiKeyPlacement::Query(name) => ApiKeyPlacement::Query(name),
+/// Where the host puts `connector`'s API key: see [`checked_placement`]
+/// (`basic-auth` is asked when the connector implements it).
+pub(crate) async fn api_key_placement(
+    connector: &LoadedConnector,
+    ctx: &CallContext,
+    info: ConnectionInfo,
+) -> Result<ApiKeyPlacement, FlowError> {
+    let answer = match connector.prepared.implements(Hook::BasicAuth) {
+        true => Some(connector.prepared.basic_auth(ctx, info).await.result?),
+        false => None,
+    };
+    checked_placement(&connector.info.manifest, answer).map_err(FlowError::Connector)
+}
+
+/// Where the host puts an API key: the manifest's `auth.apiKey.placement`.
+/// A connector that implements `basic-auth` (App Connect `getBasicAuth`) must
+/// answer exactly that declaration; any other answer is refused, so what a
+/// reviewer read in the manifest is what runs. The error says both.
+pub fn checked_placement(
+    manifest: &Manifest,
+    answer: Option<hooks::ApiKeyPlacement>,
+) -> Result<ApiKeyPlacement, String> {
+    let declared = manifest
+        .auth
+        .api_key
+        .as_ref()
+        .map(|block| &block.placement)
+        .ok_or_else(|| format!("connector `{}` has no API-key form", manifest.id))?;
+    if let Some(answer) = answer.map(declared_form)
+        && &answer != declared
+    {
+        return Err(format!(
+            "connector `{}` answered `basic-auth` with {}, but its manifest declares \
+             `auth.apiKey.placement` {}: refused (the key goes only where the manifest says)",
+            manifest.id,
+            bounded_description(&answer),
+            declared.describe()
+        ));
     }
+    Ok(sandbox_form(declared))
+}
+
+/// A `basic-auth` answer in the manifest's terms.
+fn declared_form(placement: hooks::ApiKeyPlacement) -> ApiKeyPlacementDecl {
+    match placement {
+        hooks::ApiKeyPlacement::Basic(template) => ApiKeyPlacementDecl::Basic(template),
+        hooks::ApiKeyPlacement::Bearer => ApiKeyPlacementDecl::Bearer,
+        hooks::ApiKeyPlacement::Header(name) => ApiKeyPlacementDecl::Header(name),
+        hooks::ApiKeyPlacement::Query(name) => ApiKeyPlacementDecl::Query(name),
+    }
+}
+
+/// The sandbox's placement for a declaration.
+fn sandbox_form(declared: &ApiKeyPlacementDecl) -> ApiKeyPlacement {
+    match declared {
+        ApiKeyPlacementDecl::Basic(template) => ApiKeyPlacement::Basic(template.clone()),
+        ApiKeyPlacementDecl::Bearer => ApiKeyPlacement::Bearer,
+        ApiKeyPlacementDecl::Header(name) => ApiKeyPlacement::Header(name.clone()),
+        ApiKeyPlacementDecl::Query(name) => ApiKeyPlacement::Query(name.clone()),
+    }
+}
+
+/// A guest's answer described for an error message, cut to a bounded length.
+fn bounded_description(answer: &ApiKeyPlacementDecl) -> String {
+    const MAX: usize = 160;
+    let mut text = answer.describe();
+    if text.len() > MAX {
+        let mut cut = MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
 }

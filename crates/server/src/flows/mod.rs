@@ -43,6 +43,7 @@ mod validation;
 use std::sync::Arc;
 
 pub use api_key::ApiKeyLogin;
+pub use call_context::checked_placement;
 pub use coordinator::{DEFAULT_LEASE_TTL_MS, RefreshCoordinator, cooldown_secs};
 pub use error::FlowError;
 pub use login_page::AuthPageView;
@@ -52,6 +53,7 @@ pub use managed::{
     ManagedOAuthInput, ManagedOAuthSaved, ManagedOAuthView,
 };
 pub use oauth_callback::{OAuthCallback, OAuthConnected};
+pub use oauth_client::DEFAULT_CLIENT_AUTH;
 pub use oauth_start::{OAuthStart, OAuthStarted};
 pub use proxy::{ProxyRequest, ProxyResponse, RawCredentials};
 pub use refresher::{RefreshRun, RefresherSettings};

@@ -199,7 +199,7 @@ pub(crate) fn client_auth_location(
 /// servers refuse a request that carries two ("client authentication must
 /// only be provided using one mechanism"); §2.3.1 makes Basic the one every
 /// server must support. `both` is sent only when a connector asks for it.
-pub(crate) const DEFAULT_CLIENT_AUTH: ManifestAuthLocation = ManifestAuthLocation::Header;
+pub const DEFAULT_CLIENT_AUTH: ManifestAuthLocation = ManifestAuthLocation::Header;
 
 #[cfg(test)]
 mod tests {

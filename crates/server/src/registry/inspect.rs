@@ -188,11 +188,12 @@ fn parse_hooks(bytes: Option<&[u8]>) -> Result<BTreeSet<Hook>, InspectError> {
         .collect()
 }
 
-/// The hooks each auth mode needs (App Connect's required interfaces).
+/// The hooks each auth mode needs (App Connect's required interfaces, less
+/// `basic-auth`: the manifest's `auth.apiKey.placement` answers it).
 pub fn required_hooks(kind: AuthKind) -> &'static [Hook] {
     match kind {
         AuthKind::OAuth => &[Hook::AuthType, Hook::OauthInfo, Hook::UserInfo],
-        AuthKind::ApiKey => &[Hook::AuthType, Hook::BasicAuth, Hook::UserInfo],
+        AuthKind::ApiKey => &[Hook::AuthType, Hook::UserInfo],
     }
 }
 

@@ -151,6 +151,7 @@ fn connector_policy(
         manifest_origins,
         operator_origins,
         declared_secrets: info.manifest.secrets.iter().cloned().collect(),
+        allow_query_credential: settings.allow_query_credential,
     })
 }
 

@@ -9,6 +9,7 @@
 mod cache;
 pub mod inspect;
 mod loader;
+mod placements;
 mod report;
 mod watcher;
 
@@ -21,6 +22,7 @@ use arc_swap::ArcSwap;
 
 pub use cache::CompileCache;
 pub use loader::{LoadError, LoadedConnector, load, load_file};
+pub use placements::{CredentialPlacement, credential_placements};
 pub use report::{AuthPage, InspectReport};
 pub use watcher::WatchHandle;
 

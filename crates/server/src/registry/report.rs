@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::inspect::ComponentInfo;
+use super::placements::{CredentialPlacement, credential_placements};
 use connector_abi::hook::Hook;
 use connector_abi::manifest::{AuthKind, OAuthBlock};
 
@@ -31,6 +32,9 @@ pub struct InspectReport {
     pub allowed_hosts: Vec<String>,
     /// Host secrets it refers to by name.
     pub secrets: Vec<String>,
+    /// Where each credential it can name may go (from the manifest; the host
+    /// enforces it).
+    pub credentials: Vec<CredentialPlacement>,
     /// Interfaces it imports.
     pub imports: Vec<String>,
     /// Refresh margin.
@@ -77,6 +81,7 @@ impl InspectReport {
                 .collect(),
             allowed_hosts: manifest.allowed_hosts.clone(),
             secrets: manifest.secrets.clone(),
+            credentials: credential_placements(manifest),
             imports: info.imports.clone(),
             refresh_margin_seconds: manifest.refresh_margin_seconds,
             revocation_endpoint: manifest.revocation_endpoint.clone(),
@@ -119,6 +124,13 @@ impl InspectReport {
         );
         let _ = writeln!(out, "allowed hosts  {}", list(&self.allowed_hosts));
         let _ = writeln!(out, "secrets        {}", list(&self.secrets));
+        for placement in &self.credentials {
+            let _ = writeln!(
+                out,
+                "credential     {}: {}",
+                placement.credential, placement.placement
+            );
+        }
         let _ = writeln!(out, "imports        {}", list(&self.imports));
         let _ = writeln!(out, "refresh margin {}s", self.refresh_margin_seconds);
         if let Some(endpoint) = &self.revocation_endpoint {
@@ -133,16 +145,22 @@ impl InspectReport {
                 if let Some(scope) = &oauth.scope {
                     let _ = writeln!(out, "  scope        {scope}");
                 }
+                if let Some(issuer) = &oauth.issuer {
+                    let _ = writeln!(out, "  issuer       {issuer}");
+                }
                 if let Some(state) = &oauth.custom_state {
                     let _ = writeln!(out, "  customState  {state}");
                 }
                 let _ = writeln!(
                     out,
                     "  options      clientAuthLocation={} skipPkce={} noRefreshToken={}",
-                    oauth
-                        .client_auth_location
-                        .map(|l| format!("{l:?}").to_lowercase())
-                        .unwrap_or_else(|| "both".into()),
+                    format!(
+                        "{:?}",
+                        oauth
+                            .client_auth_location
+                            .unwrap_or(crate::flows::DEFAULT_CLIENT_AUTH)
+                    )
+                    .to_lowercase(),
                     oauth.skip_pkce,
                     oauth.no_refresh_token
                 );

@@ -21,9 +21,8 @@ impl Connector for ManagedApiKey {
         AuthType::ApiKey
     }
 
-    fn basic_auth(_connection: ConnectionInfo) -> Result<ApiKeyPlacement, ConnectorError> {
-        Ok(ApiKeyPlacement::Basic("{apiKey}:".into()))
-    }
+    // No `basic_auth`: the host places the key as connector.json declares
+    // (`auth.apiKey.placement`).
 
     fn user_info(connection: ConnectionInfo) -> Result<UserInfo, ConnectorError> {
         if value(&connection, "tenantId") != Some("acme-tenant") {

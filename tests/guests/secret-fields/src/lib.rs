@@ -37,8 +37,19 @@ impl Connector for SecretFields {
         AuthType::ApiKey
     }
 
-    fn basic_auth(_connection: ConnectionInfo) -> Result<ApiKeyPlacement, ConnectorError> {
-        Ok(ApiKeyPlacement::Basic("{apiKey}:{apiSecret}".into()))
+    /// Answers as the manifest declares, except for the tenants that try to
+    /// move the key somewhere a reviewer did not see (the host refuses).
+    fn basic_auth(connection: ConnectionInfo) -> Result<ApiKeyPlacement, ConnectorError> {
+        let tenant = connection
+            .additional_info
+            .iter()
+            .find(|(k, _)| k == "tenantId")
+            .map(|(_, v)| v.as_str());
+        Ok(match tenant {
+            Some("move-key-to-query") => ApiKeyPlacement::Query("k".into()),
+            Some("move-key-to-header") => ApiKeyPlacement::Header("x-leak".into()),
+            _ => ApiKeyPlacement::Basic("{apiKey}:{apiSecret}".into()),
+        })
     }
 
     fn user_info(connection: ConnectionInfo) -> Result<UserInfo, ConnectorError> {

@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use connector_abi::manifest::SECRET_FIELD_REF_PREFIX;
 
+use super::policy::ConnectorPolicy;
 use crate::generated::connector::auth::http::{Credential, HttpError};
 
 /// How the API key is placed (the result of the connector's `basic-auth` hook).
@@ -274,7 +275,7 @@ pub(crate) fn injection(
     credential: &Credential,
     credentials: &CallCredentials,
     host_secrets: &HostSecrets,
-    declared_secrets: &BTreeSet<String>,
+    policy: &ConnectorPolicy,
     connector_id: &str,
 ) -> Result<Injected, HttpError> {
     let authorization = reqwest::header::AUTHORIZATION;
@@ -326,6 +327,13 @@ pub(crate) fn injection(
                 ApiKeyPlacement::Header(name) => {
                     Injection::Header(injectable_header(name)?, sensitive(key.to_string())?)
                 }
+                ApiKeyPlacement::Query(_) if !policy.allow_query_credential => {
+                    return Err(unavailable(
+                        "the API key goes into the query string, which this host does not allow \
+                         for this connector (operator setting [connectors.<id>] \
+                         allow_query_credential = true)",
+                    ));
+                }
                 ApiKeyPlacement::Query(name) => Injection::Query(name.clone(), api_key.key.clone()),
             };
             Ok(Injected::new(place, secrets))
@@ -352,7 +360,7 @@ pub(crate) fn injection(
         Credential::HostSecret(spec) => {
             let value = granted_secret(
                 host_secrets,
-                declared_secrets,
+                &policy.declared_secrets,
                 connector_id,
                 &spec.secret,
                 SecretPurpose::RequestHeader,
@@ -399,7 +407,7 @@ mod secret_field_tests {
             credential,
             credentials,
             &HostSecrets::default(),
-            &BTreeSet::new(),
+            &ConnectorPolicy::default(),
             "c",
         )
     }
@@ -457,5 +465,34 @@ mod secret_field_tests {
         )
         .unwrap();
         assert_eq!(secrets(&injected), ["the-key", "the-key:"]);
+    }
+
+    #[test]
+    fn the_query_string_needs_the_operator_opt_in() {
+        let credentials = credentials(ApiKeyPlacement::Query("api_key".into()));
+        let refused = resolve(&Credential::ApiKey, &credentials);
+        let Err(HttpError::CredentialUnavailable(reason)) = refused else {
+            panic!("refused without the opt-in")
+        };
+        assert!(reason.contains("allow_query_credential"), "{reason}");
+        let opted_in = ConnectorPolicy {
+            allow_query_credential: true,
+            ..ConnectorPolicy::default()
+        };
+        let injected = injection(
+            &Credential::ApiKey,
+            &credentials,
+            &HostSecrets::default(),
+            &opted_in,
+            "c",
+        )
+        .unwrap();
+        let Injection::Query(name, value) = &injected.place else {
+            panic!("a query parameter")
+        };
+        assert_eq!(
+            (name.as_str(), value.expose_secret()),
+            ("api_key", "the-key")
+        );
     }
 }

@@ -13,7 +13,6 @@ mod credentials;
 mod ip;
 mod policy;
 mod resolver;
-pub mod scrub;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +21,8 @@ pub use audit::{
     AuditEvent, AuditOutcome, AuditSink, MAX_HOST_BYTES, MAX_PATH_BYTES, MAX_REASON_BYTES,
     MemoryAuditSink, TracingOnlyAuditSink, truncate_marked,
 };
+/// Removing injected secrets from responses (the `connector-scrub` crate).
+pub use connector_scrub as scrub;
 pub use credentials::{
     ApiKeyCredential, ApiKeyPlacement, CallCredentials, ClientCredentials, HostSecret, HostSecrets,
     SecretPurpose,
@@ -30,8 +31,8 @@ pub use ip::{NetworkPolicy, non_global_reason};
 pub use policy::ConnectorPolicy;
 pub use resolver::{AddressBlocked, Resolver, StaticResolver, SystemResolver};
 
+use connector_scrub::Scrubber;
 use credentials::Injection;
-use scrub::Scrubber;
 use secrecy::ExposeSecret;
 
 use wasmtime::component::{HasData, Linker};
@@ -349,7 +350,7 @@ impl HttpCapability {
                 credential,
                 &self.credentials,
                 &outbound.host_secrets,
-                &self.policy.declared_secrets,
+                &self.policy,
                 &self.connector.id,
             )?;
             scrubber = Scrubber::new(

@@ -14,18 +14,9 @@ use connector_abi::manifest::AllowedOrigin;
 /// asks the host to inject a credential.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
-/// Hop-by-hop and framing headers the host controls; a guest's are dropped.
-pub(crate) const HOST_CONTROLLED_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-];
+/// Hop-by-hop and framing headers the host controls; a guest's are dropped
+/// (one list with the manifest's placement rules).
+pub(crate) use connector_abi::manifest::HOST_CONTROLLED_HEADERS;
 
 /// What a connector may reach.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +28,10 @@ pub struct ConnectorPolicy {
     pub operator_origins: Option<Vec<AllowedOrigin>>,
     /// Host secrets the manifest declares.
     pub declared_secrets: BTreeSet<String>,
+    /// The operator lets this connector's API key go into a query string
+    /// (`[connectors.<id>] allow_query_credential`); off by default, because
+    /// servers log URLs and echo them in `Location`, `Link` and error pages.
+    pub allow_query_credential: bool,
 }
 
 /// A URL that passed the origin policy.
@@ -160,6 +155,7 @@ mod tests {
             .collect(),
             operator_origins: None,
             declared_secrets: BTreeSet::new(),
+            allow_query_credential: false,
         }
     }
 

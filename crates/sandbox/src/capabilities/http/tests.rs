@@ -42,6 +42,7 @@ fn policy() -> ConnectorPolicy {
             .collect(),
         operator_origins: None,
         declared_secrets: BTreeSet::from(["unit-secret".to_string()]),
+        allow_query_credential: false,
     }
 }
 

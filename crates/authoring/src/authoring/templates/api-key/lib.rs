@@ -28,11 +28,9 @@ impl Connector for {{type}} {
         AuthType::ApiKey
     }
 
-    /// How the host places the key (App Connect `getBasicAuth`): here HTTP
-    /// Basic with the key as the user name and an empty password.
-    fn basic_auth(_connection: ConnectionInfo) -> Result<ApiKeyPlacement, ConnectorError> {
-        Ok(ApiKeyPlacement::Basic("{apiKey}:".into()))
-    }
+    // Where the host places the key is declared in connector.json
+    // (`auth.apiKey.placement`, here HTTP Basic with the key as the user name
+    // and an empty password), so there is no `basic_auth` hook to write.
 
     /// Who the user is (App Connect `getUserInfo`): the host attaches the API
     /// key; this code never sees it.

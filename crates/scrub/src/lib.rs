@@ -10,28 +10,39 @@
 //! case hex; base64 (standard and URL-safe, padded or not, and at each of the
 //! three alignments a secret can take inside a longer base64 text such as a
 //! Basic `user:secret`); JSON-escaped — and replaces each occurrence with
-//! [`REDACTED`]. One Aho–Corasick automaton serves every pattern of a request.
+//! [`REDACTED`].
+//!
+//! - [`encodings`]: the patterns of one secret;
+//! - [`sampler`]: a prefilter that reads one 4-byte string every few bytes and
+//!   points the exact search at the windows that may hold a pattern;
+//! - this module: [`Scrubber`], the exact search (one Aho–Corasick automaton,
+//!   every overlapping occurrence) and the replacement.
+
+mod encodings;
+mod sampler;
+
+use std::ops::Range;
 
 use aho_corasick::{AhoCorasick, MatchKind, packed};
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+
+use encodings::{Pattern, encodings};
+use sampler::Sampler;
 
 /// What an echoed secret is replaced with.
 pub const REDACTED: &str = "[redacted]";
 
-/// Secrets shorter than this are matched only in full encodings, never as the
-/// stable middle of a longer base64 text (too short a middle would match by
-/// chance).
-const MIN_ALIGNED_BYTES: usize = 6;
-
 /// The patterns of one request's injected secrets.
 pub struct Scrubber {
-    /// Finds and replaces every pattern.
+    /// Finds every occurrence of every pattern, overlapping ones included.
     automaton: AhoCorasick,
-    /// A SIMD (Teddy) search for the same patterns, many times faster than the
-    /// automaton when nothing matches, which is almost always: it answers
-    /// "is any secret here" before the automaton is asked to replace.
-    /// `None` where Teddy cannot serve (too many patterns, no SIMD).
+    /// By pattern id: whether it is a base64 text, whose match is widened
+    /// over the neighbouring base64 characters that still carry bits of the
+    /// secret (a partial first or last character, `=` padding).
+    base64: Vec<bool>,
+    /// Where to search, when every pattern is long enough to sample for.
+    sampler: Option<Sampler>,
+    /// Otherwise, a SIMD (Teddy) search answering "is any pattern here"
+    /// before the automaton is asked where. `None` where Teddy cannot serve.
     quick: Option<packed::Searcher>,
 }
 
@@ -40,47 +51,79 @@ impl Scrubber {
     /// exact header values that carried them). `None` when there is nothing
     /// to look for.
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a [u8]>) -> Option<Scrubber> {
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut patterns: Vec<Pattern> = Vec::new();
         for secret in secrets.into_iter().filter(|secret| !secret.is_empty()) {
             encodings(secret, &mut patterns);
         }
-        // Longest first: where two patterns match at one place, the SIMD
-        // search (leftmost-first) then takes the longer, as the automaton
-        // (leftmost-longest) does.
-        patterns.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        patterns.dedup();
+        patterns.sort_by(|a, b| a.bytes.cmp(&b.bytes));
+        patterns.dedup_by(|later, kept| {
+            let same = later.bytes == kept.bytes;
+            kept.base64 |= same && later.base64;
+            same
+        });
         if patterns.is_empty() {
             return None;
         }
+        let bytes: Vec<&[u8]> = patterns.iter().map(|p| p.bytes.as_slice()).collect();
         let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&patterns)
+            .match_kind(MatchKind::Standard)
+            .build(&bytes)
             .expect("a bounded set of literal patterns");
-        let quick = packed::Config::new().builder().extend(&patterns).build();
-        Some(Scrubber { automaton, quick })
+        let sampler = Sampler::new(bytes.iter().copied());
+        let quick = match sampler {
+            Some(_) => None,
+            None => packed::Config::new().builder().extend(&bytes).build(),
+        };
+        Some(Scrubber {
+            automaton,
+            base64: patterns.iter().map(|p| p.base64).collect(),
+            sampler,
+            quick,
+        })
     }
 
-    /// Whether any pattern occurs in `haystack`.
-    fn found_in(&self, haystack: &[u8]) -> bool {
-        match &self.quick {
-            Some(quick) => quick.find(haystack).is_some(),
-            None => self.automaton.is_match(haystack),
+    /// How many distinct patterns this scrubber searches for.
+    pub fn pattern_count(&self) -> usize {
+        self.base64.len()
+    }
+
+    /// The parts of `haystack` the exact search must read.
+    fn windows(&self, haystack: &[u8]) -> Vec<Range<usize>> {
+        let whole = || std::iter::once(0..haystack.len()).collect();
+        match (&self.sampler, &self.quick) {
+            (Some(sampler), _) => sampler.windows(haystack),
+            (None, Some(quick)) if quick.find(haystack).is_some() => whole(),
+            (None, Some(_)) => Vec::new(),
+            (None, None) if self.automaton.is_match(haystack) => whole(),
+            (None, None) => Vec::new(),
         }
     }
 
-    /// Where the patterns occur, leftmost first, without overlaps.
+    /// Every range to redact, sorted and disjoint: each occurrence of each
+    /// pattern (overlapping ones merged), base64 ones widened.
     fn matches(&self, haystack: &[u8]) -> Vec<(usize, usize)> {
-        match &self.quick {
-            Some(quick) => quick
-                .find_iter(haystack)
-                .map(|m| (m.start(), m.end()))
-                .collect(),
-            None => self
+        let mut found: Vec<(usize, usize)> = Vec::new();
+        for window in self.windows(haystack) {
+            for m in self
                 .automaton
-                .find_iter(haystack)
-                .map(|m| (m.start(), m.end()))
-                .collect(),
+                .find_overlapping_iter(&haystack[window.clone()])
+            {
+                let (start, end) = (window.start + m.start(), window.start + m.end());
+                found.push(match self.base64[m.pattern().as_usize()] {
+                    true => widened(haystack, start, end),
+                    false => (start, end),
+                });
+            }
         }
+        found.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(found.len());
+        for (start, end) in found {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        merged
     }
 
     /// `haystack` with every match replaced by [`REDACTED`].
@@ -99,10 +142,10 @@ impl Scrubber {
     /// Replaces every echoed secret in `bytes`; returns whether any was found.
     /// Leaves the buffer untouched (no copy) when nothing matches.
     pub fn scrub(&self, bytes: &mut Vec<u8>) -> bool {
-        if !self.found_in(bytes) {
+        let matches = self.matches(bytes);
+        if matches.is_empty() {
             return false;
         }
-        let matches = self.matches(bytes);
         if matches
             .iter()
             .all(|(start, end)| end - start >= REDACTED.len())
@@ -116,10 +159,10 @@ impl Scrubber {
 
     /// The same for a text value (a header).
     pub fn scrub_text(&self, text: &mut String) -> bool {
-        if !self.found_in(text.as_bytes()) {
+        let matches = self.matches(text.as_bytes());
+        if matches.is_empty() {
             return false;
         }
-        let matches = self.matches(text.as_bytes());
         let replaced = self.replaced(text.as_bytes(), &matches);
         // Matches are whole encodings of valid UTF-8 secrets or ASCII text, so
         // the result is UTF-8 unless a secret was cut mid-character: then
@@ -128,6 +171,31 @@ impl Scrubber {
             .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
         true
     }
+}
+
+/// `start..end` (a base64 text of a secret) grown over up to two base64
+/// characters on each side and the `=` padding after it: the characters at the
+/// edges of an encoded secret also carry some of its bits.
+fn widened(haystack: &[u8], start: usize, end: usize) -> (usize, usize) {
+    let base64_char = |b: u8| b.is_ascii_alphanumeric() || b"+/-_".contains(&b);
+    let mut start = start;
+    for _ in 0..2 {
+        match start.checked_sub(1) {
+            Some(before) if base64_char(haystack[before]) => start = before,
+            _ => break,
+        }
+    }
+    let mut end = end;
+    for _ in 0..2 {
+        match haystack.get(end) {
+            Some(&b) if base64_char(b) => end += 1,
+            _ => break,
+        }
+    }
+    while end < haystack.len() && haystack[end] == b'=' {
+        end += 1;
+    }
+    (start, end)
 }
 
 /// Replaces `matches` (sorted, disjoint, each at least as long as
@@ -148,86 +216,11 @@ fn replace_in_place(bytes: &mut Vec<u8>, matches: &[(usize, usize)]) {
     bytes.truncate(write + tail);
 }
 
-/// Every encoding of `secret` a server could echo.
-fn encodings(secret: &[u8], patterns: &mut Vec<Vec<u8>>) {
-    patterns.push(secret.to_vec());
-    for encoded in percent_encodings(secret) {
-        patterns.push(encoded.into_bytes());
-    }
-    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
-        patterns.push(engine.encode(secret).into_bytes());
-    }
-    if secret.len() >= MIN_ALIGNED_BYTES {
-        for offset in 0..3 {
-            for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
-                patterns.push(aligned_base64(secret, offset, engine).into_bytes());
-            }
-        }
-    }
-    if let Ok(text) = std::str::from_utf8(secret) {
-        let json = serde_json::to_string(text).expect("a string serialises");
-        patterns.push(json.as_bytes()[1..json.len() - 1].to_vec());
-    }
-}
-
-/// Percent-encodings: every byte outside the unreserved set as `%XX` (upper
-/// and lower hex), and the form encoding with `+` for a space (both cases).
-fn percent_encodings(secret: &[u8]) -> Vec<String> {
-    let strict: String = secret
-        .iter()
-        .map(|&byte| {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                (byte as char).to_string()
-            } else {
-                format!("%{byte:02X}")
-            }
-        })
-        .collect();
-    let form: String = url::form_urlencoded::byte_serialize(secret).collect();
-    let mut all = Vec::new();
-    for encoded in [strict, form] {
-        all.push(lower_hex(&encoded));
-        all.push(encoded);
-    }
-    all
-}
-
-/// `%2F` as `%2f`, leaving the rest.
-fn lower_hex(encoded: &str) -> String {
-    let mut out = String::with_capacity(encoded.len());
-    let mut chars = encoded.chars();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '%' {
-            out.extend(chars.by_ref().take(2).map(|h| h.to_ascii_lowercase()));
-        }
-    }
-    out
-}
-
-/// The base64 characters that encode `secret` alone when it starts `offset`
-/// bytes into a 3-byte group of a longer text: encode it after `offset` filler
-/// bytes and drop the characters the filler or the ragged end touch.
-fn aligned_base64(secret: &[u8], offset: usize, engine: &impl base64::Engine) -> String {
-    let mut padded = vec![0u8; offset];
-    padded.extend_from_slice(secret);
-    let encoded = engine.encode(&padded);
-    // Characters touched by the filler: each filler byte spoils the character
-    // that holds its bits, plus one shared with the secret.
-    let skip = match offset {
-        0 => 0,
-        1 => 2,
-        _ => 3,
-    };
-    // A character is 6 bits: the last one wholly inside the secret ends at or
-    // before its last bit (later ones depend on what follows in the text).
-    let end = (8 * padded.len()) / 6;
-    encoded.get(skip..end).unwrap_or_default().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
     const SECRET: &str = "ik-5d1f/secret value+42";
 
@@ -270,6 +263,31 @@ mod tests {
             assert!(found, "prefix {prefix:?}: {encoded}");
             assert!(out.contains(REDACTED));
         }
+    }
+
+    #[test]
+    fn a_whole_base64_encoding_goes_with_its_last_character_and_padding() {
+        for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+            let encoded = engine.encode(SECRET);
+            let (out, found) = scrubbed(&format!("[{encoded}] next"));
+            assert!(found, "{encoded}");
+            assert_eq!(out, format!("[{REDACTED}] next"), "{encoded}");
+        }
+        // Inside a longer base64 text (a Basic `user:secret`), the edge
+        // characters that mix the secret's bits with its neighbours' go too.
+        let basic = STANDARD.encode(format!("user:{SECRET}"));
+        let (out, _) = scrubbed(&format!("Basic {basic}"));
+        assert!(out.ends_with(REDACTED), "{out}");
+        assert!(out.len() < "Basic ".len() + 8 + REDACTED.len(), "{out}");
+    }
+
+    #[test]
+    fn overlapping_echoes_of_two_secrets_are_both_removed() {
+        let (first, second) = ("abcdefghijklmnopqr", "klmnopqrstuvwxyz0123");
+        let scrubber = Scrubber::new([first.as_bytes(), second.as_bytes()]).unwrap();
+        let mut bytes = b"<abcdefghijklmnopqrstuvwxyz0123>".to_vec();
+        assert!(scrubber.scrub(&mut bytes));
+        assert_eq!(String::from_utf8(bytes).unwrap(), format!("<{REDACTED}>"));
     }
 
     #[test]
