@@ -279,6 +279,64 @@ async fn a_dead_lease_holder_releases_by_expiry_and_no_token_is_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_never_waits_past_the_bound_for_a_dead_holder() {
+    // `[refresh] max_wait_ms = 300`, leases of 2 s.
+    let host = Host::with(Options {
+        lease_ttl_ms: Some(2_000),
+        refresh_max_wait_ms: Some(300),
+        ..Options::default()
+    })
+    .await;
+    let id = login(&host, "user-1").await;
+    expire(&host, &id, -1).await;
+    // A replica took the lease a moment ago and was killed: the lease stays
+    // until it expires, a minute from now, longer than any caller may wait.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    host.database
+        .hold_lease_for_tests(&id, "killed-replica", now_ms + 60_000)
+        .await
+        .unwrap();
+    let response = host
+        .http
+        .post(format!("{}{}", host.base, path("user-1", &id, "proxy")))
+        .bearer_auth(&host.service_key)
+        .json(&json!({"method": "GET", "url": format!("{}/api/v1/me", host.api_url())}))
+        .send()
+        .await
+        .unwrap();
+    // A clear, retryable answer instead of a hang: 503, `Retry-After` of
+    // one lease lifetime, and nothing sent to the provider.
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers()["retry-after"].to_str().unwrap(),
+        "2",
+        "one lease lifetime"
+    );
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["code"], "refresh_busy", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("retry in 2 s"),
+        "{error}"
+    );
+    assert_eq!(host.provider.stats().refresh_grants, 0);
+    // Once the dead holder's lease is gone, the next caller refreshes.
+    host.database
+        .hold_lease_for_tests(&id, "killed-replica", now_ms - 1)
+        .await
+        .unwrap();
+    let (status, answer) = proxy_me(&host, "user-1", &id).await;
+    assert_eq!(
+        (status, answer["status"].as_u64()),
+        (200, Some(200)),
+        "{answer}"
+    );
+    assert_eq!(host.provider.stats().refresh_grants, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_that_goes_away_mid_refresh_loses_no_token() {
     let host = Arc::new(
         Host::with(Options {

@@ -325,6 +325,7 @@ async fn serve(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<()
         .connectors(file_config.connectors.clone())
         .webhooks(file_config.webhooks.clone())
         .api_limits(file_config.api.clone())
+        .refresh_leases(file_config.refresh.clone())
         .build(database, Arc::new(keyring))
         .await?;
     let registry = &server.registry;

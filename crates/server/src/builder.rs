@@ -50,6 +50,7 @@ pub struct ServerBuilder {
     connectors: BTreeMap<String, ConnectorSettings>,
     webhooks: Option<WebhookConfig>,
     lease_ttl_ms: Option<i64>,
+    leases: Option<crate::flows::LeaseSettings>,
     record_versions: bool,
     api: ApiLimits,
 }
@@ -69,6 +70,7 @@ impl ServerBuilder {
             connectors: BTreeMap::new(),
             webhooks: None,
             lease_ttl_ms: None,
+            leases: None,
             record_versions: true,
             api: ApiLimits::default(),
         }
@@ -122,6 +124,13 @@ impl ServerBuilder {
         self
     }
 
+    /// The refresh lease and the callers' wait bound (`[refresh]`); a
+    /// [`ServerBuilder::lease_ttl_ms`] set as well overrides its lifetime.
+    pub fn refresh_leases(mut self, leases: crate::flows::LeaseSettings) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
     /// Whether loaded connector versions are recorded in the database (on by
     /// default; tests that share nothing with `serve` may turn it off).
     pub fn record_versions(mut self, record: bool) -> Self {
@@ -163,6 +172,9 @@ impl ServerBuilder {
         let events = Events::new(database.clone(), keyring, self.webhooks)?;
         let mut flows = Flows::new(registry.clone(), connections.clone(), states.clone())
             .with_events(events.clone());
+        if let Some(leases) = self.leases {
+            flows = flows.with_lease_settings(leases);
+        }
         if let Some(ttl) = self.lease_ttl_ms {
             flows = flows.with_lease_ttl_ms(ttl);
         }

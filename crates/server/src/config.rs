@@ -116,6 +116,8 @@ pub struct HostConfig {
     pub retention: RetentionSettings,
     /// Limits of the HTTP API (body, time, in flight, per-key rate).
     pub api: ApiLimits,
+    /// The refresh lease and how long callers wait for a refresh (`[refresh]`).
+    pub refresh: crate::flows::LeaseSettings,
 }
 
 /// Operator settings for one connector.
@@ -235,6 +237,7 @@ impl HostConfig {
         }
         self.retention.validate().map_err(anyhow::Error::msg)?;
         self.api.validate().map_err(anyhow::Error::msg)?;
+        self.refresh.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }
@@ -257,6 +260,28 @@ mod tests {
                 .contains("retention.batch")
         );
         assert!(HostConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn refresh_leases_default_to_seconds_and_are_bounded_by_name() {
+        let config = HostConfig::default();
+        assert_eq!(
+            (config.refresh.lease_ttl_ms, config.refresh.max_wait_ms),
+            (5_000, 15_000)
+        );
+        config.validate().unwrap();
+        for (toml, key) in [
+            ("[refresh]\nlease_ttl_ms = 10", "refresh.lease_ttl_ms"),
+            ("[refresh]\nmax_wait_ms = 0", "refresh.max_wait_ms"),
+        ] {
+            let config: HostConfig = toml::from_str(toml).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
+        let config: HostConfig =
+            toml::from_str("[refresh]\nlease_ttl_ms = 1000\nmax_wait_ms = 2000").unwrap();
+        assert_eq!(config.refresh.lease_ttl_ms, 1_000);
+        assert!(toml::from_str::<HostConfig>("[refresh]\nttl = 1").is_err());
     }
 
     #[test]

@@ -88,6 +88,9 @@ pub struct Options {
     pub token_lifetime_secs: u64,
     /// Refresh lease lifetime (the host's default when `None`).
     pub lease_ttl_ms: Option<i64>,
+    /// `[refresh] max_wait_ms`: how long a caller waits for another
+    /// holder's refresh (the host's default when `None`).
+    pub refresh_max_wait_ms: Option<u64>,
     /// Webhooks for connection events (none when `None`).
     pub webhooks: Option<connector_server::events::WebhookConfig>,
     /// Where `test-refresh-paths` sends refreshes (the provider's token
@@ -126,6 +129,7 @@ impl Default for Options {
             regional_host: None,
             token_lifetime_secs: 3600,
             lease_ttl_ms: None,
+            refresh_max_wait_ms: None,
             webhooks: None,
             refresh_paths_url: None,
             capture_logs: true,
@@ -341,6 +345,12 @@ impl Host {
             .host_secrets(host_secrets)
             .connectors(settings)
             .webhooks(options.webhooks.clone())
+            .refresh_leases(connector_server::flows::LeaseSettings {
+                max_wait_ms: options
+                    .refresh_max_wait_ms
+                    .unwrap_or(connector_server::flows::DEFAULT_MAX_WAIT_MS),
+                ..Default::default()
+            })
             .lease_ttl_ms(options.lease_ttl_ms)
             .api_limits(options.api.clone())
             .record_versions(false)

@@ -29,6 +29,7 @@ impl IntoResponse for Unauthenticated {
             field: None,
             missing_required_field_consts: None,
             manual_form_available: None,
+            retry_after_secs: None,
             status: StatusCode::UNAUTHORIZED,
         }
         .into_response();
@@ -98,6 +99,7 @@ impl From<Denied> for ApiError {
             field: None,
             missing_required_field_consts: None,
             manual_form_available: None,
+            retry_after_secs: None,
             status: StatusCode::FORBIDDEN,
         }
     }

@@ -155,6 +155,9 @@ pub struct ApiError {
     pub manual_form_available: Option<bool>,
     #[serde(skip)]
     status: StatusCode,
+    /// Seconds for the `Retry-After` header of a retryable answer.
+    #[serde(skip)]
+    retry_after_secs: Option<u64>,
 }
 
 impl From<crate::flows::FlowError> for ApiError {
@@ -178,6 +181,12 @@ impl From<crate::flows::FlowError> for ApiError {
             manual_form_available: matches!(error, crate::flows::FlowError::ManagedLoginFailed(_))
                 .then_some(true),
             status: flow_status(&error),
+            retry_after_secs: match &error {
+                crate::flows::FlowError::RefreshBusy {
+                    retry_after_secs, ..
+                } => Some(*retry_after_secs),
+                _ => None,
+            },
         }
     }
 }
@@ -199,6 +208,7 @@ pub fn flow_status(error: &FlowError) -> StatusCode {
         FlowError::NotManaged(_) | FlowError::ManagedCredentialsMissing(_) => StatusCode::CONFLICT,
         FlowError::ManagedFieldsMissing(_) => StatusCode::UNPROCESSABLE_ENTITY,
         FlowError::ManagedLoginFailed(cause) => flow_status(cause),
+        FlowError::RefreshBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         FlowError::Storage(_) | FlowError::ManagedStorage(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -212,6 +222,7 @@ impl ApiError {
             field: None,
             missing_required_field_consts: None,
             manual_form_available: None,
+            retry_after_secs: None,
             status,
         }
     }
@@ -223,6 +234,7 @@ impl ApiError {
             field: None,
             missing_required_field_consts: None,
             manual_form_available: None,
+            retry_after_secs: None,
             status: StatusCode::NOT_FOUND,
         }
     }
@@ -236,6 +248,7 @@ impl ApiError {
             field: None,
             missing_required_field_consts: None,
             manual_form_available: None,
+            retry_after_secs: None,
             status: StatusCode::BAD_REQUEST,
         }
     }
@@ -247,6 +260,7 @@ impl ApiError {
             field: None,
             missing_required_field_consts: None,
             manual_form_available: None,
+            retry_after_secs: None,
             status: StatusCode::BAD_REQUEST,
         }
     }
@@ -259,6 +273,7 @@ impl ApiError {
             field: None,
             missing_required_field_consts: None,
             manual_form_available: None,
+            retry_after_secs: None,
             status: StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -266,7 +281,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self)).into_response()
+        let retry_after = self.retry_after_secs;
+        let mut response = (self.status, Json(self)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -9,8 +9,53 @@ use std::time::Duration;
 
 use crate::store::LeaseStore;
 
-/// Default lease lifetime: longer than a refresh request can take.
-pub const DEFAULT_LEASE_TTL_MS: i64 = 30_000;
+/// Default lease lifetime. The holder renews its lease every third of it
+/// while its refresh runs, so a long refresh keeps it; a replica that dies
+/// mid-refresh stops renewing, and the others take over this long after its
+/// last renewal.
+pub const DEFAULT_LEASE_TTL_MS: i64 = 5_000;
+/// Default bound on how long a caller waits for another holder's refresh.
+pub const DEFAULT_MAX_WAIT_MS: u64 = 15_000;
+
+/// `[refresh]`: the lease that makes one replica refresh a connection, and
+/// how long callers wait for it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeaseSettings {
+    /// Lifetime of a refresh lease, in milliseconds (renewed every third of it).
+    pub lease_ttl_ms: u64,
+    /// Longest a caller waits for a refresh another caller or replica holds;
+    /// past it the caller gets a retryable error (HTTP 503 with `Retry-After`).
+    pub max_wait_ms: u64,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        Self {
+            lease_ttl_ms: DEFAULT_LEASE_TTL_MS as u64,
+            max_wait_ms: DEFAULT_MAX_WAIT_MS,
+        }
+    }
+}
+
+impl LeaseSettings {
+    /// Checks the bounds, naming the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(500..=300_000).contains(&self.lease_ttl_ms) {
+            return Err(format!(
+                "refresh.lease_ttl_ms: {} is outside 500 to 300000 (milliseconds)",
+                self.lease_ttl_ms
+            ));
+        }
+        if !(100..=300_000).contains(&self.max_wait_ms) {
+            return Err(format!(
+                "refresh.max_wait_ms: {} is outside 100 to 300000 (milliseconds)",
+                self.max_wait_ms
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Seconds to wait before the background refresher retries after `failures`
 /// consecutive transient failures: 30 s doubling, at most an hour.
@@ -25,11 +70,12 @@ pub struct RefreshCoordinator {
     owner: String,
     local: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     lease_ttl_ms: i64,
+    max_wait: Duration,
 }
 
 impl RefreshCoordinator {
     /// A coordinator over `leases`, with a random owner id for this process.
-    pub fn new(leases: LeaseStore, lease_ttl_ms: i64) -> Self {
+    pub fn new(leases: LeaseStore, settings: &LeaseSettings) -> Self {
         use rand::RngCore as _;
         let mut id = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut id);
@@ -37,8 +83,19 @@ impl RefreshCoordinator {
             leases,
             owner: format!("{}-{}", std::process::id(), hex::encode(id)),
             local: Mutex::new(HashMap::new()),
-            lease_ttl_ms,
+            lease_ttl_ms: settings.lease_ttl_ms.min(i64::MAX as u64) as i64,
+            max_wait: Duration::from_millis(settings.max_wait_ms),
         }
+    }
+
+    /// The longest a caller waits for someone else's refresh.
+    pub(crate) fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// The lease lifetime.
+    pub(crate) fn lease_ttl(&self) -> Duration {
+        Duration::from_millis(self.lease_ttl_ms.max(0) as u64)
     }
 
     /// The lease owner id of this process.

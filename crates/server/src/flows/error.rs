@@ -76,6 +76,15 @@ pub enum FlowError {
         "the login with the admin-managed values failed ({0}); you may retry with `manual: true` and the full form"
     )]
     ManagedLoginFailed(Box<FlowError>),
+    /// The caller waited its bound (`[refresh] max_wait_ms`) for a token
+    /// refresh someone else holds; retryable.
+    #[error("{message}")]
+    RefreshBusy {
+        /// What happened.
+        message: String,
+        /// When to retry.
+        retry_after_secs: u64,
+    },
     /// Storage failed.
     #[error("storage error")]
     Storage(#[from] ConnectionStoreError),
@@ -104,6 +113,7 @@ impl FlowError {
             FlowError::ManagedCredentialsMissing(_) => "managed_credentials_missing",
             FlowError::ManagedFieldsMissing(_) => "managed_fields_missing",
             FlowError::ManagedLoginFailed(_) => "managed_login_failed",
+            FlowError::RefreshBusy { .. } => "refresh_busy",
             FlowError::Storage(_) | FlowError::ManagedStorage(_) => "storage_error",
         }
     }

@@ -9,6 +9,13 @@
 //! replica that finds the lease taken waits for the holder to commit (or for
 //! the lease to expire, if the holder died) and re-reads.
 //!
+//! **Bounded wait.** No caller waits longer than `[refresh] max_wait_ms` for
+//! someone else's refresh (the in-process queue and the lease together): past
+//! it, it gets [`FlowError::RefreshBusy`] (HTTP 503 with `Retry-After`), a
+//! retryable answer, instead of hanging. A replica killed mid-refresh holds
+//! the lease until `lease_ttl_ms` after its last renewal; then the next caller
+//! takes it over.
+//!
 //! **Failures.** `invalid_grant` marks the connection `needs_reauth`. Network
 //! errors and 5xx keep the tokens, count a failure and set a cool-down for
 //! the background refresher; the caller still gets the old token while it is
@@ -70,8 +77,11 @@ impl FreshConnections {
         if !due(&connection, margin) {
             return Ok(connection);
         }
+        let deadline = tokio::time::Instant::now() + self.coordinator.max_wait();
         let lock = self.coordinator.local_lock(&connection.id);
-        let queued = lock.lock_owned().await;
+        let queued = tokio::time::timeout_at(deadline, lock.lock_owned())
+            .await
+            .map_err(|_| self.busy(at.id))?;
         let mut wait = Duration::from_millis(10);
         loop {
             if self.coordinator.try_acquire(at.id).await.map_err(storage)? {
@@ -85,8 +95,25 @@ impl FreshConnections {
             if !due(&connection, margin) {
                 return Ok(connection);
             }
+            if tokio::time::Instant::now() + wait > deadline {
+                return Err(self.busy(at.id));
+            }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// The answer to a caller that waited its bound for another refresh: retry
+    /// after about one lease lifetime (by then the holder committed, or its
+    /// lease expired and the next caller takes over).
+    fn busy(&self, id: &str) -> FlowError {
+        let retry_after_secs = self.coordinator.lease_ttl().as_secs().max(1);
+        FlowError::RefreshBusy {
+            message: format!(
+                "connection `{id}` is being refreshed by another request or replica; \
+                 retry in {retry_after_secs} s"
+            ),
+            retry_after_secs,
         }
     }
 

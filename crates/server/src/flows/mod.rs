@@ -44,7 +44,9 @@ use std::sync::Arc;
 
 pub use api_key::ApiKeyLogin;
 pub use call_context::checked_placement;
-pub use coordinator::{DEFAULT_LEASE_TTL_MS, RefreshCoordinator, cooldown_secs};
+pub use coordinator::{
+    DEFAULT_LEASE_TTL_MS, DEFAULT_MAX_WAIT_MS, LeaseSettings, RefreshCoordinator, cooldown_secs,
+};
 pub use error::FlowError;
 pub use login_page::AuthPageView;
 pub use logout::LogoutResult;
@@ -80,7 +82,7 @@ struct Parts {
     connections: ConnectionStore,
     states: OAuthStateStore,
     events: Events,
-    lease_ttl_ms: i64,
+    leases: LeaseSettings,
 }
 
 /// Every flow, each holding only what it needs.
@@ -128,7 +130,7 @@ impl Shared {
             refresh::TokenRefresh::new(c.clone(), cs.clone(), apps.clone(), oauth.clone());
         let coordinator = Arc::new(RefreshCoordinator::new(
             LeaseStore::new(connections.database().clone()),
-            parts.lease_ttl_ms,
+            &parts.leases,
         ));
         let fresh = fresh::FreshConnections::new(
             c.clone(),
@@ -219,7 +221,7 @@ impl Flows {
             connections,
             states,
             events,
-            lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
+            leases: LeaseSettings::default(),
         })
     }
 
@@ -240,8 +242,18 @@ impl Flows {
     /// Sets how long a refresh lease lasts before another holder may take it
     /// (default [`DEFAULT_LEASE_TTL_MS`]).
     pub fn with_lease_ttl_ms(self, ttl_ms: i64) -> Self {
+        let leases = LeaseSettings {
+            lease_ttl_ms: ttl_ms.max(1) as u64,
+            ..self.inner.parts.leases.clone()
+        };
+        self.with_lease_settings(leases)
+    }
+
+    /// Sets the refresh lease and how long callers wait for another holder's
+    /// refresh (`[refresh]`).
+    pub fn with_lease_settings(self, leases: LeaseSettings) -> Self {
         Self::from_parts(Parts {
-            lease_ttl_ms: ttl_ms,
+            leases,
             ..self.inner.parts.clone()
         })
     }
