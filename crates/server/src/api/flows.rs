@@ -21,7 +21,7 @@ use crate::store::{Connection, ConnectionRef};
 /// `GET /v1/connectors/{id}/auth-page` (any key), and for service keys within
 /// their accounts: `POST /v1/connectors/{id}/api-key/login`,
 /// `POST /v1/connectors/{id}/oauth/start`, `GET /v1/oauth/callback`,
-/// `POST /v1/accounts/{account}/users/{user}/connections/{id}/{logout,validate,refresh-user-info}`.
+/// `POST /v1/accounts/{account}/users/{user}/connections/{id}/{logout,validate,test,refresh,refresh-user-info}`.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/connectors/{id}/auth-page", get(auth_page))
@@ -35,6 +35,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/v1/accounts/{account}/users/{user}/connections/{id}/validate",
             post(validate),
+        )
+        .route(
+            "/v1/accounts/{account}/users/{user}/connections/{id}/test",
+            post(test_connection),
+        )
+        .route(
+            "/v1/accounts/{account}/users/{user}/connections/{id}/refresh",
+            post(force_refresh),
         )
         .route(
             "/v1/accounts/{account}/users/{user}/connections/{id}/refresh-user-info",
@@ -195,6 +203,46 @@ pub(super) async fn validate(
             .await?
             .into(),
     ))
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/test", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The connector's test passed", body = TestConnectionResult), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 409, description = "`connection_not_usable`: the connection is logged out", body = ApiError), (status = 501, description = "The connector does not implement `test-connection`", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError)))]
+pub(super) async fn test_connection(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(path): ConnectionPath,
+) -> Result<Json<TestConnectionResult>, ApiError> {
+    let message = state
+        .flows
+        .test_connection(scoped(&caller, &path, "test connections")?)
+        .await?;
+    Ok(Json(TestConnectionResult {
+        successful: true,
+        message,
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/refresh", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The connection with its token refreshed now (its `refresh` state says when)", body = Connection), (status = 401, description = "The provider refused the refresh token: the user must log in again", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 409, description = "`connection_not_usable`: logged out, needs re-auth, an API-key connection, or no refresh token", body = ApiError), (status = 502, description = "The refresh failed (provider unreachable or 5xx); the old token is kept", body = ApiError)))]
+pub(super) async fn force_refresh(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(path): ConnectionPath,
+) -> Result<Json<Connection>, ApiError> {
+    Ok(Json(
+        state
+            .flows
+            .force_refresh(scoped(&caller, &path, "refresh tokens")?)
+            .await?,
+    ))
+}
+
+/// The outcome of `POST …/test`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(super) struct TestConnectionResult {
+    /// Always true (a failed test is an error answer).
+    successful: bool,
+    /// The connector's message for the user, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/connections/{id}/refresh-user-info", tag = "flows", params(("account" = String, Path), ("user" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The connection with the refreshed identity", body = Connection), (status = 400, description = "Bad input (the field is named)", body = ApiError), (status = 401, description = "The provider rejected the credentials", body = ApiError), (status = 404, description = "Unknown connector or connection", body = ApiError), (status = 502, description = "Provider or connector failure", body = ApiError), (status = 409, description = "`connection_not_usable`: the connection is logged out or needs re-auth", body = ApiError)))]

@@ -29,6 +29,8 @@ use utoipa::OpenApi;
         super::flows::logout,
         super::flows::validate,
         super::flows::refresh_user_info,
+        super::flows::test_connection,
+        super::flows::force_refresh,
         super::flows::proxy,
         super::flows::credentials,
         super::admin::get_managed_oauth,

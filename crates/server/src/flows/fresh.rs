@@ -68,13 +68,45 @@ impl FreshConnections {
     /// within the connector's refresh margin. Fails when the connection is
     /// logged out or needs re-auth.
     pub(crate) async fn get(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
+        self.fresh(at, None).await
+    }
+
+    /// The connection with its access token refreshed now, whether due or
+    /// not (`POST …/refresh`): single flight like [`FreshConnections::get`],
+    /// so callers that ask at the same time share one refresh. Unlike `get`,
+    /// a failed refresh is an error even while the old token is valid, and
+    /// a connection without a refresh token is not usable for it.
+    pub(crate) async fn force_refresh(
+        &self,
+        at: ConnectionRef<'_>,
+    ) -> Result<Connection, FlowError> {
+        let connection = self.usable(at).await?;
+        if connection.auth_type != AuthKind::OAuth.to_string() {
+            return Err(FlowError::NotUsable(format!(
+                "connection `{}` is an API-key connection: it has no token to refresh",
+                at.id
+            )));
+        }
+        self.fresh(at, Some(crate::store::unix_millis())).await
+    }
+
+    /// [`FreshConnections::get`] (`forced_at` none: refresh when due) or
+    /// [`FreshConnections::force_refresh`] (refreshed at or after `forced_at`).
+    async fn fresh(
+        &self,
+        at: ConnectionRef<'_>,
+        forced_at: Option<i64>,
+    ) -> Result<Connection, FlowError> {
         let connection = self.usable(at).await?;
         if connection.auth_type != AuthKind::OAuth.to_string() {
             return Ok(connection);
         }
         let connector = self.connectors.get(&connection.connector_id)?;
-        let margin = connector.info.manifest.refresh_margin_seconds as i64;
-        if !due(&connection, margin) {
+        let want = Want {
+            margin: connector.info.manifest.refresh_margin_seconds as i64,
+            forced_at,
+        };
+        if want.satisfied(&connection) {
             return Ok(connection);
         }
         let deadline = tokio::time::Instant::now() + self.coordinator.max_wait();
@@ -86,13 +118,13 @@ impl FreshConnections {
         loop {
             if self.coordinator.try_acquire(at.id).await.map_err(storage)? {
                 return self
-                    .refresh_holding_the_lease(at, connector, margin, queued)
+                    .refresh_holding_the_lease(at, connector, want, queued)
                     .await;
             }
             // Another replica is refreshing: wait for its commit or for its
             // lease to expire.
             let connection = self.usable(at).await?;
-            if !due(&connection, margin) {
+            if want.satisfied(&connection) {
                 return Ok(connection);
             }
             if tokio::time::Instant::now() + wait > deadline {
@@ -138,7 +170,7 @@ impl FreshConnections {
         &self,
         at: ConnectionRef<'_>,
         connector: Arc<LoadedConnector>,
-        margin: i64,
+        want: Want,
         queued: tokio::sync::OwnedMutexGuard<()>,
     ) -> Result<Connection, FlowError> {
         let fresh = self.clone();
@@ -155,7 +187,7 @@ impl FreshConnections {
                 user_id: &user_id,
                 id: &id,
             };
-            let result = fresh.refresh_if_due(at, &connector, margin).await;
+            let result = fresh.refresh_if_due(at, &connector, want).await;
             drop(renewing);
             fresh.coordinator.release(at.id).await;
             result
@@ -185,17 +217,18 @@ impl FreshConnections {
         }
     }
 
-    /// Holding the lease: re-read, refresh if still due, record the outcome.
+    /// Holding the lease: re-read, refresh if still wanted, record the outcome.
     async fn refresh_if_due(
         &self,
         at: ConnectionRef<'_>,
         connector: &LoadedConnector,
-        margin: i64,
+        want: Want,
     ) -> Result<Connection, FlowError> {
         let connection = self.usable(at).await?;
-        if !due(&connection, margin) {
+        if want.satisfied(&connection) {
             return Ok(connection);
         }
+        let forced = want.forced_at.is_some();
         let expired = connection.expires_at.is_some_and(|t| t <= unix_seconds());
         let no_refresh = connector
             .info
@@ -205,6 +238,12 @@ impl FreshConnections {
             .as_ref()
             .is_some_and(|o| o.no_refresh_token)
             || !connection.has_refresh_token;
+        if no_refresh && forced {
+            return Err(FlowError::NotUsable(format!(
+                "connection `{}` has no refresh token: its token cannot be refreshed",
+                at.id
+            )));
+        }
         if no_refresh {
             if !expired {
                 return Ok(connection); // still valid: use it until it expires
@@ -212,7 +251,7 @@ impl FreshConnections {
             return Err(self.expired_without_refresh_token(at).await?);
         }
         let (failures, retry_at) = self.connections.refresh_state(at).await?;
-        if !expired && retry_at.is_some_and(|t| t > unix_seconds()) {
+        if !forced && !expired && retry_at.is_some_and(|t| t > unix_seconds()) {
             // Cooling down after a failed refresh: the token still works.
             return Ok(connection);
         }
@@ -230,8 +269,9 @@ impl FreshConnections {
                 }
                 Ok(refreshed.connection)
             }
+            // A forced refresh reports a failure even while the old token works.
             Err(error) => {
-                self.refresh_failed(at, connection, failures, expired, error)
+                self.refresh_failed(at, connection, failures, expired || forced, error)
                     .await
             }
         }
@@ -313,6 +353,30 @@ impl FreshConnections {
             )))
         } else {
             Ok(connection)
+        }
+    }
+}
+
+/// What a caller wants of a connection's token.
+#[derive(Debug, Clone, Copy)]
+struct Want {
+    /// The connector's refresh margin: refresh when within it of expiry.
+    margin: i64,
+    /// A forced refresh asked at this time (Unix milliseconds): a refresh
+    /// at or after it, by anyone, will do.
+    forced_at: Option<i64>,
+}
+
+impl Want {
+    /// Whether `connection` already is what the caller wants.
+    fn satisfied(&self, connection: &Connection) -> bool {
+        match self.forced_at {
+            Some(asked) => connection
+                .refresh
+                .as_ref()
+                .and_then(|r| r.last_refreshed_at_ms)
+                .is_some_and(|at| at >= asked),
+            None => !due(connection, self.margin),
         }
     }
 }

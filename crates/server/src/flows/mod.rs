@@ -327,6 +327,21 @@ impl Flows {
         self.inner.validation.validate(at).await
     }
 
+    /// `test-connection` (Membrane `test`): the connector checks the
+    /// credentials; its message for the user. Changes nothing.
+    pub async fn test_connection(
+        &self,
+        at: ConnectionRef<'_>,
+    ) -> Result<Option<String>, FlowError> {
+        self.inner.validation.test_connection(at).await
+    }
+
+    /// Refreshes the connection's access token now, due or not; single
+    /// flight with every other refresh of it, across replicas.
+    pub async fn force_refresh(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {
+        self.inner.fresh.force_refresh(at).await
+    }
+
     /// `refresh-user-info` (or `user-info` when the connector has no refresh
     /// variant); saves the new identity.
     pub async fn refresh_user_info(&self, at: ConnectionRef<'_>) -> Result<Connection, FlowError> {

@@ -1,6 +1,8 @@
 //! Checking a connection: `auth-validation` (a 401 from the CRM marks it as
-//! needing re-auth) and `refresh-user-info` (the identity read again and
-//! saved). Both refresh an active connection's token first when it is due.
+//! needing re-auth), `test-connection` (Membrane `test`: the connector checks
+//! the credentials, nothing is changed) and `refresh-user-info` (the identity
+//! read again and saved). Each refreshes an active connection's token first
+//! when it is due.
 
 use connector_abi::hook::Hook;
 
@@ -92,6 +94,31 @@ impl ValidationFlow {
             fail_reason,
             connection,
         })
+    }
+
+    /// `test-connection` (Membrane `test`): the connector checks the
+    /// connection's credentials; its message for the user on success, its
+    /// error otherwise (a refusal by the CRM is `InvalidCredentials`).
+    /// Changes nothing: `validate` is the check that marks re-auth.
+    pub(crate) async fn test_connection(
+        &self,
+        at: ConnectionRef<'_>,
+    ) -> Result<Option<String>, FlowError> {
+        let connection = self.fresh.refreshed_if_active(at).await?;
+        if connection.status == ConnectionStatus::Revoked {
+            return Err(FlowError::NotUsable(format!(
+                "connection `{}` is logged out",
+                at.id
+            )));
+        }
+        let connector = self.connectors.get(&connection.connector_id)?;
+        let ctx = self.calls.context(&connector, &connection).await?;
+        let info = self.calls.info(&connector, &connection).await?;
+        Ok(connector
+            .prepared
+            .test_connection(&ctx, info)
+            .await
+            .result?)
     }
 
     /// `refresh-user-info` (or `user-info` when the connector has no refresh

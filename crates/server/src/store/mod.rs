@@ -28,9 +28,10 @@ pub use api_keys::{ApiKeyError, ApiKeyRecord, ApiKeyStore, KEY_PREFIX};
 pub use audit::AuditWriter;
 pub use connections::{
     Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore,
-    ConnectionStoreError, Identity, NewConnection, RotationReport,
+    ConnectionStoreError, Identity, NewConnection, RefreshState, RotationReport,
 };
 pub use leases::LeaseStore;
+pub(crate) use leases::unix_millis;
 pub use managed::{
     ManagedOAuthApp, ManagedStore, ManagedStoreError, OAuthAppValues, PENDING_LIFETIME_SECS, Slot,
 };

@@ -90,6 +90,28 @@ pub struct Connection {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// The token refresh of an OAuth connection (none for API keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<RefreshState>,
+}
+
+/// Where an OAuth connection's token refresh stands.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshState {
+    /// When the access token was last refreshed (Unix seconds); none since
+    /// the login.
+    pub last_refreshed_at: Option<i64>,
+    /// The same in milliseconds (what a forced refresh compares with).
+    #[serde(skip)]
+    pub(crate) last_refreshed_at_ms: Option<i64>,
+    /// Failed refreshes in a row (network errors, 5xx); 0 after a success.
+    pub consecutive_failures: i64,
+    /// After a failure: when the background refresher tries again (Unix
+    /// seconds). None when no retry is scheduled.
+    pub next_attempt_at: Option<i64>,
+    /// Why the last refresh failed (no secrets), if it did.
+    pub last_error: Option<String>,
 }
 
 /// Which connection: its id within its account and user. Every read and
@@ -194,7 +216,8 @@ const SECRET_COLUMNS: [&str; 3] = ["access_token", "refresh_token", "api_key"];
 /// JSON map `const → value`), and the purpose in its associated data.
 const SECRET_FIELDS_COLUMN: &str = "secret_fields";
 const COLUMNS: &str = "id, account_id, user_id, connector_id, auth_type, status, hostname, platform_user_id, user_name, \
-     timezone_name, timezone_offset, additional_info, expires_at, access_token, refresh_token, api_key, created_at, updated_at";
+     timezone_name, timezone_offset, additional_info, expires_at, access_token, refresh_token, api_key, created_at, updated_at, \
+     last_refreshed_at_ms, refresh_failures, next_refresh_at, last_refresh_error";
 
 /// Connections in the database, encrypted with a keyring.
 #[derive(Clone)]
@@ -288,7 +311,7 @@ impl ConnectionStore {
         let now = unix_seconds();
         let query = if existing.is_some() {
             "UPDATE connections SET auth_type = $4, status = 'active', refresh_failures = 0,
-             next_refresh_at = NULL, last_refresh_error = NULL, hostname = $5, platform_user_id = $6,
+             next_refresh_at = NULL, last_refresh_error = NULL, last_refreshed_at_ms = NULL, hostname = $5, platform_user_id = $6,
              user_name = $7, timezone_name = $8, timezone_offset = $9, additional_info = $10, expires_at = $11,
              access_token = $12, refresh_token = $13, api_key = $14, updated_at = $15, secret_fields = $16
              WHERE id = $1 AND account_id = $2 AND connector_id = $3"
@@ -483,11 +506,11 @@ fn connection(row: &AnyRow) -> Result<Connection, ConnectionStoreError> {
     let additional_info =
         serde_json::from_str(&info).map_err(|_| ConnectionStoreError::Corrupt(id.clone()))?;
     let status: String = row.try_get(5)?;
+    let auth_type: String = row.try_get(4)?;
     Ok(Connection {
         account_id: row.try_get(1)?,
         user_id: row.try_get(2)?,
         connector_id: row.try_get(3)?,
-        auth_type: row.try_get(4)?,
         status: ConnectionStatus::parse(&status),
         hostname: row.try_get(6)?,
         platform_user_id: row.try_get(7)?,
@@ -501,6 +524,17 @@ fn connection(row: &AnyRow) -> Result<Connection, ConnectionStoreError> {
         has_api_key: row.try_get::<Option<String>, _>(15)?.is_some(),
         created_at: row.try_get(16)?,
         updated_at: row.try_get(17)?,
+        refresh: match auth_type.as_str() {
+            "oauth" => Some(RefreshState {
+                last_refreshed_at: row.try_get::<Option<i64>, _>(18)?.map(|ms| ms / 1000),
+                last_refreshed_at_ms: row.try_get(18)?,
+                consecutive_failures: row.try_get(19)?,
+                next_attempt_at: row.try_get(20)?,
+                last_error: row.try_get(21)?,
+            }),
+            _ => None,
+        },
+        auth_type,
         id,
     })
 }

@@ -192,13 +192,13 @@ impl ConnectionStore {
         // Fenced by the refresh lease when there is one: a holder whose lease
         // another replica took over cannot write older tokens over newer.
         let fence = if lease_owner.is_some() {
-            " AND EXISTS (SELECT 1 FROM refresh_leases WHERE connection_id = $1 AND owner = $8)"
+            " AND EXISTS (SELECT 1 FROM refresh_leases WHERE connection_id = $1 AND owner = $9)"
         } else {
             ""
         };
         let sql = format!(
             "UPDATE connections SET access_token = $3, refresh_token = COALESCE($4, refresh_token),
-             expires_at = $5, updated_at = $6, refresh_failures = 0,
+             expires_at = $5, updated_at = $6, last_refreshed_at_ms = $8, refresh_failures = 0,
              next_refresh_at = NULL, last_refresh_error = NULL
              WHERE id = $1 AND account_id = $2 AND user_id = $7 AND status = 'active'{fence}"
         );
@@ -209,7 +209,8 @@ impl ConnectionStore {
             .bind(&refresh)
             .bind(expires_at)
             .bind(unix_seconds())
-            .bind(&connection.user_id);
+            .bind(&connection.user_id)
+            .bind(crate::store::unix_millis());
         if let Some(owner) = lease_owner {
             query = query.bind(owner);
         }
