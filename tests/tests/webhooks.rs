@@ -1,5 +1,6 @@
-//! Webhook signature and retry: signed connection events delivered to a real
-//! HTTP receiver on 127.0.0.1, from the outbox on a real SQLite file and, when
+//! Webhook signature and retry: connection events signed in the Standard
+//! Webhooks format, delivered to a real HTTP receiver on 127.0.0.1, from the
+//! outbox on a real SQLite file and, when
 //! `CONNECTOR_HOST_TEST_POSTGRES_URL` is set (always in CI), on PostgreSQL.
 //!
 //! On PostgreSQL the outbox is shared with other tests and earlier runs: each
@@ -15,20 +16,26 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use connector_server::config::HostConfig;
 use connector_server::events::{
-    EVENT_ID_HEADER, EVENT_TYPE_HEADER, EventKind, Events, SIGNATURE_HEADER, WebhookConfig,
-    WebhookSecretSource, verify_signature,
+    EVENT_ID_HEADER, EVENT_TYPE_HEADER, EventKind, Events, VerifyError, WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, WebhookConfig, WebhookSecretSource, verify,
 };
 use connector_server::store::crypto::Keyring;
 use connector_server::store::{
     Connection, ConnectionSecrets, ConnectionStore, Database, NewConnection,
 };
 use connector_test_support::databases::{databases, unique};
+use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use tokio::sync::mpsc;
 
-const SECRET: &str = "whsec-test-0123456789";
+/// The configured secret, in the Standard Webhooks form `whsec_<base64 of KEY>`.
+const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+/// The HMAC key receivers verify with: the decoded base64 of SECRET.
+const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 const API_KEY: &str = "key-very-secret-api-key";
 const ACCESS_TOKEN: &str = "at-very-secret-access-token";
 const REFRESH_TOKEN: &str = "rt-very-secret-refresh-token";
@@ -58,6 +65,36 @@ impl Hit {
     fn event_id(&self) -> String {
         self.header(EVENT_ID_HEADER).to_string()
     }
+    fn timestamp(&self) -> i64 {
+        self.header(WEBHOOK_TIMESTAMP_HEADER).parse().unwrap()
+    }
+    /// [`verify`] with this request's headers and body, the receiver's clock at `now`.
+    fn verify(&self, key: &[u8], now: i64) -> Result<(), VerifyError> {
+        verify(
+            key,
+            self.header(WEBHOOK_ID_HEADER),
+            self.header(WEBHOOK_TIMESTAMP_HEADER),
+            self.header(WEBHOOK_SIGNATURE_HEADER),
+            &self.body,
+            now,
+        )
+    }
+}
+
+/// `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`, computed here
+/// from the Standard Webhooks definition rather than by the host's code.
+fn expected_signature(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 struct ReceiverState {
@@ -65,6 +102,9 @@ struct ReceiverState {
     /// Answers 500 to the first `fail_first` requests of each event id
     /// (`usize::MAX`: always).
     fail_first: usize,
+    /// When set, answers 401 to a request whose signature does not verify
+    /// with this key (as a real receiver does).
+    verify_with: Option<Vec<u8>>,
     seen: mpsc::UnboundedSender<String>,
 }
 
@@ -78,10 +118,20 @@ struct Receiver {
 
 impl Receiver {
     async fn start(fail_first: usize) -> Self {
+        Self::with(fail_first, None).await
+    }
+
+    /// A receiver that knows the key `key` only and refuses what it cannot verify.
+    async fn verifying(key: &[u8]) -> Self {
+        Self::with(0, Some(key.to_vec())).await
+    }
+
+    async fn with(fail_first: usize, verify_with: Option<Vec<u8>>) -> Self {
         let (tx, seen) = mpsc::unbounded_channel();
         let state = Arc::new(ReceiverState {
             hits: Mutex::new(Vec::new()),
             fail_first,
+            verify_with,
             seen: tx,
         });
         async fn hook(
@@ -94,13 +144,20 @@ impl Receiver {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_string();
+            let hit = Hit { headers, body };
+            let verified = match &state.verify_with {
+                Some(key) => hit.verify(key, now()).is_ok(),
+                None => true,
+            };
             let count = {
                 let mut hits = state.hits.lock().unwrap();
-                hits.push(Hit { headers, body });
+                hits.push(hit);
                 hits.iter().filter(|h| h.event_id() == id).count()
             };
             let _ = state.seen.send(id);
-            if count <= state.fail_first {
+            if !verified {
+                StatusCode::UNAUTHORIZED
+            } else if count <= state.fail_first {
                 StatusCode::INTERNAL_SERVER_ERROR
             } else {
                 StatusCode::NO_CONTENT
@@ -183,15 +240,6 @@ async fn connection(database: &Database) -> Connection {
         .unwrap()
 }
 
-fn timestamp_of(signature: &str) -> i64 {
-    signature
-        .split(',')
-        .find_map(|part| part.strip_prefix("t="))
-        .expect("t=")
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn webhook_signature_headers_and_payload() {
     bounded(async {
@@ -219,52 +267,73 @@ async fn webhook_signature_headers_and_payload() {
                 let hit = &hits[0];
                 assert_eq!(hit.header("content-type"), "application/json");
                 assert_eq!(hit.header(EVENT_TYPE_HEADER), kind.as_str());
-                let signature = hit.header(SIGNATURE_HEADER);
-                assert!(signature.starts_with("t=") && signature.contains(",v1="));
-                let t = timestamp_of(signature);
 
-                // The signature verifies with the configured secret only, over
-                // the exact body, within the tolerance.
-                assert!(verify_signature(
-                    SECRET.as_bytes(),
-                    signature,
-                    &hit.body,
-                    t,
-                    300
-                ));
-                assert!(verify_signature(
-                    SECRET.as_bytes(),
-                    signature,
-                    &hit.body,
-                    t + 300,
-                    300
-                ));
-                assert!(!verify_signature(
-                    SECRET.as_bytes(),
-                    signature,
-                    &hit.body,
-                    t + 301,
-                    300
-                ));
-                assert!(!verify_signature(
-                    b"whsec-wrong",
-                    signature,
-                    &hit.body,
-                    t,
-                    300
-                ));
+                // The Standard Webhooks headers: the event id, the attempt's
+                // time, one v1 signature made with the key of the whsec_ secret
+                // over "<id>.<timestamp>.<raw body>". No other signature header.
+                assert_eq!(hit.header(WEBHOOK_ID_HEADER), id.as_str(), "{name}");
+                assert_eq!(hit.header(EVENT_ID_HEADER), id.as_str(), "{name}");
+                let timestamp = hit.header(WEBHOOK_TIMESTAMP_HEADER);
+                assert!(timestamp.bytes().all(|b| b.is_ascii_digit()), "{timestamp}");
+                let t = hit.timestamp();
+                assert!((now() - t).abs() <= 60, "{name}: {t} is the attempt's time");
+                assert_eq!(
+                    hit.header(WEBHOOK_SIGNATURE_HEADER),
+                    expected_signature(KEY, id, timestamp, &hit.body),
+                    "{name}"
+                );
+                assert!(hit.headers.get("connector-host-signature").is_none());
+
+                // The receiver-side check: the configured key only, the exact
+                // id, timestamp and body, within 5 minutes.
+                assert_eq!(hit.verify(KEY, now()), Ok(()), "{name}");
+                assert_eq!(hit.verify(KEY, t + 300), Ok(()));
+                assert_eq!(hit.verify(KEY, t - 300), Ok(()));
+                assert_eq!(
+                    hit.verify(KEY, t + 301),
+                    Err(VerifyError::TimestampOutOfTolerance)
+                );
+                assert_eq!(
+                    hit.verify(SECRET.as_bytes(), t),
+                    Err(VerifyError::NoMatchingSignature),
+                    "{name}: the key is the decoded base64, not the text of the secret"
+                );
+                assert_eq!(
+                    hit.verify(b"0123456789abcdef0123456789abcdeF", t),
+                    Err(VerifyError::NoMatchingSignature)
+                );
+                let signature = hit.header(WEBHOOK_SIGNATURE_HEADER);
                 for i in [0, hit.body.len() / 2, hit.body.len() - 1] {
                     let mut altered = hit.body.to_vec();
                     altered[i] ^= 0x01;
-                    assert!(
-                        !verify_signature(SECRET.as_bytes(), signature, &altered, t, 300),
+                    assert_eq!(
+                        verify(KEY, id, timestamp, signature, &altered, t),
+                        Err(VerifyError::NoMatchingSignature),
                         "{name}: body altered at byte {i}"
                     );
                 }
+                let other_id = ids.iter().find(|other| *other != id).unwrap();
+                assert_eq!(
+                    verify(KEY, other_id, timestamp, signature, &hit.body, t),
+                    Err(VerifyError::NoMatchingSignature),
+                    "{name}: the id is signed"
+                );
+                let moved = (t + 1).to_string();
+                assert_eq!(
+                    verify(KEY, id, &moved, signature, &hit.body, t),
+                    Err(VerifyError::NoMatchingSignature),
+                    "{name}: the timestamp is signed"
+                );
 
                 // The documented payload, and nothing secret.
                 let text = std::str::from_utf8(&hit.body).unwrap();
-                for secret in [API_KEY, ACCESS_TOKEN, REFRESH_TOKEN, SECRET] {
+                for secret in [
+                    API_KEY,
+                    ACCESS_TOKEN,
+                    REFRESH_TOKEN,
+                    SECRET,
+                    "0123456789abcdef",
+                ] {
                     assert!(!text.contains(secret), "{name}: no secret in the payload");
                 }
                 let payload: serde_json::Value = serde_json::from_str(text).unwrap();
@@ -300,6 +369,84 @@ async fn webhook_signature_headers_and_payload() {
             // Delivered events are not sent again.
             events.make_due_for_tests().await;
             assert_eq!(events.deliver_due().await.unwrap(), 0, "{name}");
+        }
+    })
+    .await;
+}
+
+/// A secret being rotated out, in the raw form (any value without the `whsec_`
+/// prefix: its bytes are the key), as hosts were configured before.
+const OLD_SECRET: &str = "old-raw-secret-0123456789";
+
+#[tokio::test]
+async fn during_a_rotation_receivers_knowing_either_secret_verify() {
+    bounded(async {
+        for backend in databases().await {
+            let name = backend.name;
+            let dir = tempfile::tempdir().unwrap();
+            // Receivers answer 401 to what they cannot verify.
+            let knows_old = Receiver::verifying(OLD_SECRET.as_bytes()).await;
+            let knows_new = Receiver::verifying(KEY).await;
+            let conn = connection(&backend.database).await;
+            let rotating = |url: &str| WebhookConfig {
+                previous_secret: Some(secret_file(&dir, OLD_SECRET)),
+                ..config(url, &dir)
+            };
+            for (receiver, knows) in [(&knows_old, "old"), (&knows_new, "new")] {
+                let events = Events::new(
+                    backend.database.clone(),
+                    keys(),
+                    Some(rotating(&receiver.url)),
+                )
+                .unwrap();
+                let id = events
+                    .emit(EventKind::ConnectionCreated, &conn, None)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(events.deliver_due().await.unwrap(), 1, "{name}");
+                let status = events.status(&id).await.unwrap().unwrap();
+                assert_eq!(
+                    status.last_status,
+                    Some(204),
+                    "{name}: the receiver knowing the {knows} secret verified"
+                );
+                assert!(status.delivered_at.is_some(), "{name}");
+                // Two signatures, the current secret's first.
+                let hit = &receiver.hits_of(&id)[0];
+                let timestamp = hit.header(WEBHOOK_TIMESTAMP_HEADER);
+                assert_eq!(
+                    hit.header(WEBHOOK_SIGNATURE_HEADER),
+                    format!(
+                        "{} {}",
+                        expected_signature(KEY, &id, timestamp, &hit.body),
+                        expected_signature(OLD_SECRET.as_bytes(), &id, timestamp, &hit.body)
+                    ),
+                    "{name}"
+                );
+                assert_eq!(hit.verify(KEY, now()), Ok(()));
+                assert_eq!(hit.verify(OLD_SECRET.as_bytes(), now()), Ok(()));
+            }
+
+            // Once previous_secret is removed, only the new secret verifies.
+            for (receiver, expected) in [(&knows_old, 401), (&knows_new, 204)] {
+                let events = Events::new(
+                    backend.database.clone(),
+                    keys(),
+                    Some(config(&receiver.url, &dir)),
+                )
+                .unwrap();
+                let id = events
+                    .emit(EventKind::Revoked, &conn, None)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(events.deliver_due().await.unwrap(), 1, "{name}");
+                let status = events.status(&id).await.unwrap().unwrap();
+                assert_eq!(status.last_status, Some(expected), "{name}");
+                let hit = &receiver.hits_of(&id)[0];
+                assert!(!hit.header(WEBHOOK_SIGNATURE_HEADER).contains(' '));
+            }
         }
     })
     .await;
@@ -356,14 +503,8 @@ async fn webhook_retry_until_delivered_at_least_once() {
             assert_eq!(hits.len(), 3, "{name}: at least once, here three times");
             for hit in &hits {
                 assert_eq!(hit.body, hits[0].body);
-                let signature = hit.header(SIGNATURE_HEADER);
-                assert!(verify_signature(
-                    SECRET.as_bytes(),
-                    signature,
-                    &hit.body,
-                    timestamp_of(signature),
-                    0
-                ));
+                assert_eq!(hit.header(WEBHOOK_ID_HEADER), id);
+                assert_eq!(hit.verify(KEY, hit.timestamp()), Ok(()), "{name}");
             }
             events.make_due_for_tests().await;
             assert_eq!(
@@ -690,12 +831,64 @@ async fn config_errors_name_the_field() {
                 file: Some(empty_file),
             },
         );
-        for config in [missing_env, missing_file, neither, both, empty] {
+        let not_base64 = WebhookConfig::new(
+            "https://a.example/hooks",
+            secret_file(&dir, "whsec_s3cret-not-base64!"),
+        );
+        let no_key = WebhookConfig::new("https://a.example/hooks", secret_file(&dir, "whsec_"));
+        for config in [
+            missing_env,
+            missing_file,
+            neither,
+            both,
+            empty,
+            not_base64,
+            no_key,
+        ] {
             let error = Events::new(database.database.clone(), keys(), Some(config))
                 .expect_err("refused")
                 .to_string();
             assert!(error.starts_with("webhooks.secret"), "{error}");
+            assert!(!error.contains("s3cret"), "{error}");
         }
+
+        // previous_secret is read the same way; its errors name it. The same
+        // key as the secret (here the raw form of the whsec_ secret) is refused.
+        let config = toml::from_str::<HostConfig>(&format!(
+            "[webhooks]\nurl = \"https://a.example/hooks\"\nsecret = {{ file = {path:?} }}\n\
+             previous_secret = {{ env = \"CONNECTOR_HOST_TEST_WEBHOOK_SECRET_UNSET\" }}\n",
+            path = file.display().to_string()
+        ))
+        .unwrap();
+        config.validate().unwrap();
+        let previous = config.webhooks.unwrap().previous_secret.unwrap();
+        assert_eq!(
+            previous.env.as_deref(),
+            Some("CONNECTOR_HOST_TEST_WEBHOOK_SECRET_UNSET")
+        );
+        let rotating = |previous: WebhookSecretSource| WebhookConfig {
+            previous_secret: Some(previous),
+            ..WebhookConfig::new("https://a.example/hooks", secret_file(&dir, SECRET))
+        };
+        for previous in [
+            previous,
+            WebhookSecretSource::default(),
+            secret_file(&dir, "whsec_s3cret-not-base64!"),
+            secret_file(&dir, std::str::from_utf8(KEY).unwrap()),
+            secret_file(&dir, SECRET),
+        ] {
+            let error = Events::new(database.database.clone(), keys(), Some(rotating(previous)))
+                .expect_err("refused")
+                .to_string();
+            assert!(error.starts_with("webhooks.previous_secret"), "{error}");
+            assert!(!error.contains("s3cret") && !error.contains("0123456789abcdef"));
+        }
+        Events::new(
+            database.database.clone(),
+            keys(),
+            Some(rotating(secret_file(&dir, OLD_SECRET))),
+        )
+        .unwrap();
         let bad_url = WebhookConfig::new("mailto:ops@example.com", secret_file(&dir, SECRET));
         let error = Events::new(database.database.clone(), keys(), Some(bad_url))
             .expect_err("refused")
@@ -738,7 +931,10 @@ async fn debug_output_shows_no_secret() {
         .unwrap();
         let debug = format!("{events:?}");
         assert!(
-            debug.contains("platform.example") && !debug.contains(SECRET),
+            debug.contains("platform.example")
+                && !debug.contains(SECRET)
+                && !debug.contains("0123456789abcdef")
+                && !debug.contains("48, 49, 50"),
             "{debug}"
         );
     })

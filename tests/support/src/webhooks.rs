@@ -3,7 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use connector_server::events::{WebhookConfig, WebhookSecretSource, verify_signature};
+use connector_server::events::{
+    WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, WebhookConfig,
+    WebhookSecretSource, verify,
+};
 use serde_json::Value;
 
 use crate::harness::{Host, Options};
@@ -33,20 +36,20 @@ pub async fn receiver() -> Receiver {
             move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let seen = seen.clone();
                 async move {
-                    let signature = headers[connector_server::events::SIGNATURE_HEADER]
-                        .to_str()
-                        .unwrap();
+                    let header = |name: &str| headers[name].to_str().unwrap();
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .unwrap()
                         .as_secs() as i64;
-                    assert!(verify_signature(
+                    verify(
                         SECRET.as_bytes(),
-                        signature,
+                        header(WEBHOOK_ID_HEADER),
+                        header(WEBHOOK_TIMESTAMP_HEADER),
+                        header(WEBHOOK_SIGNATURE_HEADER),
                         &body,
                         now,
-                        300
-                    ));
+                    )
+                    .unwrap();
                     seen.lock()
                         .unwrap()
                         .push(serde_json::from_slice(&body).unwrap());

@@ -5,7 +5,10 @@ use std::time::Duration;
 use rand::Rng;
 use secrecy::ExposeSecret;
 
-use super::signature::{EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign};
+use super::signature::{
+    EVENT_ID_HEADER, EVENT_TYPE_HEADER, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER, sign,
+};
 use super::{Enabled, Events, EventsError, store};
 use crate::store::{Database, unix_seconds};
 
@@ -93,17 +96,21 @@ async fn send(
     event_type: &str,
     payload: &str,
 ) -> Result<u16, (Option<u16>, String)> {
+    // Signed anew on every attempt: the timestamp is the attempt's.
     let timestamp = unix_seconds();
-    let signature = sign(
-        enabled.secret.expose_secret().as_bytes(),
-        timestamp,
-        payload.as_bytes(),
-    );
+    let keys: Vec<&[u8]> = enabled
+        .signing_keys
+        .iter()
+        .map(|key| key.expose_secret())
+        .collect();
+    let signature = sign(&keys, id, timestamp, payload.as_bytes());
     let response = enabled
         .client
         .post(&enabled.config.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(SIGNATURE_HEADER, signature)
+        .header(WEBHOOK_ID_HEADER, id)
+        .header(WEBHOOK_TIMESTAMP_HEADER, timestamp)
+        .header(WEBHOOK_SIGNATURE_HEADER, signature)
         .header(EVENT_ID_HEADER, id)
         .header(EVENT_TYPE_HEADER, event_type)
         .body(payload.to_owned())

@@ -2,10 +2,16 @@
 //!
 //! [`Events::emit`] writes each event to an outbox table (`webhook_outbox`) before
 //! returning; a delivery loop ([`Events::start_delivery`]) on every replica claims
-//! due rows, POSTs them to the configured URL signed with HMAC-SHA256
-//! ([`signature`]), and retries failures with exponential backoff and jitter until
+//! due rows, POSTs them to the configured URL signed in the Standard Webhooks
+//! format (`webhook-id`, `webhook-timestamp`, `webhook-signature`: HMAC-SHA256,
+//! [`signature`]), and retries failures with exponential backoff and jitter until
 //! `max_attempts`. Delivery is **at least once**: a receiver deduplicates on the
-//! event id (`Connector-Host-Event-Id`, also the payload's `id`).
+//! event id (`webhook-id`, also `Connector-Host-Event-Id` and the payload's `id`).
+//!
+//! While `previous_secret` is configured (a secret rotation), every request is
+//! signed with both secrets: `webhook-signature` carries two space-separated
+//! signatures, the current secret's first, and a receiver that knows either
+//! secret accepts it.
 //!
 //! Replicas on one database never send the same attempt at the same time: a row
 //! is claimed by an `UPDATE` that only succeeds while nobody holds it
@@ -29,11 +35,15 @@ mod store;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-pub use signature::{EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign, verify_signature};
+pub use signature::{
+    EVENT_ID_HEADER, EVENT_TYPE_HEADER, SECRET_PREFIX, SecretError, TOLERANCE_SECS, VerifyError,
+    WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, secret_key, sign,
+    verify,
+};
 
 use crate::store::crypto::Keyring;
 use crate::store::{Connection, Database, unix_seconds};
@@ -102,8 +112,13 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
 pub struct WebhookConfig {
     /// Absolute `http://` or `https://` URL every event is POSTed to.
     pub url: String,
-    /// Where the signing secret is (never the value itself).
+    /// Where the signing secret is (never the value itself): `whsec_<base64>`
+    /// (the key is the decoded base64) or any other value (its bytes are the key).
     pub secret: WebhookSecretSource,
+    /// Where the secret being rotated out is, if any: while it is set every
+    /// request carries a second signature made with it.
+    #[serde(default)]
+    pub previous_secret: Option<WebhookSecretSource>,
     /// Attempts before an event is marked failed (at least 1).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
@@ -145,35 +160,23 @@ pub struct WebhookSecretSource {
 }
 
 impl WebhookSecretSource {
-    /// Reads the value; errors name `webhooks.secret` and where it looked, never a value.
-    pub fn read(&self) -> Result<SecretString, EventsError> {
+    /// Reads the secret and returns its HMAC key ([`secret_key`]). `name` is the
+    /// configuration key (`webhooks.secret`, `webhooks.previous_secret`) errors
+    /// start with; they say where it looked, never the value.
+    pub fn read_key(&self, name: &str) -> Result<SecretSlice<u8>, EventsError> {
+        let error = |message: String| EventsError::Config(format!("{name}: {message}"));
         let value = match (&self.env, &self.file) {
-            (Some(var), None) => std::env::var(var).map_err(|_| {
-                EventsError::Config(format!(
-                    "webhooks.secret: environment variable {var} is not set"
-                ))
-            })?,
+            (Some(var), None) => std::env::var(var)
+                .map_err(|_| error(format!("environment variable {var} is not set")))?,
             (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| {
-                    EventsError::Config(format!(
-                        "webhooks.secret: cannot read {}: {e}",
-                        path.display()
-                    ))
-                })?
+                .map_err(|e| error(format!("cannot read {}: {e}", path.display())))?
                 .trim_end_matches(['\n', '\r'])
                 .to_string(),
-            _ => {
-                return Err(EventsError::Config(
-                    "webhooks.secret: set exactly one of `env` or `file`".into(),
-                ));
-            }
+            _ => return Err(error("set exactly one of `env` or `file`".into())),
         };
-        if value.is_empty() {
-            return Err(EventsError::Config(
-                "webhooks.secret: the secret is empty".into(),
-            ));
-        }
-        Ok(SecretString::from(value))
+        let value = zeroize::Zeroizing::new(value);
+        let key = secret_key(&value).map_err(|e| error(e.to_string()))?;
+        Ok(SecretSlice::from(key))
     }
 }
 
@@ -183,6 +186,7 @@ impl WebhookConfig {
         Self {
             url: url.into(),
             secret,
+            previous_secret: None,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             backoff_base_secs: DEFAULT_BACKOFF_BASE_SECS,
             backoff_max_secs: DEFAULT_BACKOFF_MAX_SECS,
@@ -256,7 +260,9 @@ struct Enabled {
     config: WebhookConfig,
     /// Computes and checks the outbox rows' MACs.
     keys: Arc<Keyring>,
-    secret: SecretString,
+    /// The HMAC keys requests are signed with: the secret's, then the previous
+    /// secret's while one is configured.
+    signing_keys: Vec<SecretSlice<u8>>,
     client: reqwest::Client,
     wake: Notify,
 }
@@ -287,8 +293,8 @@ struct PayloadConnection<'a> {
 impl Events {
     /// Webhooks over `database` (which holds the outbox); `None` disables them
     /// ([`Events::emit`] then does nothing). Checks the configuration
-    /// ([`WebhookConfig::validate`]) and reads the secret: errors name the key
-    /// (`webhooks.url`, `webhooks.secret`, …).
+    /// ([`WebhookConfig::validate`]) and reads the secrets: errors name the key
+    /// (`webhooks.url`, `webhooks.secret`, `webhooks.previous_secret`, …).
     ///
     /// `keys` (the master keys) authenticate the outbox rows: a row that does
     /// not carry their MAC is never signed or sent.
@@ -304,7 +310,18 @@ impl Events {
             });
         };
         config.validate()?;
-        let secret = config.secret.read()?;
+        let mut signing_keys = vec![config.secret.read_key("webhooks.secret")?];
+        if let Some(previous) = &config.previous_secret {
+            let previous = previous.read_key("webhooks.previous_secret")?;
+            if previous.expose_secret() == signing_keys[0].expose_secret() {
+                return Err(EventsError::Config(
+                    "webhooks.previous_secret: the same key as webhooks.secret; \
+                     remove previous_secret or set the new secret"
+                        .into(),
+                ));
+            }
+            signing_keys.push(previous);
+        }
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(config.timeout_secs))
@@ -316,7 +333,7 @@ impl Events {
             inner: Some(Arc::new(Enabled {
                 config,
                 keys,
-                secret,
+                signing_keys,
                 client,
                 wake: Notify::new(),
             })),
