@@ -1,10 +1,11 @@
 //! The routes that act on one stored connection beside validate and proxy:
 //! `POST …/refresh` (the token refreshed now, single flight), the refresh
 //! state in a connection's view, and `POST …/test` (the connector's
-//! `test-connection`, Membrane `test`). An in-process host and the local
-//! provider, both on 127.0.0.1.
+//! `test-connection`, Membrane `test`), and the proxy's refresh on a 401 for a
+//! token the host believed valid. An in-process host and the local provider,
+//! both on 127.0.0.1.
 
-use connector_test_support::harness::{API_KEY, Host, assert_no_secret_in_logs};
+use connector_test_support::harness::{API_KEY, CLIENT_SECRET, Host, assert_no_secret_in_logs};
 use connector_test_support::oauth;
 use serde_json::{Value, json};
 
@@ -25,7 +26,7 @@ async fn api_key_connection(host: &Host) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forced_refresh_refreshes_a_valid_token_once_for_concurrent_callers() {
+async fn a_forced_refresh_refreshes_a_valid_token_and_reports_a_failure() {
     let host = Host::start().await;
     let id = oauth::login(&host, "acct-1", "user-1").await;
     // A fresh login: valid for an hour, never refreshed, nothing failed.
@@ -36,33 +37,18 @@ async fn a_forced_refresh_refreshes_a_valid_token_once_for_concurrent_callers() 
         json!({"lastRefreshedAt": null, "consecutiveFailures": 0, "nextAttemptAt": null, "lastError": null})
     );
 
-    // Five callers force a refresh at once: one token request.
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..5 {
-        let (http, url, key) = (
-            host.http.clone(),
-            format!("{}{}", host.base, path(&id, "/refresh")),
-            host.service_key.clone(),
-        );
-        calls.spawn(async move {
-            let response = http.post(url).bearer_auth(key).send().await.unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
-        });
-    }
-    while let Some(done) = calls.join_next().await {
-        let (status, connection) = done.unwrap();
-        assert_eq!(status, 200, "{connection}");
-        assert!(
-            connection["refresh"]["lastRefreshedAt"].is_i64(),
-            "{connection}"
-        );
-        assert!(
-            connection.get("accessToken").is_none(),
-            "no secret in the view"
-        );
-    }
-    assert_eq!(host.provider.stats().refresh_grants, 1, "single flight");
+    // A valid token is refreshed when asked: one token request.
+    let (status, connection) = host.post(&path(&id, "/refresh"), json!({})).await;
+    assert_eq!(status, 200, "{connection}");
+    assert!(
+        connection["refresh"]["lastRefreshedAt"].is_i64(),
+        "{connection}"
+    );
+    assert!(
+        connection.get("accessToken").is_none(),
+        "no secret in the view"
+    );
+    assert_eq!(host.provider.stats().refresh_grants, 1);
     let (_, after) = host.get(&path(&id, "")).await;
     assert!(after["expiresAt"].as_i64() >= before["expiresAt"].as_i64());
 
@@ -150,4 +136,166 @@ async fn test_runs_the_connectors_check_and_says_when_there_is_none() {
         "{error}"
     );
     assert_no_secret_in_logs();
+}
+
+/// The connection's current access token, as the test reads it from the store.
+async fn access_token(host: &Host, id: &str) -> String {
+    use secrecy::ExposeSecret as _;
+    let at = connector_server::store::ConnectionRef {
+        account_id: "acct-1",
+        user_id: "user-1",
+        id,
+    };
+    let (_, secrets) = host
+        .connections
+        .get_with_secrets(at)
+        .await
+        .unwrap()
+        .unwrap();
+    secrets.access_token.unwrap().expose_secret().to_string()
+}
+
+/// Revokes `token` at the provider (RFC 7009), as a provider would on its own
+/// (a password change, an admin, a token-reuse alarm): the host does not know.
+async fn revoke_at_provider(host: &Host, token: &str) {
+    let response = host
+        .http
+        .post(format!("{}/oauth/revoke", host.api_url()))
+        .basic_auth("regional-public-client", Some(CLIENT_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_for_a_token_believed_valid_refreshes_once_and_retries_idempotent_requests() {
+    let host = Host::start().await;
+    let id = oauth::login(&host, "acct-1", "user-1").await;
+    let old = access_token(&host, &id).await;
+    revoke_at_provider(&host, &old).await;
+
+    // GET: 401 with the old token, one refresh, the same request again: 200.
+    let me = json!({"method": "GET", "url": format!("{}/api/v1/me", host.api_url())});
+    let before = host.audit.events().len();
+    let (status, answer) = host.post(&path(&id, "/proxy"), me.clone()).await;
+    assert_eq!(
+        (status, answer["status"].as_u64()),
+        (200, Some(200)),
+        "{answer}"
+    );
+    assert_eq!(host.provider.stats().refresh_grants, 1);
+    let statuses: Vec<Option<u16>> = host.audit.events()[before..]
+        .iter()
+        .filter(|e| e.path.as_deref() == Some("/api/v1/me"))
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [Some(401), Some(200)],
+        "sent twice, the second with the new token"
+    );
+    assert_ne!(access_token(&host, &id).await, old);
+
+    // Concurrent callers refused with the same token share one refresh.
+    revoke_at_provider(&host, &access_token(&host, &id).await).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (http, url, key, body) = (
+            host.http.clone(),
+            format!("{}{}", host.base, path(&id, "/proxy")),
+            host.service_key.clone(),
+            me.clone(),
+        );
+        calls.spawn(async move {
+            let response = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()
+        });
+    }
+    while let Some(answer) = calls.join_next().await {
+        assert_eq!(answer.unwrap()["status"], 200);
+    }
+    assert_eq!(
+        host.provider.stats().refresh_grants,
+        2,
+        "one more refresh for all four"
+    );
+
+    // A POST is not sent again: the caller gets the 401, the token is
+    // refreshed for the next request. (A CRM on 127.0.0.1 that answers 401
+    // to the token it saw first, and counts what it receives.)
+    let first_token = access_token(&host, &id).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let crm = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let log = log.clone();
+        let first = format!("Bearer {first_token}");
+        async move {
+            let auth = headers["authorization"].to_str().unwrap().to_string();
+            let refused = auth == first;
+            log.lock().unwrap().push(auth);
+            if refused {
+                axum::http::StatusCode::UNAUTHORIZED
+            } else {
+                axum::http::StatusCode::CREATED
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let crm_url = format!("http://{}/records", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, crm).await.unwrap() });
+    let create = json!({"method": "POST", "url": crm_url, "body": "{}"});
+    let (status, answer) = host.post(&path(&id, "/proxy"), create.clone()).await;
+    assert_eq!(
+        (status, answer["status"].as_u64()),
+        (200, Some(401)),
+        "{answer}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1, "a POST is sent once");
+    assert_eq!(
+        host.provider.stats().refresh_grants,
+        3,
+        "refreshed for the next call"
+    );
+    let (_, answer) = host.post(&path(&id, "/proxy"), create).await;
+    assert_eq!(answer["status"], 201, "the next POST carries the new token");
+    assert_no_secret_in_logs();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_whose_refresh_token_is_refused_means_re_auth() {
+    let host = Host::start().await;
+    let id = oauth::login(&host, "acct-1", "user-1").await;
+    // The provider drops the whole grant: the access and the refresh token.
+    let at = connector_server::store::ConnectionRef {
+        account_id: "acct-1",
+        user_id: "user-1",
+        id: &id,
+    };
+    let (_, secrets) = host
+        .connections
+        .get_with_secrets(at)
+        .await
+        .unwrap()
+        .unwrap();
+    use secrecy::ExposeSecret as _;
+    let refresh_token = secrets.refresh_token.unwrap().expose_secret().to_string();
+    revoke_at_provider(&host, &refresh_token).await;
+    revoke_at_provider(&host, &access_token(&host, &id).await).await;
+    let me = json!({"method": "GET", "url": format!("{}/api/v1/me", host.api_url())});
+    let (status, error) = host.post(&path(&id, "/proxy"), me).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (401, Some("invalid_credentials")),
+        "{error}"
+    );
+    let (_, view) = host.get(&path(&id, "")).await;
+    assert_eq!(view["status"], "needs_reauth");
 }

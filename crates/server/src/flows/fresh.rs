@@ -87,7 +87,18 @@ impl FreshConnections {
                 at.id
             )));
         }
-        self.fresh(at, Some(crate::store::unix_millis())).await
+        self.refreshed_since(at, crate::store::unix_millis()).await
+    }
+
+    /// The connection with a token refreshed at or after `since` (Unix
+    /// milliseconds), by this caller or any other: single flight, so the
+    /// callers that saw one token refused share one refresh.
+    pub(crate) async fn refreshed_since(
+        &self,
+        at: ConnectionRef<'_>,
+        since: i64,
+    ) -> Result<Connection, FlowError> {
+        self.fresh(at, Some(since)).await
     }
 
     /// [`FreshConnections::get`] (`forced_at` none: refresh when due) or

@@ -3,6 +3,14 @@
 //! host, through the same checked and audited path as a guest's request) and
 //! raw credentials for trusted services. Either refreshes the token first
 //! when it is due.
+//!
+//! **Refresh on 401.** When the provider answers 401 to an OAuth connection's
+//! token the host believed valid, the host refreshes it once — shared with
+//! every caller that saw the same refusal (`FreshConnections::refreshed_since`)
+//! — and sends an idempotent request (GET, HEAD, OPTIONS, PUT, DELETE) once
+//! more with the new token. Other requests get the 401; the next one uses the
+//! new token. A refresh token the provider refuses ends it: `401
+//! invalid_credentials`, the connection `needs_reauth`.
 
 use std::time::Duration;
 
@@ -22,7 +30,7 @@ use crate::store::{
 const PROXY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request for the provider, sent through a connection.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ProxyRequest {
     /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS`.
     pub method: String,
@@ -111,6 +119,9 @@ impl ProxyFlow {
         fetched: Option<(Connection, ConnectionSecrets)>,
     ) -> Result<ProxyResponse, FlowError> {
         let method = method(&request.method)?;
+        // When the token was read (just before this call): a refresh
+        // committed after it makes that token stale.
+        let mut read_at = crate::store::unix_millis();
         // One query on the common path (token not due); a refresh re-reads.
         let (connection, secrets) =
             fetched.ok_or_else(|| FlowError::UnknownConnection(at.id.to_string()))?;
@@ -122,12 +133,51 @@ impl ProxyFlow {
             (connection, secrets)
         } else {
             let connection = self.fresh.get(at).await?;
+            read_at = crate::store::unix_millis();
             let secrets = self.connections.secrets(&connection).await?;
             (connection, secrets)
         };
+        let oauth = connection.auth_type == AuthKind::OAuth.to_string();
+        let retry = (oauth && idempotent(method)).then(|| request.clone());
+        let response = self
+            .send(&connector, &connection, secrets, method, request)
+            .await?;
+        if response.status != 401 || !oauth || !connection.has_refresh_token {
+            return Ok(response);
+        }
+        // The provider refused a token the host believed valid.
+        tracing::info!(connection = %at.id, "the provider answered 401 through the proxy: refreshing");
+        // Refreshed since the token was read, by this caller or another
+        // that saw the same refusal: one refresh for all of them.
+        let refreshed = match self.fresh.refreshed_since(at, read_at).await {
+            Ok(connection) => connection,
+            Err(error @ FlowError::InvalidCredentials(_)) => return Err(error),
+            Err(error) => {
+                tracing::warn!(connection = %at.id, %error, "no refresh after a 401: the provider's answer is returned");
+                return Ok(response);
+            }
+        };
+        let Some(request) = retry else {
+            return Ok(response);
+        };
+        let secrets = self.connections.secrets(&refreshed).await?;
+        self.send(&connector, &refreshed, secrets, method, request)
+            .await
+    }
+
+    /// Sends `request` with `connection`'s credential injected, through the
+    /// connector's checked and audited outbound path.
+    async fn send(
+        &self,
+        connector: &crate::registry::LoadedConnector,
+        connection: &Connection,
+        secrets: ConnectionSecrets,
+        method: Method,
+        request: ProxyRequest,
+    ) -> Result<ProxyResponse, FlowError> {
         let ctx = self
             .calls
-            .context_with(&connector, &connection, secrets)
+            .context_with(connector, connection, secrets)
             .await?;
         let credential = if connection.auth_type == AuthKind::OAuth.to_string() {
             Credential::AccessToken
@@ -150,10 +200,6 @@ impl ProxyFlow {
                 }
                 other => FlowError::field_error("url", format!("refused: {other:?}")),
             })?;
-        if response.status == 401 {
-            // The provider no longer accepts the credential.
-            tracing::info!(connection = %at.id, "the provider answered 401 through the proxy");
-        }
         Ok(ProxyResponse {
             status: response.status,
             headers: response.headers,
@@ -191,6 +237,14 @@ impl ProxyFlow {
             expires_at: connection.expires_at,
         })
     }
+}
+
+/// Methods a request may be sent again with (RFC 9110 §9.2.2).
+fn idempotent(method: Method) -> bool {
+    matches!(
+        method,
+        Method::Get | Method::Head | Method::Options | Method::Put | Method::Delete
+    )
 }
 
 /// The HTTP method of a proxied request.
