@@ -299,3 +299,83 @@ async fn a_401_whose_refresh_token_is_refused_means_re_auth() {
     let (_, view) = host.get(&path(&id, "")).await;
     assert_eq!(view["status"], "needs_reauth");
 }
+
+/// A CRM on 127.0.0.1 that answers the n-th request (from 0) with
+/// `answers[n]` (status, `Retry-After`), the last one for every later
+/// request, and records the methods it received.
+async fn crm(
+    answers: Vec<(u16, Option<&'static str>)>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |method: axum::http::Method| {
+        let (log, answers) = (log.clone(), answers.clone());
+        async move {
+            let n = {
+                let mut log = log.lock().unwrap();
+                log.push(method.to_string());
+                log.len() - 1
+            };
+            let (status, retry_after) = answers[n.min(answers.len() - 1)];
+            let mut response = axum::response::IntoResponse::into_response(
+                axum::http::StatusCode::from_u16(status).unwrap(),
+            );
+            if let Some(value) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", value.parse().unwrap());
+            }
+            response
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/records", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_retries_idempotent_requests_on_429_and_503_as_retry_after_says() {
+    let host = Host::start().await;
+    let id = oauth::login(&host, "acct-1", "user-1").await;
+    let proxy = |method: &str, url: &str| json!({"method": method, "url": url});
+
+    // 503 with `Retry-After: 1`, then 200: the caller sees the 200.
+    let (url, seen) = crm(vec![(503, Some("1")), (200, None)]).await;
+    let (status, answer) = host.post(&path(&id, "/proxy"), proxy("GET", &url)).await;
+    assert_eq!(
+        (status, answer["status"].as_u64()),
+        (200, Some(200)),
+        "{answer}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2);
+
+    // Always 429: two retries at most, then the provider's answer.
+    let (url, seen) = crm(vec![(429, Some("0"))]).await;
+    let (_, answer) = host.post(&path(&id, "/proxy"), proxy("PUT", &url)).await;
+    assert_eq!(answer["status"], 429, "{answer}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        3,
+        "the first attempt and two retries"
+    );
+
+    // A POST is never sent again; nor is a request whose provider asks for
+    // longer than the host waits (an hour).
+    let (url, seen) = crm(vec![(503, Some("0")), (200, None)]).await;
+    let (_, answer) = host.post(&path(&id, "/proxy"), proxy("POST", &url)).await;
+    assert_eq!(answer["status"], 503, "{answer}");
+    assert_eq!(*seen.lock().unwrap(), ["POST"]);
+    let (url, seen) = crm(vec![(503, Some("3600")), (200, None)]).await;
+    let (_, answer) = host.post(&path(&id, "/proxy"), proxy("GET", &url)).await;
+    assert_eq!(answer["status"], 503, "{answer}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    // Every attempt is audited.
+    let retried = host
+        .audit
+        .events()
+        .iter()
+        .filter(|e| e.path.as_deref() == Some("/records"))
+        .count();
+    assert_eq!(retried, 2 + 3 + 1 + 1);
+}

@@ -34,6 +34,7 @@ mod oauth_callback;
 mod oauth_client;
 mod oauth_start;
 mod proxy;
+mod proxy_retry;
 pub mod refresh;
 mod refresher;
 mod revocation;

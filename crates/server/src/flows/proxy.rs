@@ -11,6 +11,10 @@
 //! more with the new token. Other requests get the 401; the next one uses the
 //! new token. A refresh token the provider refuses ends it: `401
 //! invalid_credentials`, the connection `needs_reauth`.
+//!
+//! **Retries on 429 and 503.** Idempotent requests the provider answers with
+//! 429 or 503 are sent again, boundedly, honouring `Retry-After`
+//! ([`super::proxy_retry`]).
 
 use std::time::Duration;
 
@@ -22,6 +26,7 @@ use super::FlowError;
 use super::call_context::ConnectionCalls;
 use super::common::Connectors;
 use super::fresh::{FreshConnections, due};
+use super::proxy_retry::RetryPolicy;
 use crate::store::{
     Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore, unix_seconds,
 };
@@ -140,7 +145,7 @@ impl ProxyFlow {
         let oauth = connection.auth_type == AuthKind::OAuth.to_string();
         let retry = (oauth && idempotent(method)).then(|| request.clone());
         let response = self
-            .send(&connector, &connection, secrets, method, request)
+            .send_retrying(&connector, &connection, secrets, method, request)
             .await?;
         if response.status != 401 || !oauth || !connection.has_refresh_token {
             return Ok(response);
@@ -161,8 +166,42 @@ impl ProxyFlow {
             return Ok(response);
         };
         let secrets = self.connections.secrets(&refreshed).await?;
-        self.send(&connector, &refreshed, secrets, method, request)
+        self.send_retrying(&connector, &refreshed, secrets, method, request)
             .await
+    }
+
+    /// [`ProxyFlow::send`], and for an idempotent request the bounded
+    /// retries the provider asks for with 429 or 503.
+    async fn send_retrying(
+        &self,
+        connector: &crate::registry::LoadedConnector,
+        connection: &Connection,
+        secrets: ConnectionSecrets,
+        method: Method,
+        request: ProxyRequest,
+    ) -> Result<ProxyResponse, FlowError> {
+        let mut policy = RetryPolicy::new(std::time::Instant::now() + PROXY_TIMEOUT);
+        let again = idempotent(method).then(|| (request.clone(), secrets.clone()));
+        let mut response = self
+            .send(connector, connection, secrets, method, request)
+            .await?;
+        let Some((request, secrets)) = again else {
+            return Ok(response);
+        };
+        while let Some(wait) = policy.delay(response.status, &response.headers) {
+            tracing::info!(connection = %connection.id, status = response.status, ?wait, "the provider asked to retry");
+            tokio::time::sleep(wait).await;
+            response = self
+                .send(
+                    connector,
+                    connection,
+                    secrets.clone(),
+                    method,
+                    request.clone(),
+                )
+                .await?;
+        }
+        Ok(response)
     }
 
     /// Sends `request` with `connection`'s credential injected, through the
