@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, limits: &limits::ApiLimits) -> Router {
     let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi::document))
         .route("/v1/whoami", get(whoami))
         .route("/v1/connectors", get(list_connectors))
@@ -103,6 +104,31 @@ pub fn router_with(state: AppState, limits: &limits::ApiLimits) -> Router {
         .merge(admin::routes())
         .with_state(state);
     limits.apply(routes)
+}
+
+/// Readiness (`GET /readyz`, no key): `200` when this replica can serve —
+/// its connectors are loaded (the router exists only after the first load)
+/// and the database answers within 2 s — else `503` naming what is not.
+/// `/healthz` stays the liveness check. The body names no connector and no
+/// count: it is public.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let database = state.database.ping(std::time::Duration::from_secs(2)).await;
+    let body = |status: &str, reason: Option<&str>| {
+        Json(serde_json::json!({"status": status, "reason": reason}))
+    };
+    if database {
+        (StatusCode::OK, body("ready", None)).into_response()
+    } else {
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            body("not ready", Some("the database does not answer")),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, 1u64.into());
+        response
+    }
 }
 
 /// Who the presented key is.

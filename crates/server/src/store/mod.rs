@@ -122,6 +122,20 @@ pub struct Database {
     pub(crate) pool: AnyPool,
 }
 
+impl Database {
+    /// Whether the database answers a trivial query within `within`.
+    pub async fn ping(&self, within: std::time::Duration) -> bool {
+        let query = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(tokio::time::timeout(within, query).await, Ok(Ok(_)))
+    }
+
+    /// Closes the pool: every later query fails (shutdown; tests that take
+    /// the database away).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
 /// A connector version the host loaded at some point.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
