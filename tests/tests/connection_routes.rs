@@ -34,7 +34,7 @@ async fn a_forced_refresh_refreshes_a_valid_token_and_reports_a_failure() {
     assert_eq!(status, 200, "{before}");
     assert_eq!(
         before["refresh"],
-        json!({"lastRefreshedAt": null, "consecutiveFailures": 0, "nextAttemptAt": null, "lastError": null})
+        json!({"lastRefreshedAt": null, "consecutiveFailures": 0, "nextAttemptAt": null})
     );
 
     // A valid token is refreshed when asked: one token request.
@@ -65,10 +65,9 @@ async fn a_forced_refresh_refreshes_a_valid_token_and_reports_a_failure() {
     let refresh = &failed["refresh"];
     assert_eq!(refresh["consecutiveFailures"], 1, "{failed}");
     assert!(refresh["nextAttemptAt"].as_i64() > refresh["lastRefreshedAt"].as_i64());
-    assert!(
-        refresh["lastError"].as_str().unwrap().contains("503"),
-        "{failed}"
-    );
+    // The provider's error text is not in the view: a token endpoint's
+    // answer is neither bounded nor scrubbed (docs/SECURITY.md 6.2).
+    assert!(refresh.get("lastError").is_none(), "{failed}");
     assert_eq!(
         failed["status"], "active",
         "a transient failure keeps the tokens"
@@ -78,7 +77,6 @@ async fn a_forced_refresh_refreshes_a_valid_token_and_reports_a_failure() {
     let (status, recovered) = host.post(&path(&id, "/refresh"), json!({})).await;
     assert_eq!(status, 200, "{recovered}");
     assert_eq!(recovered["refresh"]["consecutiveFailures"], 0);
-    assert_eq!(recovered["refresh"]["lastError"], Value::Null);
     assert_no_secret_in_logs();
 }
 

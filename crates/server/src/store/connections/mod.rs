@@ -110,8 +110,6 @@ pub struct RefreshState {
     /// After a failure: when the background refresher tries again (Unix
     /// seconds). None when no retry is scheduled.
     pub next_attempt_at: Option<i64>,
-    /// Why the last refresh failed (no secrets), if it did.
-    pub last_error: Option<String>,
 }
 
 /// Which connection: its id within its account and user. Every read and
@@ -217,7 +215,7 @@ const SECRET_COLUMNS: [&str; 3] = ["access_token", "refresh_token", "api_key"];
 const SECRET_FIELDS_COLUMN: &str = "secret_fields";
 const COLUMNS: &str = "id, account_id, user_id, connector_id, auth_type, status, hostname, platform_user_id, user_name, \
      timezone_name, timezone_offset, additional_info, expires_at, access_token, refresh_token, api_key, created_at, updated_at, \
-     last_refreshed_at_ms, refresh_failures, next_refresh_at, last_refresh_error";
+     last_refreshed_at_ms, refresh_failures, next_refresh_at";
 
 /// Connections in the database, encrypted with a keyring.
 #[derive(Clone)]
@@ -530,7 +528,6 @@ fn connection(row: &AnyRow) -> Result<Connection, ConnectionStoreError> {
                 last_refreshed_at_ms: row.try_get(18)?,
                 consecutive_failures: row.try_get(19)?,
                 next_attempt_at: row.try_get(20)?,
-                last_error: row.try_get(21)?,
             }),
             _ => None,
         },
