@@ -2,7 +2,8 @@
 //! API against the local provider over real HTTP: issuer identification
 //! (RFC 9207 `iss` compared with the declared RFC 8414 issuer, paths and
 //! siblings on one origin included) and client authentication with one
-//! method per request (RFC 6749 §2.3).
+//! method per request (RFC 6749 §2.3), and the extra token-request headers
+//! a connector asks for (sent, or refused by name).
 
 use connector_authoring::dev_provider::DevProviderStats;
 use connector_server::access::Role;
@@ -327,4 +328,169 @@ async fn body_credentials_asked_for_explicitly_are_one_method_too() {
         ),
         (1, 0, 0)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_headers_from_overriding_oauth_option_reach_the_code_exchange() {
+    // The provider refuses token requests without `X-Api-Version: 2024-01`;
+    // the connector's `overriding-oauth-option` asks for it (and another).
+    let host = Host::with(Options {
+        provider_public_url: Some(REALM_PUBLIC_URL.into()),
+        realm_extra_headers: Some("X-Api-Version: 2024-01\nX-Partner-Id: acme"),
+        ..Options::default()
+    })
+    .await;
+    host.provider
+        .require_token_request_header(Some(("X-Api-Version", "2024-01")));
+    let started = start(&host, REALM_CONNECTOR).await;
+    let query = host
+        .approve_at(&started, "/realms/acme/oauth/authorize")
+        .await;
+    let (status, connected) = callback(&host, &query).await;
+    assert_eq!(status, 200, "{connected}");
+    let stats = host.provider.stats();
+    assert_eq!(
+        (stats.authorization_code_grants, stats.token_errors),
+        (1, 0),
+        "the header was sent with the code"
+    );
+    assert_no_secret_in_logs();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_requiring_a_header_refuses_a_code_exchange_without_it() {
+    // The same provider and connector, without the header: the dev
+    // provider's requirement is what the test above depends on.
+    let host = Host::with(Options {
+        provider_public_url: Some(REALM_PUBLIC_URL.into()),
+        realm_extra_headers: Some("X-Partner-Id: acme"),
+        ..Options::default()
+    })
+    .await;
+    host.provider
+        .require_token_request_header(Some(("X-Api-Version", "2024-01")));
+    let started = start(&host, REALM_CONNECTOR).await;
+    let query = host
+        .approve_at(&started, "/realms/acme/oauth/authorize")
+        .await;
+    let (status, error) = callback(&host, &query).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("token_exchange_failed")),
+        "{error}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-api-version is required"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extra_header_the_host_controls_is_refused_by_name_before_any_request() {
+    for (headers, named) in [
+        ("Authorization: Bearer x", "`Authorization`"),
+        ("X-Ok: 1\nContent-Type: text/plain", "`Content-Type`"),
+        ("Cookie: a=b", "`Cookie`"),
+        ("Host: evil.example", "`Host`"),
+    ] {
+        let host = Host::with(Options {
+            provider_public_url: Some(REALM_PUBLIC_URL.into()),
+            realm_extra_headers: Some(headers),
+            ..Options::default()
+        })
+        .await;
+        let started = start(&host, REALM_CONNECTOR).await;
+        let query = host
+            .approve_at(&started, "/realms/acme/oauth/authorize")
+            .await;
+        let (status, error) = callback(&host, &query).await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (502, Some("connector_error")),
+            "{headers}: {error}"
+        );
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(named) && message.contains("refuses"),
+            "{headers}: {error}"
+        );
+        assert_eq!(
+            host.provider.stats(),
+            DevProviderStats::default(),
+            "nothing reached the token endpoint"
+        );
+        let (_, listed) = host
+            .get("/v1/accounts/acct-1/users/user-1/connections")
+            .await;
+        assert_eq!(listed, json!([]), "nothing saved");
+    }
+}
+
+/// Unix seconds now.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_expires_in_the_manifest_default_lifetime_gives_an_expiry_at_login_and_refresh() {
+    // `test-issuer-realm` declares `defaultTokenLifetimeSeconds: 7200`;
+    // `local-regional` declares none. The provider sends no `expires_in`.
+    let host = Host::with(Options {
+        provider_public_url: Some(REALM_PUBLIC_URL.into()),
+        ..Options::default()
+    })
+    .await;
+    host.provider.set_omit_expires_in(true);
+    let before = now();
+    let started = start(&host, REALM_CONNECTOR).await;
+    let query = host
+        .approve_at(&started, "/realms/acme/oauth/authorize")
+        .await;
+    let (status, connected) = callback(&host, &query).await;
+    assert_eq!(status, 200, "{connected}");
+    let expires_at = connected["connection"]["expiresAt"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("an expiry from the default lifetime: {connected}"));
+    assert!(
+        (before + 7200..=now() + 7200).contains(&expires_at),
+        "{connected}"
+    );
+
+    // A refresh answer without `expires_in` gets the default too.
+    let id = connected["connection"]["id"].as_str().unwrap();
+    host.database
+        .set_connection_expiry_for_tests(id, now() - 5)
+        .await
+        .unwrap();
+    let before = now();
+    let (status, refreshed) = host
+        .post(
+            &format!("/v1/accounts/acct-1/users/user-1/connections/{id}/refresh"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(host.provider.stats().refresh_grants, 1);
+    let expires_at = refreshed["expiresAt"].as_i64().unwrap();
+    assert!(
+        (before + 7200..=now() + 7200).contains(&expires_at),
+        "{refreshed}"
+    );
+
+    // Without a default in the manifest, the connection has no expiry.
+    let plain = Host::start().await;
+    plain.provider.set_omit_expires_in(true);
+    let id = connector_test_support::oauth::login(&plain, "acct-1", "user-2").await;
+    let (_, connection) = plain
+        .get(&format!(
+            "/v1/accounts/acct-1/users/user-2/connections/{id}"
+        ))
+        .await;
+    assert_eq!(connection["expiresAt"], Value::Null, "{connection}");
 }

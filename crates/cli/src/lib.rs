@@ -345,6 +345,10 @@ async fn serve(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<()
         interval: std::time::Duration::from_secs(args.refresh_interval_secs.max(1)),
         ..RefresherSettings::default()
     }));
+    let _validator = file_config
+        .validation
+        .enabled
+        .then(|| Aborting(server.flows.start_validator(file_config.validation.clone())));
     let state = &server.state;
     if args.dev {
         let keys = cli::api_keys::dev_keys(&state.api_keys, Path::new(DEV_API_KEYS_FILE)).await?;

@@ -41,6 +41,13 @@
 //! interval_secs = 60
 //! batch = 5000                         # rows per delete statement
 //!
+//! [validation]                         # connections without a token expiry (API keys, OAuth without expiresAt)
+//! enabled = true
+//! interval_secs = 86400                # validated again once this long since the last validation
+//! pass_interval_secs = 300             # seconds between passes
+//! max_per_pass = 100                   # validations per pass, at most
+//! concurrency = 4                      # validations in flight at once
+//!
 //! [api]                                # the host's own API under abuse
 //! body_limit_bytes = 1048576           # 413 above
 //! request_timeout_secs = 30            # 408 after
@@ -118,6 +125,9 @@ pub struct HostConfig {
     pub api: ApiLimits,
     /// The refresh lease and how long callers wait for a refresh (`[refresh]`).
     pub refresh: crate::flows::LeaseSettings,
+    /// The background validation of connections without a token expiry
+    /// (`[validation]`).
+    pub validation: crate::flows::ValidationSettings,
 }
 
 /// Operator settings for one connector.
@@ -238,6 +248,7 @@ impl HostConfig {
         self.retention.validate().map_err(anyhow::Error::msg)?;
         self.api.validate().map_err(anyhow::Error::msg)?;
         self.refresh.validate().map_err(anyhow::Error::msg)?;
+        self.validation.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }
@@ -282,6 +293,21 @@ mod tests {
             toml::from_str("[refresh]\nlease_ttl_ms = 1000\nmax_wait_ms = 2000").unwrap();
         assert_eq!(config.refresh.lease_ttl_ms, 1_000);
         assert!(toml::from_str::<HostConfig>("[refresh]\nttl = 1").is_err());
+    }
+
+    #[test]
+    fn background_validation_is_daily_by_default_and_bounded_by_name() {
+        let config = HostConfig::default();
+        assert!(config.validation.enabled);
+        assert_eq!(config.validation.interval_secs, 86_400);
+        let config: HostConfig =
+            toml::from_str("[validation]\nenabled = false\ninterval_secs = 3600").unwrap();
+        assert!(!config.validation.enabled);
+        config.validate().unwrap();
+        let config: HostConfig = toml::from_str("[validation]\nmax_per_pass = 0").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("validation.max_per_pass"), "{error}");
+        assert!(toml::from_str::<HostConfig>("[validation]\nevery = 1").is_err());
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct Options {
     /// `test-issuer-realm`'s `client-auth-location` config: what its
     /// `overriding-oauth-option` asks for (nothing when `None`: the default).
     pub realm_client_auth: Option<&'static str>,
+    /// `test-issuer-realm`'s `extra-headers` config (lines of `name: value`):
+    /// the extra token-request headers its `overriding-oauth-option` asks for.
+    pub realm_extra_headers: Option<&'static str>,
 }
 
 /// The public URL under which `test-issuer-realm`'s manifest names its issuer
@@ -137,6 +140,7 @@ impl Default for Options {
             require_https: false,
             provider_public_url: None,
             realm_client_auth: None,
+            realm_extra_headers: None,
         }
     }
 }
@@ -303,6 +307,11 @@ impl Host {
                     settings
                         .config
                         .insert("client-auth-location".into(), location.into());
+                }
+                if let Some(headers) = options.realm_extra_headers {
+                    settings
+                        .config
+                        .insert("extra-headers".into(), headers.into());
                 }
                 settings
             }),

@@ -84,6 +84,15 @@ pub struct OAuthBlock {
     /// the origins of the authorize and token endpoints.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// The access token's lifetime in seconds when a token response (at the
+    /// login or a refresh) has no `expires_in`: such a connection then gets
+    /// an expiry and is refreshed like any other. Absent: a token without
+    /// `expires_in` never expires for the host. Between
+    /// [`MIN_DEFAULT_TOKEN_LIFETIME_SECONDS`] and
+    /// [`MAX_DEFAULT_TOKEN_LIFETIME_SECONDS`], and longer than the
+    /// manifest's `refreshMarginSeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_token_lifetime_seconds: Option<u64>,
     /// The provider issues no refresh tokens.
     #[serde(default)]
     pub no_refresh_token: bool,
@@ -246,6 +255,11 @@ pub struct FormField {
     pub ui_schema: Option<serde_json::Value>,
 }
 
+/// Shortest `auth.oauth.defaultTokenLifetimeSeconds` (one minute).
+pub const MIN_DEFAULT_TOKEN_LIFETIME_SECONDS: u64 = 60;
+/// Longest `auth.oauth.defaultTokenLifetimeSeconds` (one year).
+pub const MAX_DEFAULT_TOKEN_LIFETIME_SECONDS: u64 = 365 * 86_400;
+
 /// The const of the form field that holds the API key.
 pub const API_KEY_FIELD: &str = "apiKey";
 
@@ -313,6 +327,17 @@ impl AuthBlock {
                 if let Some(issuer) = &oauth.issuer {
                     check_issuer(issuer)
                         .map_err(|message| ManifestError::new("auth.oauth.issuer", message))?;
+                }
+                if let Some(lifetime) = oauth.default_token_lifetime_seconds
+                    && !(MIN_DEFAULT_TOKEN_LIFETIME_SECONDS..=MAX_DEFAULT_TOKEN_LIFETIME_SECONDS)
+                        .contains(&lifetime)
+                {
+                    return Err(ManifestError::new(
+                        "auth.oauth.defaultTokenLifetimeSeconds",
+                        format!(
+                            "{lifetime} is outside {MIN_DEFAULT_TOKEN_LIFETIME_SECONDS} to {MAX_DEFAULT_TOKEN_LIFETIME_SECONDS} seconds (one minute to one year)"
+                        ),
+                    ));
                 }
                 if oauth.client_id.trim().is_empty() {
                     return Err(ManifestError::new(

@@ -156,7 +156,23 @@ impl Manifest {
             let sample = endpoint.replace(HOSTNAME_PLACEHOLDER, "placeholder.example");
             absolute_url("revocationEndpoint", &sample)?;
         }
-        self.auth.validate()
+        self.auth.validate()?;
+        if let Some(lifetime) = self
+            .auth
+            .oauth
+            .as_ref()
+            .and_then(|o| o.default_token_lifetime_seconds)
+            && lifetime <= self.refresh_margin_seconds
+        {
+            return Err(ManifestError::new(
+                "auth.oauth.defaultTokenLifetimeSeconds",
+                format!(
+                    "{lifetime} is not longer than `refreshMarginSeconds` ({}): every token would be due for refresh as soon as it is issued",
+                    self.refresh_margin_seconds
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The display name, or the id when none is set.
@@ -272,6 +288,42 @@ mod tests {
         assert_eq!(error.path, "refreshMarginSeconds");
         manifest["refreshMarginSeconds"] = serde_json::json!(MAX_REFRESH_MARGIN_SECONDS);
         assert!(parse(manifest).is_ok());
+    }
+
+    #[test]
+    fn a_default_token_lifetime_is_bounded_and_refused_by_its_path() {
+        let mut manifest = oauth_manifest();
+        manifest["auth"]["oauth"]["defaultTokenLifetimeSeconds"] = serde_json::json!(3600);
+        let parsed = parse(manifest.clone()).unwrap();
+        assert_eq!(
+            parsed.auth.oauth.unwrap().default_token_lifetime_seconds,
+            Some(3600)
+        );
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!(MIN_DEFAULT_TOKEN_LIFETIME_SECONDS - 1),
+            serde_json::json!(MAX_DEFAULT_TOKEN_LIFETIME_SECONDS + 1),
+            serde_json::json!(u64::MAX),
+        ] {
+            manifest["auth"]["oauth"]["defaultTokenLifetimeSeconds"] = bad.clone();
+            let error = parse(manifest.clone()).unwrap_err();
+            assert_eq!(
+                error.path, "auth.oauth.defaultTokenLifetimeSeconds",
+                "{bad}"
+            );
+        }
+        // Not longer than the refresh margin: every token would be due at once.
+        manifest["auth"]["oauth"]["defaultTokenLifetimeSeconds"] = serde_json::json!(600);
+        manifest["refreshMarginSeconds"] = serde_json::json!(600);
+        let error = parse(manifest.clone()).unwrap_err();
+        assert_eq!(error.path, "auth.oauth.defaultTokenLifetimeSeconds");
+        assert!(
+            error.to_string().contains("refreshMarginSeconds"),
+            "{error}"
+        );
+        manifest["auth"]["oauth"]["defaultTokenLifetimeSeconds"] = serde_json::json!(-1);
+        let error = parse(manifest).unwrap_err();
+        assert_eq!(error.path, "auth.oauth.defaultTokenLifetimeSeconds");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub(super) async fn insightly_users_me(
     headers: HeaderMap,
 ) -> Response {
     shared.store().stats.userinfo_requests += 1;
+    let revoked = shared.faults().revoked_api_keys.clone();
     let known = match authorization(&headers, "Basic") {
         Ok(Some(credentials)) => decode_basic(credentials).is_some_and(|(key, password)| {
             password.is_empty()
@@ -57,6 +58,7 @@ pub(super) async fn insightly_users_me(
                     .config
                     .api_keys
                     .iter()
+                    .filter(|known| !revoked.contains(known))
                     .any(|known| constant_time_eq(known.as_bytes(), key.as_bytes()))
         }),
         Ok(None) | Err(()) => false,

@@ -182,6 +182,13 @@ struct Faults {
     access_token_lifetime_secs: u64,
     /// Answers to token requests wait here once their tokens are issued.
     hold_token_answers: Option<TokenHold>,
+    /// Token requests without this header (name in lower case, exact value)
+    /// are refused with `invalid_request`.
+    required_token_header: Option<(String, String)>,
+    /// Token answers carry no `expires_in` (the tokens still expire).
+    omit_expires_in: bool,
+    /// Configured API keys no longer accepted.
+    revoked_api_keys: Vec<String>,
 }
 
 /// Holds the answers of token requests after their tokens are issued (a
@@ -298,6 +305,9 @@ impl DevProvider {
                 rotate_refresh_tokens: true,
                 access_token_lifetime_secs: config.access_token_lifetime_secs,
                 hold_token_answers: None,
+                required_token_header: None,
+                omit_expires_in: false,
+                revoked_api_keys: Vec::new(),
             }),
             config,
             store: Mutex::new(Store::default()),
@@ -371,6 +381,28 @@ impl DevProvider {
     /// expired).
     pub fn set_access_token_lifetime_secs(&self, secs: u64) {
         self.shared.faults().access_token_lifetime_secs = secs;
+    }
+
+    /// Test knob: from now on, token requests (code exchange and refresh)
+    /// without the header `name` set to exactly `value` are refused with
+    /// `400 invalid_request` naming the header, as a provider that wants an
+    /// API-version or partner header does; `None` stops requiring one.
+    pub fn require_token_request_header(&self, header: Option<(&str, &str)>) {
+        self.shared.faults().required_token_header =
+            header.map(|(name, value)| (name.to_ascii_lowercase(), value.to_string()));
+    }
+
+    /// Test knob: whether token answers leave out `expires_in` from now on
+    /// (default: they carry it), as providers issuing long-lived tokens do.
+    /// The tokens still expire after the configured lifetime.
+    pub fn set_omit_expires_in(&self, omit: bool) {
+        self.shared.faults().omit_expires_in = omit;
+    }
+
+    /// Test knob: `GET /v3.1/Users/Me` refuses the configured API key `key`
+    /// from now on (401), as a CRM does once a user revoked the key.
+    pub fn revoke_api_key(&self, key: &str) {
+        self.shared.faults().revoked_api_keys.push(key.to_string());
     }
 
     /// Test knob: hold the answer of every token request from now on, after

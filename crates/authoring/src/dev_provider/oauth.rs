@@ -230,7 +230,16 @@ async fn token_at(shared: &Shared, issuer: &str, headers: &HeaderMap, body: &[u8
             StatusCode::from_u16(faults.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return (status, no_store(), "temporarily unavailable").into_response();
     }
-    let granted = token_grant(shared, issuer, headers, body, &faults);
+    let granted = match &faults.required_token_header {
+        Some((name, value))
+            if headers.get(name.as_str()).and_then(|v| v.to_str().ok()) != Some(value.as_str()) =>
+        {
+            Err(OAuthError::invalid_request(format!(
+                "the header {name} is required"
+            )))
+        }
+        _ => token_grant(shared, issuer, headers, body, &faults),
+    };
     if let Some(hold) = &faults.hold_token_answers {
         hold.hold().await;
     }
@@ -246,6 +255,9 @@ async fn token_at(shared: &Shared, issuer: &str, headers: &HeaderMap, body: &[u8
             });
             if issued.refresh_token.is_empty() {
                 body.as_object_mut().unwrap().remove("refresh_token");
+            }
+            if faults.omit_expires_in {
+                body.as_object_mut().unwrap().remove("expires_in");
             }
             (StatusCode::OK, no_store(), Json(body)).into_response()
         }

@@ -13,7 +13,7 @@
 //! | `api_key` | API-key login |
 //! | `oauth_start`, `oauth_callback` | OAuth login: start, and the provider's redirect back |
 //! | `logout`, `revocation` | logout; RFC 7009 revocation at the provider |
-//! | `validation` | `auth-validation`, `refresh-user-info` |
+//! | `validation`, `validator` | `auth-validation`, `refresh-user-info`; the background validation |
 //! | `proxy` | the authenticated proxy, raw credentials |
 //! | [`refresh`], `fresh`, `coordinator`, `refresher` | token refresh; single flight; the background refresher |
 //! | `managed`, `managed_apps` | admin-managed credentials; which OAuth application a login uses |
@@ -40,6 +40,7 @@ mod refresher;
 mod revocation;
 mod token_endpoint;
 mod validation;
+mod validator;
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ pub use oauth_start::{OAuthStart, OAuthStarted};
 pub use proxy::{ProxyRequest, ProxyResponse, RawCredentials};
 pub use refresher::{RefreshRun, RefresherSettings};
 pub use validation::ValidationResult;
+pub use validator::{ValidationRun, ValidationSettings};
 
 use crate::events::Events;
 use crate::registry::Registry;
@@ -100,6 +102,7 @@ struct Inner {
     proxy: proxy::ProxyFlow,
     managed: managed::ManagedCredentials,
     refresher: refresher::BackgroundRefresher,
+    validator: validator::BackgroundValidator,
 }
 
 /// The pieces several flows share, built once per [`Inner`].
@@ -160,6 +163,13 @@ impl Inner {
     fn new(parts: Parts) -> Self {
         let s = Shared::new(&parts);
         let (c, cs, n) = (&s.connectors, &s.connections, &s.notifier);
+        let validation = validation::ValidationFlow::new(
+            c.clone(),
+            cs.clone(),
+            s.calls.clone(),
+            s.fresh.clone(),
+            n.clone(),
+        );
         Self {
             login_page: login_page::LoginPage::new(c.clone()),
             api_key: api_key::ApiKeyFlow::new(c.clone(), cs.clone(), s.managed.clone(), n.clone()),
@@ -185,13 +195,8 @@ impl Inner {
                 s.revocation.clone(),
                 n.clone(),
             ),
-            validation: validation::ValidationFlow::new(
-                c.clone(),
-                cs.clone(),
-                s.calls.clone(),
-                s.fresh.clone(),
-                n.clone(),
-            ),
+            validation: validation.clone(),
+            validator: validator::BackgroundValidator::new(c.clone(), cs.clone(), validation),
             proxy: proxy::ProxyFlow::new(c.clone(), cs.clone(), s.calls.clone(), s.fresh.clone()),
             managed: managed::ManagedCredentials::new(
                 c.clone(),
@@ -404,6 +409,23 @@ impl Flows {
     /// dropped or aborted.
     pub fn start_refresher(&self, settings: RefresherSettings) -> tokio::task::JoinHandle<()> {
         self.inner.refresher.start(settings)
+    }
+
+    /// One background validation pass: validates at most
+    /// `settings.max_per_pass` connections without a token expiry that were
+    /// not validated for `settings.interval_secs`, each claimed first so no
+    /// other pass or replica validates it in the same interval.
+    pub async fn validate_due(
+        &self,
+        settings: &ValidationSettings,
+    ) -> Result<ValidationRun, FlowError> {
+        self.inner.validator.validate_due(settings).await
+    }
+
+    /// Runs [`Flows::validate_due`] every `settings.pass_interval_secs` until
+    /// the task is dropped or aborted.
+    pub fn start_validator(&self, settings: ValidationSettings) -> tokio::task::JoinHandle<()> {
+        self.inner.validator.start(settings)
     }
 
     /// The account's admin-managed OAuth set-up for a connector.

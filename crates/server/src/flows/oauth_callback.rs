@@ -214,14 +214,13 @@ impl OAuthCallbackFlow {
             &login.pending.authorize_url,
             &token_url,
         )?;
-        if overrides
-            .as_ref()
-            .is_some_and(|o| !o.extra_headers.is_empty())
-        {
-            return Err(FlowError::NotImplemented(
-                "extra token-request headers are not supported yet".into(),
-            ));
-        }
+        // Checked before the client secret is read or anything is sent.
+        let headers = token_endpoint::extra_headers(
+            overrides
+                .as_ref()
+                .map(|o| o.extra_headers.as_slice())
+                .unwrap_or_default(),
+        )?;
         let secret = self.oauth.secret(connector, &info, managed)?;
         let client = ClientAuth {
             client_id: info.client_id.clone(),
@@ -239,6 +238,7 @@ impl OAuthCallbackFlow {
                 &login.pending.redirect_uri,
                 login.pending.code_verifier.as_ref(),
                 &extra,
+                headers,
             )
             .await?;
         Ok(Grant {
@@ -324,7 +324,10 @@ impl OAuthCallbackFlow {
             timezone_name: who.timezone_name,
             timezone_offset: who.timezone_offset,
             additional_info: merge(&kept, &identity.additional_info),
-            expires_at: tokens.expires_in.map(crate::store::expiry_after),
+            expires_at: tokens
+                .expires_in
+                .or(login.manifest.default_token_lifetime_seconds)
+                .map(crate::store::expiry_after),
             secrets: ConnectionSecrets {
                 access_token: Some(tokens.access_token.clone()),
                 refresh_token: tokens.refresh_token.clone(),

@@ -145,7 +145,9 @@ impl TokenRefresh {
             other => other.map_err(FlowError::from)?,
         };
         let rotated = tokens.refresh_token.is_some();
-        self.store(&connection, tokens, lease_owner).await?;
+        let default_lifetime = oauth_block(&connector).default_token_lifetime_seconds;
+        self.store(&connection, tokens, default_lifetime, lease_owner)
+            .await?;
         Ok(Refreshed {
             connection: load(&self.connections, at).await?,
             refresh_token_rotated: rotated,
@@ -224,14 +226,20 @@ impl TokenRefresh {
     }
 
     /// Stores the new tokens; fails when the connection changed meanwhile
-    /// (logged out, marked for re-auth, or refreshed by another holder).
+    /// (logged out, marked for re-auth, or refreshed by another holder). An
+    /// answer without a lifetime gets the manifest's
+    /// `defaultTokenLifetimeSeconds`, if it sets one.
     async fn store(
         &self,
         connection: &Connection,
         tokens: TokenSet,
+        default_lifetime: Option<u64>,
         lease_owner: Option<&str>,
     ) -> Result<(), RefreshError> {
-        let expires_at = tokens.expires_in.map(crate::store::expiry_after);
+        let expires_at = tokens
+            .expires_in
+            .or(default_lifetime)
+            .map(crate::store::expiry_after);
         let stored = self
             .connections
             .update_tokens(

@@ -55,7 +55,9 @@ impl ValidationFlow {
         }
     }
 
-    /// `auth-validation`; a 401 from the CRM marks the connection as needing re-auth.
+    /// `auth-validation`; a 401 from the CRM marks the connection as needing
+    /// re-auth. Records when it ran (`validated_at`), whatever the answer,
+    /// which the background validation reads.
     pub(crate) async fn validate(
         &self,
         at: ConnectionRef<'_>,
@@ -72,6 +74,7 @@ impl ValidationFlow {
                 other => return Err(other),
             },
         };
+        self.connections.record_validated(at).await?;
         let rejected = !successful && status == Some(401);
         if rejected {
             self.connections

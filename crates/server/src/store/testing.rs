@@ -131,6 +131,20 @@ impl Database {
         Ok(())
     }
 
+    /// Test support: sets when a connection was created and last validated
+    /// (Unix seconds), as if it were that old.
+    #[doc(hidden)]
+    pub async fn age_connection_for_tests(&self, id: &str, at: i64) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE connections SET created_at = $1, validated_at = CASE WHEN validated_at IS NULL THEN NULL ELSE $1 END WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Test support: takes a connection's refresh lease for `owner` until
     /// `expires_at_ms`, as a holder that then dies would.
     #[doc(hidden)]

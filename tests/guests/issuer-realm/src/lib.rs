@@ -6,7 +6,9 @@
 //! `authorize-url`, `token-url`, `api-base` and `hostname` (the provider's
 //! `host:port`, for the revocation endpoint), and may set
 //! `client-auth-location` (`header`, `body`, `both`), which
-//! `overriding-oauth-option` then asks for explicitly.
+//! `overriding-oauth-option` then asks for explicitly, and `extra-headers`
+//! (lines of `name: value`), which it asks the host to send on the code
+//! exchange.
 
 use connector_sdk::prelude::*;
 
@@ -48,10 +50,16 @@ impl Connector for IssuerRealm {
                 )));
             }
         };
+        let extra_headers = config::get("extra-headers")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+            .collect();
         Ok(TokenRequestOverride {
             token_url: None,
             extra_body_params: Vec::new(),
-            extra_headers: Vec::new(),
+            extra_headers,
             client_auth_location,
         })
     }

@@ -14,13 +14,14 @@
 //! holds a token, a secret or a URL.
 
 mod answer;
+mod headers;
 
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use connector_abi::manifest::ClientAuthLocation;
 use connector_sandbox::capabilities::http::Outbound;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::FlowError;
@@ -28,6 +29,7 @@ use crate::registry::LoadedConnector;
 use answer::{Answer, check_status, read_tokens};
 
 pub(crate) use answer::{ResponsePaths, TokenError, TokenSet};
+pub(crate) use headers::extra_headers;
 
 /// Time limit of a request the host makes itself (exchange, refresh, revocation).
 pub(crate) const HOST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -162,7 +164,9 @@ impl<'a> TokenClient<'a> {
         }
     }
 
-    /// Exchanges an authorization code (with its PKCE verifier) for tokens.
+    /// Exchanges an authorization code (with its PKCE verifier) for tokens,
+    /// with the connector's extra form parameters and the extra headers
+    /// checked by [`extra_headers`].
     pub(crate) async fn exchange_code(
         &self,
         token_url: &url::Url,
@@ -170,6 +174,7 @@ impl<'a> TokenClient<'a> {
         redirect_uri: &str,
         verifier: Option<&SecretString>,
         extra: &[(String, String)],
+        headers: HeaderMap,
     ) -> Result<TokenSet, TokenError> {
         let mut form = vec![
             ("grant_type".to_string(), "authorization_code".to_string()),
@@ -180,7 +185,9 @@ impl<'a> TokenClient<'a> {
             form.push(("code_verifier".into(), verifier.expose_secret().to_string()));
         }
         form.extend(extra.iter().cloned());
-        let answer = self.post(token_url, Endpoint::CodeExchange, form).await?;
+        let answer = self
+            .post(token_url, Endpoint::CodeExchange, form, headers)
+            .await?;
         read_tokens(&answer, Endpoint::CodeExchange, None)
     }
 
@@ -200,7 +207,9 @@ impl<'a> TokenClient<'a> {
             ),
         ];
         form.extend(extra.iter().cloned());
-        let answer = self.post(token_url, Endpoint::Refresh, form).await?;
+        let answer = self
+            .post(token_url, Endpoint::Refresh, form, HeaderMap::new())
+            .await?;
         let paths = (!paths.is_standard()).then_some(paths);
         read_tokens(&answer, Endpoint::Refresh, paths)
     }
@@ -216,21 +225,27 @@ impl<'a> TokenClient<'a> {
             ("token".to_string(), token.expose_secret().to_string()),
             ("token_type_hint".to_string(), hint.to_string()),
         ];
-        let answer = self.post(endpoint, Endpoint::Revocation, form).await?;
+        let answer = self
+            .post(endpoint, Endpoint::Revocation, form, HeaderMap::new())
+            .await?;
         check_status(&answer, Endpoint::Revocation)
     }
 
     /// The one way out: the form POST, timed out, capped and audited.
+    /// `extra` (already checked: none of the headers the host sets) goes on
+    /// first, so nothing in it could replace the host's own headers.
     async fn post(
         &self,
         url: &url::Url,
         endpoint: Endpoint,
         mut form: Vec<(String, String)>,
+        extra: HeaderMap,
     ) -> Result<Answer, TokenError> {
         let request = self
             .outbound
             .client()
             .post(url.clone())
+            .headers(extra)
             .header(ACCEPT, "application/json");
         let request = self.client.apply(request, &mut form).form(&form);
         drop(form);

@@ -15,6 +15,7 @@ use super::{Database, unix_seconds};
 
 mod rotation;
 mod state;
+mod validated;
 
 pub use rotation::RotationReport;
 
