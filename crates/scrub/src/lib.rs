@@ -9,8 +9,15 @@
 //! in — raw; percent-encoded with `%20` or `+` for a space, in upper or lower
 //! case hex; base64 (standard and URL-safe, padded or not, and at each of the
 //! three alignments a secret can take inside a longer base64 text such as a
-//! Basic `user:secret`); JSON-escaped — and replaces each occurrence with
-//! [`REDACTED`].
+//! Basic `user:secret`); JSON-escaped — and overwrites each occurrence in
+//! place with [`REDACTED`], filled out to the occurrence's length with
+//! [`FILL`] (only `FILL` when the occurrence is shorter than the marker).
+//!
+//! Masking in place keeps every length and offset of the response: the body
+//! is never moved or reallocated, so scrubbing an echoing response costs the
+//! scan plus a few short writes, not a second copy. The guest learns the
+//! length of the echoed encoding (which follows from the secret's length,
+//! rarely a secret in itself) and nothing of its bytes.
 //!
 //! - [`encodings`]: the patterns of one secret;
 //! - [`sampler`]: a prefilter that reads one 4-byte string every few bytes and
@@ -28,8 +35,12 @@ use aho_corasick::{AhoCorasick, MatchKind, packed};
 use encodings::{Pattern, encodings};
 use sampler::Sampler;
 
-/// What an echoed secret is replaced with.
+/// What an echoed secret is overwritten with (its first bytes, when it is at
+/// least this long).
 pub const REDACTED: &str = "[redacted]";
+
+/// What fills the rest of an overwritten occurrence.
+pub const FILL: u8 = b'*';
 
 /// The patterns of one request's injected secrets.
 pub struct Scrubber {
@@ -67,6 +78,8 @@ impl Scrubber {
         let bytes: Vec<&[u8]> = patterns.iter().map(|p| p.bytes.as_slice()).collect();
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(&bytes)
             .expect("a bounded set of literal patterns");
         let sampler = Sampler::new(bytes.iter().copied());
@@ -126,35 +139,14 @@ impl Scrubber {
         merged
     }
 
-    /// `haystack` with every match replaced by [`REDACTED`].
-    fn replaced(&self, haystack: &[u8], matches: &[(usize, usize)]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(haystack.len());
-        let mut at = 0;
-        for &(start, end) in matches {
-            out.extend_from_slice(&haystack[at..start]);
-            out.extend_from_slice(REDACTED.as_bytes());
-            at = end;
-        }
-        out.extend_from_slice(&haystack[at..]);
-        out
-    }
-
-    /// Replaces every echoed secret in `bytes`; returns whether any was found.
-    /// Leaves the buffer untouched (no copy) when nothing matches.
-    pub fn scrub(&self, bytes: &mut Vec<u8>) -> bool {
+    /// Masks every echoed secret in `bytes` in place (lengths unchanged);
+    /// returns whether any was found. Writes nothing when nothing matches.
+    pub fn scrub(&self, bytes: &mut [u8]) -> bool {
         let matches = self.matches(bytes);
-        if matches.is_empty() {
-            return false;
+        for &(start, end) in &matches {
+            mask(&mut bytes[start..end]);
         }
-        if matches
-            .iter()
-            .all(|(start, end)| end - start >= REDACTED.len())
-        {
-            replace_in_place(bytes, &matches);
-        } else {
-            *bytes = self.replaced(bytes, &matches);
-        }
-        true
+        !matches.is_empty()
     }
 
     /// The same for a text value (a header).
@@ -163,13 +155,29 @@ impl Scrubber {
         if matches.is_empty() {
             return false;
         }
-        let replaced = self.replaced(text.as_bytes(), &matches);
+        let mut bytes = std::mem::take(text).into_bytes();
+        for &(start, end) in &matches {
+            mask(&mut bytes[start..end]);
+        }
         // Matches are whole encodings of valid UTF-8 secrets or ASCII text, so
         // the result is UTF-8 unless a secret was cut mid-character: then
         // replace invalid bytes rather than fail.
-        *text = String::from_utf8(replaced)
+        *text = String::from_utf8(bytes)
             .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
         true
+    }
+}
+
+/// Overwrites one occurrence: [`REDACTED`], then [`FILL`] to its end (only
+/// `FILL` when it is shorter than the marker).
+fn mask(occurrence: &mut [u8]) {
+    let marker = REDACTED.as_bytes();
+    match occurrence.len() >= marker.len() {
+        true => {
+            occurrence[..marker.len()].copy_from_slice(marker);
+            occurrence[marker.len()..].fill(FILL);
+        }
+        false => occurrence.fill(FILL),
     }
 }
 
@@ -198,24 +206,6 @@ fn widened(haystack: &[u8], start: usize, end: usize) -> (usize, usize) {
     (start, end)
 }
 
-/// Replaces `matches` (sorted, disjoint, each at least as long as
-/// [`REDACTED`]) in place: the text only shrinks, so it is compacted forward
-/// without a second buffer.
-fn replace_in_place(bytes: &mut Vec<u8>, matches: &[(usize, usize)]) {
-    let mut write = 0;
-    let mut read = 0;
-    for &(start, end) in matches {
-        bytes.copy_within(read..start, write);
-        write += start - read;
-        bytes[write..write + REDACTED.len()].copy_from_slice(REDACTED.as_bytes());
-        write += REDACTED.len();
-        read = end;
-    }
-    let tail = bytes.len() - read;
-    bytes.copy_within(read.., write);
-    bytes.truncate(write + tail);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +213,13 @@ mod tests {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
     const SECRET: &str = "ik-5d1f/secret value+42";
+
+    /// What an occurrence of `len` bytes becomes.
+    fn masked(len: usize) -> String {
+        let mut text = vec![b'?'; len];
+        mask(&mut text);
+        String::from_utf8(text).unwrap()
+    }
 
     fn scrubbed(input: &str) -> (String, bool) {
         let scrubber = Scrubber::new([SECRET.as_bytes()]).unwrap();
@@ -271,14 +268,20 @@ mod tests {
             let encoded = engine.encode(SECRET);
             let (out, found) = scrubbed(&format!("[{encoded}] next"));
             assert!(found, "{encoded}");
-            assert_eq!(out, format!("[{REDACTED}] next"), "{encoded}");
+            assert_eq!(
+                out,
+                format!("[{}] next", masked(encoded.len())),
+                "{encoded}"
+            );
         }
         // Inside a longer base64 text (a Basic `user:secret`), the edge
-        // characters that mix the secret's bits with its neighbours' go too.
+        // characters that mix the secret's bits with its neighbours' go too:
+        // everything after the `user:` part is masked, padding included.
         let basic = STANDARD.encode(format!("user:{SECRET}"));
         let (out, _) = scrubbed(&format!("Basic {basic}"));
-        assert!(out.ends_with(REDACTED), "{out}");
-        assert!(out.len() < "Basic ".len() + 8 + REDACTED.len(), "{out}");
+        let kept = out.find(REDACTED).expect("masked");
+        assert!(kept <= "Basic ".len() + 8, "{out}");
+        assert_eq!(out[kept..], masked(out.len() - kept), "{out}");
     }
 
     #[test]
@@ -287,20 +290,25 @@ mod tests {
         let scrubber = Scrubber::new([first.as_bytes(), second.as_bytes()]).unwrap();
         let mut bytes = b"<abcdefghijklmnopqrstuvwxyz0123>".to_vec();
         assert!(scrubber.scrub(&mut bytes));
-        assert_eq!(String::from_utf8(bytes).unwrap(), format!("<{REDACTED}>"));
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            format!("<{}>", masked(first.len() + second.len() - 8))
+        );
     }
 
     #[test]
-    fn short_and_long_echoes_are_replaced_alike() {
-        // A short secret's match is shorter than the marker (a second buffer);
-        // a long one's is not (compacted in place): both give the same text.
+    fn echoes_are_masked_in_place_and_keep_their_length() {
+        // A short secret's occurrence is shorter than the marker: only fill.
+        assert_eq!(masked(3), "***");
+        assert_eq!(masked(12), format!("{REDACTED}**"));
         for secret in ["abc", SECRET] {
             let scrubber = Scrubber::new([secret.as_bytes()]).unwrap();
             let mut bytes = format!("<{secret}>{secret}<end>").into_bytes();
             assert!(scrubber.scrub(&mut bytes));
+            let mask = masked(secret.len());
             assert_eq!(
                 String::from_utf8(bytes).unwrap(),
-                format!("<{REDACTED}>{REDACTED}<end>"),
+                format!("<{mask}>{mask}<end>"),
                 "{secret}"
             );
         }
@@ -313,7 +321,10 @@ mod tests {
         assert!(scrubber.scrub_text(&mut header));
         assert_eq!(
             header,
-            format!("https://elsewhere.example/?key={REDACTED}&next=2")
+            format!(
+                "https://elsewhere.example/?key={}&next=2",
+                masked(SECRET.len())
+            )
         );
     }
 

@@ -15,26 +15,27 @@ use std::ops::Range;
 
 /// Bytes per sampled string.
 const GRAM: usize = 4;
-/// Bits in the set: 2^16, 8 KiB, fits the L1 cache.
-const BITS: usize = 1 << 16;
+/// Slots in the set: 2^15 one-byte marks, 32 KiB, fits the L1 cache. A byte
+/// per slot (rather than a bit) saves the shift and mask of every test.
+const SLOTS: usize = 1 << 15;
 /// Patterns shorter than this make the stride too short to pay off: the
 /// scrubber then searches every byte instead.
 pub(crate) const MIN_SAMPLED_LEN: usize = 12;
 
 /// The 4-grams of every pattern, and where to look for them.
 pub(crate) struct Sampler {
-    /// One bit per hashed 4-gram of any pattern (a fixed size, so indexing
-    /// it with a 16-bit slot needs no bounds check).
-    bits: Box<[u64; BITS / 64]>,
+    /// One mark (1 or 0) per hashed 4-gram of any pattern (a fixed size, so
+    /// indexing it with a 15-bit slot needs no bounds check).
+    marks: Box<[u8; SLOTS]>,
     /// Distance between sampled positions: the shortest pattern's length less 3.
     stride: usize,
     /// The longest pattern's length (how far around a hit to search).
     max_len: usize,
 }
 
-/// Fibonacci hashing: the high 16 bits of the product.
+/// Fibonacci hashing: the high 15 bits of the product.
 fn slot(gram: &[u8; GRAM]) -> usize {
-    (u32::from_le_bytes(*gram).wrapping_mul(0x9E37_79B1) >> 16) as usize
+    (u32::from_le_bytes(*gram).wrapping_mul(0x9E37_79B1) >> 17) as usize
 }
 
 impl Sampler {
@@ -46,15 +47,15 @@ impl Sampler {
         if min_len < MIN_SAMPLED_LEN {
             return None;
         }
-        let mut bits = Box::new([0u64; BITS / 64]);
+        let mut marks = Box::new([0u8; SLOTS]);
         for pattern in patterns {
             for gram in pattern.windows(GRAM) {
                 let slot = slot(gram.try_into().expect("4 bytes"));
-                bits[slot / 64] |= 1 << (slot % 64);
+                marks[slot] = 1;
             }
         }
         Some(Sampler {
-            bits,
+            marks,
             stride: min_len - GRAM + 1,
             max_len,
         })
@@ -81,9 +82,9 @@ impl Sampler {
 
     /// 1 when the 4-gram at `at` is one of a pattern's, else 0.
     #[inline(always)]
-    fn bit(&self, haystack: &[u8], at: usize) -> u64 {
+    fn bit(&self, haystack: &[u8], at: usize) -> u8 {
         let slot = slot(haystack[at..at + GRAM].try_into().expect("4 bytes"));
-        (self.bits[slot / 64] >> (slot % 64)) & 1
+        self.marks[slot]
     }
 
     /// The first sampled position from `from` on (`from`, `from + stride`,
@@ -92,16 +93,25 @@ impl Sampler {
     fn next_hit(&self, haystack: &[u8], from: usize) -> Option<usize> {
         let last = haystack.len().checked_sub(GRAM)?;
         let stride = self.stride;
+        let block = 4 * stride;
         let mut at = from;
-        while at + 3 * stride <= last {
-            let any = self.bit(haystack, at)
-                | self.bit(haystack, at + stride)
-                | self.bit(haystack, at + 2 * stride)
-                | self.bit(haystack, at + 3 * stride);
-            if any != 0 {
-                break;
+        // Whole blocks of four strides: each block's four 4-grams start at
+        // 0, stride, 2·stride and 3·stride, all inside the block (stride ≥ 4).
+        if let Some(rest) = haystack.get(from..) {
+            for chunk in rest.chunks_exact(block) {
+                let gram = |k: usize| -> [u8; GRAM] {
+                    let start = k * stride;
+                    chunk[start..start + GRAM].try_into().expect("4 bytes")
+                };
+                let any = self.bit_of(&gram(0))
+                    | self.bit_of(&gram(1))
+                    | self.bit_of(&gram(2))
+                    | self.bit_of(&gram(3));
+                if any != 0 {
+                    break;
+                }
+                at += block;
             }
-            at += 4 * stride;
         }
         while at <= last {
             if self.bit(haystack, at) != 0 {
@@ -110,6 +120,13 @@ impl Sampler {
             at += stride;
         }
         None
+    }
+
+    /// 1 when `gram` is one of a pattern's, else 0.
+    #[inline(always)]
+    fn bit_of(&self, gram: &[u8; GRAM]) -> u8 {
+        let slot = slot(gram);
+        self.marks[slot]
     }
 }
 
@@ -123,8 +140,10 @@ mod tests {
         let sampler = Sampler::new(patterns).unwrap();
         assert_eq!(sampler.stride, 17);
         for pattern in patterns {
-            for offset in 0..64 {
-                let mut haystack = vec![b'.'; 200];
+            // Past several blocks of four strides, and at every position
+            // within one, so both the block scan and the tail are exercised.
+            for offset in 0..400 {
+                let mut haystack = vec![b'.'; 500];
                 haystack[offset..offset + pattern.len()].copy_from_slice(pattern);
                 let windows = sampler.windows(&haystack);
                 assert!(
