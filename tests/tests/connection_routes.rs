@@ -1,9 +1,9 @@
 //! The routes that act on one stored connection beside validate and proxy:
 //! `POST …/refresh` (the token refreshed now, single flight), the refresh
 //! state in a connection's view, and `POST …/test` (the connector's
-//! `test-connection`, Membrane `test`), and the proxy's refresh on a 401 for a
-//! token the host believed valid. An in-process host and the local provider,
-//! both on 127.0.0.1.
+//! `test-connection`, Membrane `test`), and the refresh on a 401 for a token
+//! the host believed valid, through the proxy and inside a hook. An
+//! in-process host and the local provider, both on 127.0.0.1.
 
 use connector_test_support::harness::{API_KEY, CLIENT_SECRET, Host, assert_no_secret_in_logs};
 use connector_test_support::oauth;
@@ -296,6 +296,74 @@ async fn a_401_whose_refresh_token_is_refused_means_re_auth() {
     );
     let (_, view) = host.get(&path(&id, "")).await;
     assert_eq!(view["status"], "needs_reauth");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_inside_a_hook_renews_the_token_once_and_the_hook_succeeds() {
+    let host = Host::start().await;
+    let id = oauth::login(&host, "acct-1", "user-1").await;
+    let me_statuses = |from: usize| -> Vec<Option<u16>> {
+        host.audit.events()[from..]
+            .iter()
+            .filter(|e| e.path.as_deref() == Some("/api/v1/me"))
+            .map(|e| e.status)
+            .collect()
+    };
+
+    // The provider revokes the access token on its own: `auth-validation`
+    // (GET /api/v1/me with the token injected) is answered 401, the host
+    // refreshes once and sends the GET again: the hook sees the 200.
+    let old = access_token(&host, &id).await;
+    revoke_at_provider(&host, &old).await;
+    let before = host.audit.events().len();
+    let (status, validation) = host.post(&path(&id, "/validate"), json!({})).await;
+    assert_eq!(
+        (status, validation["successful"].as_bool()),
+        (200, Some(true)),
+        "{validation}"
+    );
+    assert_eq!(me_statuses(before), [Some(401), Some(200)]);
+    assert_eq!(host.provider.stats().refresh_grants, 1);
+    assert_ne!(access_token(&host, &id).await, old);
+    let (_, view) = host.get(&path(&id, "")).await;
+    assert_eq!(view["status"], "active", "{view}");
+
+    // The same for `refresh-user-info`.
+    revoke_at_provider(&host, &access_token(&host, &id).await).await;
+    let before = host.audit.events().len();
+    let (status, refreshed) = host.post(&path(&id, "/refresh-user-info"), json!({})).await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(me_statuses(before), [Some(401), Some(200)]);
+    assert_eq!(host.provider.stats().refresh_grants, 2);
+
+    // When the grant itself is gone the renewal fails: the hook gets the
+    // provider's 401 (once: no second attempt), and validation marks the
+    // connection as needing re-auth, as before.
+    let at = connector_server::store::ConnectionRef {
+        account_id: "acct-1",
+        user_id: "user-1",
+        id: &id,
+    };
+    let (_, secrets) = host
+        .connections
+        .get_with_secrets(at)
+        .await
+        .unwrap()
+        .unwrap();
+    use secrecy::ExposeSecret as _;
+    revoke_at_provider(&host, secrets.refresh_token.unwrap().expose_secret()).await;
+    revoke_at_provider(&host, &access_token(&host, &id).await).await;
+    let before = host.audit.events().len();
+    let (status, validation) = host.post(&path(&id, "/validate"), json!({})).await;
+    assert_eq!(
+        (status, validation["successful"].as_bool()),
+        (200, Some(false)),
+        "{validation}"
+    );
+    assert_eq!(me_statuses(before), [Some(401)], "sent once");
+    let (_, view) = host.get(&path(&id, "")).await;
+    assert_eq!(view["status"], "needs_reauth");
+    assert_no_secret_in_logs();
 }
 
 /// A CRM on 127.0.0.1 that answers the n-th request (from 0) with

@@ -76,5 +76,6 @@ pub fn probe_credentials(placement: ApiKeyPlacement) -> Arc<CallCredentials> {
             client_id: "client-1".into(),
             client_secret: SecretString::from(CLIENT_SECRET),
         }),
+        renewal: None,
     })
 }

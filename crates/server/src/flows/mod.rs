@@ -42,6 +42,7 @@ mod token_endpoint;
 mod validation;
 mod validator;
 
+mod renewal;
 use std::sync::Arc;
 
 pub use api_key::ApiKeyLogin;

@@ -38,6 +38,24 @@ pub(crate) struct ValidationFlow {
 }
 
 impl ValidationFlow {
+    /// The call context of a hook acting on `connection`, able to renew its
+    /// access token once if the provider refuses it with 401 mid-hook.
+    async fn renewing_context(
+        &self,
+        connector: &crate::registry::LoadedConnector,
+        connection: &Connection,
+    ) -> Result<connector_sandbox::runtime::CallContext, FlowError> {
+        let read_at = crate::store::unix_millis();
+        let ctx = self.calls.context(connector, connection).await?;
+        Ok(super::renewal::renewing(
+            ctx,
+            connection,
+            read_at,
+            &self.fresh,
+            &self.connections,
+        ))
+    }
+
     /// Checks of `connections`.
     pub(crate) fn new(
         connectors: Connectors,
@@ -64,7 +82,7 @@ impl ValidationFlow {
     ) -> Result<ValidationResult, FlowError> {
         let connection = self.fresh.refreshed_if_active(at).await?;
         let connector = self.connectors.get(&connection.connector_id)?;
-        let ctx = self.calls.context(&connector, &connection).await?;
+        let ctx = self.renewing_context(&connector, &connection).await?;
         let info = self.calls.info(&connector, &connection).await?;
         let outcome = connector.prepared.auth_validation(&ctx, info).await.result;
         let (successful, status, fail_reason) = match outcome {
@@ -115,7 +133,7 @@ impl ValidationFlow {
             )));
         }
         let connector = self.connectors.get(&connection.connector_id)?;
-        let ctx = self.calls.context(&connector, &connection).await?;
+        let ctx = self.renewing_context(&connector, &connection).await?;
         let info = self.calls.info(&connector, &connection).await?;
         Ok(connector
             .prepared
@@ -132,7 +150,7 @@ impl ValidationFlow {
     ) -> Result<Connection, FlowError> {
         let connection = self.fresh.refreshed_if_active(at).await?;
         let connector = self.connectors.get(&connection.connector_id)?;
-        let ctx = self.calls.context(&connector, &connection).await?;
+        let ctx = self.renewing_context(&connector, &connection).await?;
         let info = self.calls.info(&connector, &connection).await?;
         let prepared = &connector.prepared;
         let identity = if prepared.implements(Hook::RefreshUserInfo) {

@@ -62,6 +62,9 @@ pub struct CallCredentials {
     pub api_key: Option<ApiKeyCredential>,
     /// The connector's OAuth client credentials.
     pub client: Option<ClientCredentials>,
+    /// How to renew `access_token` when a provider refuses it with 401 in
+    /// the middle of a hook (none: the guest gets the 401).
+    pub renewal: Option<super::Renewal>,
 }
 
 /// What a host secret may be used for: the operator grants each secret to

@@ -12,6 +12,7 @@ mod audit;
 mod credentials;
 mod ip;
 mod policy;
+mod renewal;
 mod resolver;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use ip::{NetworkPolicy, non_global_reason};
 pub use policy::ConnectorPolicy;
 pub use resolver::{AddressBlocked, Resolver, StaticResolver, SystemResolver};
 
+pub use renewal::{Renewal, TokenRenewal};
 use connector_scrub::Scrubber;
 use credentials::Injection;
 use secrecy::ExposeSecret;
@@ -274,6 +276,8 @@ impl HttpCapability {
         deadline: Instant,
     ) -> Self {
         Self {
+    /// Whether this call has renewed its access token (at most once).
+    renewed: bool,
             outbound,
             policy,
             credentials,
@@ -296,6 +300,7 @@ impl HttpCapability {
     /// How many requests this call had refused by the policy.
     pub fn refused(&self) -> u32 {
         self.refused
+            renewed: false,
     }
 
     /// Checks and sends one request, filling `event` as it goes.
@@ -560,7 +565,7 @@ impl<'a> HttpView<'a> {
 
 impl Host for HttpView<'_> {
     async fn send(&mut self, request: Request) -> Result<Response, HttpError> {
-        let result = self.http.send_audited(request).await;
+        let result = self.http.send_renewing(request).await;
         if let Err(error) = &result
             && is_refusal(error)
         {
