@@ -138,6 +138,7 @@ async fn no_key_reaches_another_tenant_and_each_role_stays_in_its_lane() {
             Some(start_a.clone()),
         ),
         attempt("GET", format!("/v1/oauth/callback?{callback_a}"), None),
+        attempt("GET", conn("acct-a", "ua1", &a1, "/proxy/api/v1/me"), None),
     ];
     let acct_a_admin = vec![
         attempt("GET", oauth_a, None),
@@ -165,6 +166,7 @@ async fn no_key_reaches_another_tenant_and_each_role_stays_in_its_lane() {
     // acct-a's ids smuggled into acct-b paths, and ua1's connection under ua2.
     let foreign_ids = vec![
         attempt("GET", conn("acct-b", "ua1", &a1, ""), None),
+        attempt("GET", conn("acct-b", "ua1", &a1, "/proxy/api/v1/me"), None),
         attempt("POST", conn("acct-b", "ua1", &a1, "/logout"), None),
         attempt("POST", conn("acct-b", "ua1", &a1, "/validate"), None),
         attempt(
@@ -175,6 +177,7 @@ async fn no_key_reaches_another_tenant_and_each_role_stays_in_its_lane() {
     ];
     let other_user = vec![
         attempt("GET", conn("acct-a", "ua2", &a1, ""), None),
+        attempt("GET", conn("acct-a", "ua2", &a1, "/proxy/api/v1/me"), None),
         attempt("POST", conn("acct-a", "ua2", &a1, "/logout"), None),
         attempt("POST", conn("acct-a", "ua2", &a1, "/validate"), None),
         attempt(

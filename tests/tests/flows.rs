@@ -529,6 +529,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/accounts/{account}/users/{user}/connections/{id}/refresh-user-info",
         "/v1/accounts/{account}/users/{user}/connections/{id}/test",
         "/v1/accounts/{account}/users/{user}/connections/{id}/refresh",
+        "/v1/accounts/{account}/users/{user}/connections/{id}/proxy/{path}",
         "/v1/accounts/{account}/connectors/{connector}/managed-oauth",
         "/v1/accounts/{account}/connectors/{connector}/managed-fields",
         "/v1/accounts/{account}/users/{user}/connectors/{connector}/managed-fields",

@@ -50,6 +50,7 @@
 //!
 //! [api]                                # the host's own API under abuse
 //! body_limit_bytes = 1048576           # 413 above
+//! proxy_body_limit_bytes = 33554432    # pass-through proxy, each way, while streaming
 //! request_timeout_secs = 30            # 408 after
 //! header_read_timeout_secs = 10        # connection closed when headers take longer
 //! max_in_flight = 1024                 # 503 (Retry-After) above

@@ -25,6 +25,10 @@ use super::ApiError;
 pub struct ApiLimits {
     /// Largest request body, in bytes (413 above).
     pub body_limit_bytes: usize,
+    /// Largest request body, and largest response body, of the pass-through
+    /// proxy (`…/proxy/{path}`), in bytes; enforced while streaming (413
+    /// above for the request, the response is cut).
+    pub proxy_body_limit_bytes: usize,
     /// Time limit of one request, in seconds (408 after).
     pub request_timeout_secs: u64,
     /// Time a client has to send a request's headers, in seconds; the
@@ -42,6 +46,7 @@ impl Default for ApiLimits {
     fn default() -> Self {
         Self {
             body_limit_bytes: 1 << 20,
+            proxy_body_limit_bytes: 32 << 20,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             max_in_flight: 1024,
@@ -54,12 +59,18 @@ impl Default for ApiLimits {
 impl ApiLimits {
     /// Checks the settings, naming the key of a bad value.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, u64, u64, u64); 6] = [
+        let checks: [(&str, u64, u64, u64); 7] = [
             (
                 "body_limit_bytes",
                 self.body_limit_bytes as u64,
                 1024,
                 64 << 20,
+            ),
+            (
+                "proxy_body_limit_bytes",
+                self.proxy_body_limit_bytes as u64,
+                1024,
+                4 << 30,
             ),
             ("request_timeout_secs", self.request_timeout_secs, 1, 3600),
             (
@@ -87,8 +98,10 @@ impl ApiLimits {
 
     /// `router` with the body, time and in-flight limits around every route
     /// (the in-flight limit is one semaphore for the whole API: `Router::layer`
-    /// wraps each route separately).
-    pub fn apply(&self, router: Router) -> Router {
+    /// wraps each route separately), and `streamed` (the pass-through proxy,
+    /// which enforces `proxy_body_limit_bytes` while streaming) with the time
+    /// and in-flight limits only.
+    pub fn apply(&self, router: Router, streamed: Router) -> Router {
         let layers = ServiceBuilder::new()
             .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
                 overloaded(&error)
@@ -103,6 +116,7 @@ impl ApiLimits {
             .layer(tower_http::limit::RequestBodyLimitLayer::new(
                 self.body_limit_bytes,
             ))
+            .merge(streamed)
             .layer(layers)
     }
 }

@@ -15,6 +15,7 @@ pub mod dto;
 mod flows;
 pub mod limits;
 mod openapi;
+mod passthrough;
 mod query;
 mod serve;
 
@@ -102,8 +103,10 @@ pub fn router_with(state: AppState, limits: &limits::ApiLimits) -> Router {
         )
         .merge(flows::routes())
         .merge(admin::routes())
-        .with_state(state);
-    limits.apply(routes)
+        .with_state(state.clone());
+    // Streamed both ways: its own body limit, enforced while streaming.
+    let streamed = passthrough::routes(limits.proxy_body_limit_bytes).with_state(state);
+    limits.apply(routes, streamed)
 }
 
 /// Readiness (`GET /readyz`, no key): `200` when this replica can serve —

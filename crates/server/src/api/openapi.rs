@@ -33,6 +33,7 @@ use utoipa::OpenApi;
         super::flows::force_refresh,
         super::flows::proxy,
         super::flows::credentials,
+        super::passthrough::passthrough,
         super::admin::get_managed_oauth,
         super::admin::put_managed_oauth,
         super::admin::delete_managed_oauth,

@@ -14,7 +14,7 @@
 //! | `oauth_start`, `oauth_callback` | OAuth login: start, and the provider's redirect back |
 //! | `logout`, `revocation` | logout; RFC 7009 revocation at the provider |
 //! | `validation`, `validator` | `auth-validation`, `refresh-user-info`; the background validation |
-//! | `proxy` | the authenticated proxy, raw credentials |
+//! | `proxy`, `passthrough` | the authenticated proxy (JSON envelope; pass-through, streamed), raw credentials |
 //! | [`refresh`], `fresh`, `coordinator`, `refresher` | token refresh; single flight; the background refresher |
 //! | `managed`, `managed_apps` | admin-managed credentials; which OAuth application a login uses |
 //! | `oauth_client`, `token_endpoint` | `oauth-info` and the client secret; the one token-endpoint client |
@@ -37,6 +37,7 @@ mod proxy;
 mod proxy_retry;
 pub mod refresh;
 mod refresher;
+mod passthrough;
 mod revocation;
 mod token_endpoint;
 mod validation;
@@ -65,6 +66,7 @@ pub use refresher::{RefreshRun, RefresherSettings};
 pub use validation::ValidationResult;
 pub use validator::{ValidationRun, ValidationSettings};
 
+pub use passthrough::PassthroughRequest;
 use crate::events::Events;
 use crate::registry::Registry;
 use crate::store::{
@@ -397,6 +399,18 @@ impl Flows {
         &self,
         at: ConnectionRef<'_>,
     ) -> Result<RawCredentials, FlowError> {
+    /// The pass-through proxy: sends the platform's request to the provider
+    /// through the connection `at` (read with its secrets just before,
+    /// `fetched`), bodies streamed both ways (`flows/passthrough.rs`).
+    pub async fn passthrough(
+        &self,
+        at: ConnectionRef<'_>,
+        request: PassthroughRequest,
+        fetched: Option<(Connection, ConnectionSecrets)>,
+    ) -> Result<connector_sandbox::capabilities::http::StreamedResponse, FlowError> {
+        self.inner.proxy.passthrough(at, request, fetched).await
+    }
+
         self.inner.proxy.raw_credentials(at).await
     }
 

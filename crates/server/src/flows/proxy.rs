@@ -32,7 +32,7 @@ use crate::store::{
 };
 
 /// Time limit of a proxied request.
-const PROXY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const PROXY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request for the provider, sent through a connection.
 #[derive(Debug, Clone)]
@@ -82,9 +82,22 @@ impl std::fmt::Debug for RawCredentials {
 #[derive(Clone)]
 pub(crate) struct ProxyFlow {
     connectors: Connectors,
-    connections: ConnectionStore,
-    calls: ConnectionCalls,
-    fresh: FreshConnections,
+    pub(super) connections: ConnectionStore,
+    pub(super) calls: ConnectionCalls,
+    pub(super) fresh: FreshConnections,
+}
+
+/// A connection ready for a proxied request.
+pub(super) struct Usable {
+    /// Its connector.
+    pub(super) connector: std::sync::Arc<crate::registry::LoadedConnector>,
+    /// The connection (token fresh).
+    pub(super) connection: Connection,
+    /// Its secrets.
+    pub(super) secrets: ConnectionSecrets,
+    /// When the token was read (Unix ms): a refresh committed after it makes
+    /// the token stale.
+    pub(super) read_at: i64,
 }
 
 impl ProxyFlow {
@@ -124,24 +137,12 @@ impl ProxyFlow {
         fetched: Option<(Connection, ConnectionSecrets)>,
     ) -> Result<ProxyResponse, FlowError> {
         let method = method(&request.method)?;
-        // When the token was read (just before this call): a refresh
-        // committed after it makes that token stale.
-        let mut read_at = crate::store::unix_millis();
-        // One query on the common path (token not due); a refresh re-reads.
-        let (connection, secrets) =
-            fetched.ok_or_else(|| FlowError::UnknownConnection(at.id.to_string()))?;
-        let connector = self.connectors.get(&connection.connector_id)?;
-        let margin = connector.info.manifest.refresh_margin_seconds as i64;
-        let (connection, secrets) = if connection.status == ConnectionStatus::Active
-            && (connection.auth_type != AuthKind::OAuth.to_string() || !due(&connection, margin))
-        {
-            (connection, secrets)
-        } else {
-            let connection = self.fresh.get(at).await?;
-            read_at = crate::store::unix_millis();
-            let secrets = self.connections.secrets(&connection).await?;
-            (connection, secrets)
-        };
+        let Usable {
+            connector,
+            connection,
+            secrets,
+            read_at,
+        } = self.usable(at, fetched).await?;
         let oauth = connection.auth_type == AuthKind::OAuth.to_string();
         let retry = (oauth && idempotent(method)).then(|| request.clone());
         let response = self
@@ -171,6 +172,40 @@ impl ProxyFlow {
     }
 
     /// [`ProxyFlow::send`], and for an idempotent request the bounded
+    /// The connection of `at` (read with its secrets just before, `fetched`)
+    /// ready for a request: its connector, and an OAuth token refreshed first
+    /// when it is due. Shared by the JSON proxy and the pass-through proxy.
+    pub(super) async fn usable(
+        &self,
+        at: ConnectionRef<'_>,
+        fetched: Option<(Connection, ConnectionSecrets)>,
+    ) -> Result<Usable, FlowError> {
+        // When the token was read (just before this call): a refresh
+        // committed after it makes that token stale.
+        let mut read_at = crate::store::unix_millis();
+        // One query on the common path (token not due); a refresh re-reads.
+        let (connection, secrets) =
+            fetched.ok_or_else(|| FlowError::UnknownConnection(at.id.to_string()))?;
+        let connector = self.connectors.get(&connection.connector_id)?;
+        let margin = connector.info.manifest.refresh_margin_seconds as i64;
+        let (connection, secrets) = if connection.status == ConnectionStatus::Active
+            && (connection.auth_type != AuthKind::OAuth.to_string() || !due(&connection, margin))
+        {
+            (connection, secrets)
+        } else {
+            let connection = self.fresh.get(at).await?;
+            read_at = crate::store::unix_millis();
+            let secrets = self.connections.secrets(&connection).await?;
+            (connection, secrets)
+        };
+        Ok(Usable {
+            connector,
+            connection,
+            secrets,
+            read_at,
+        })
+    }
+
     /// retries the provider asks for with 429 or 503.
     async fn send_retrying(
         &self,

@@ -14,6 +14,8 @@ mod ip;
 mod policy;
 mod renewal;
 mod resolver;
+mod scrub_stream;
+mod streamed;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +34,9 @@ pub use ip::{NetworkPolicy, non_global_reason};
 pub use policy::ConnectorPolicy;
 pub use resolver::{AddressBlocked, Resolver, StaticResolver, SystemResolver};
 
+pub use streamed::{
+    BoxError, ByteStream, HOP_BY_HOP_HEADERS, StreamedRequest, StreamedResponse,
+};
 pub use renewal::{Renewal, TokenRenewal};
 use connector_scrub::Scrubber;
 use credentials::Injection;
