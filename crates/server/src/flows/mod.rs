@@ -33,11 +33,11 @@ mod managed_apps;
 mod oauth_callback;
 mod oauth_client;
 mod oauth_start;
+mod passthrough;
 mod proxy;
 mod proxy_retry;
 pub mod refresh;
 mod refresher;
-mod passthrough;
 mod revocation;
 mod token_endpoint;
 mod validation;
@@ -61,12 +61,12 @@ pub use managed::{
 pub use oauth_callback::{OAuthCallback, OAuthConnected};
 pub use oauth_client::DEFAULT_CLIENT_AUTH;
 pub use oauth_start::{OAuthStart, OAuthStarted};
+pub use passthrough::PassthroughRequest;
 pub use proxy::{ProxyRequest, ProxyResponse, RawCredentials};
 pub use refresher::{RefreshRun, RefresherSettings};
 pub use validation::ValidationResult;
 pub use validator::{ValidationRun, ValidationSettings};
 
-pub use passthrough::PassthroughRequest;
 use crate::events::Events;
 use crate::registry::Registry;
 use crate::store::{
@@ -371,6 +371,18 @@ impl Flows {
         self.inner.fresh.get(at).await
     }
 
+    /// The pass-through proxy: sends the platform's request to the provider
+    /// through the connection `at` (read with its secrets just before,
+    /// `fetched`), bodies streamed both ways (`flows/passthrough.rs`).
+    pub async fn passthrough(
+        &self,
+        at: ConnectionRef<'_>,
+        request: PassthroughRequest,
+        fetched: Option<(Connection, ConnectionSecrets)>,
+    ) -> Result<connector_sandbox::capabilities::http::StreamedResponse, FlowError> {
+        self.inner.proxy.passthrough(at, request, fetched).await
+    }
+
     /// Sends a request to the provider through a connection: the URL is
     /// checked against the connector's allowed origins, the connection's
     /// credential (access token or API key) injected, the request audited.
@@ -399,18 +411,6 @@ impl Flows {
         &self,
         at: ConnectionRef<'_>,
     ) -> Result<RawCredentials, FlowError> {
-    /// The pass-through proxy: sends the platform's request to the provider
-    /// through the connection `at` (read with its secrets just before,
-    /// `fetched`), bodies streamed both ways (`flows/passthrough.rs`).
-    pub async fn passthrough(
-        &self,
-        at: ConnectionRef<'_>,
-        request: PassthroughRequest,
-        fetched: Option<(Connection, ConnectionSecrets)>,
-    ) -> Result<connector_sandbox::capabilities::http::StreamedResponse, FlowError> {
-        self.inner.proxy.passthrough(at, request, fetched).await
-    }
-
         self.inner.proxy.raw_credentials(at).await
     }
 

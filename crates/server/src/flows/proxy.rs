@@ -171,7 +171,6 @@ impl ProxyFlow {
             .await
     }
 
-    /// [`ProxyFlow::send`], and for an idempotent request the bounded
     /// The connection of `at` (read with its secrets just before, `fetched`)
     /// ready for a request: its connector, and an OAuth token refreshed first
     /// when it is due. Shared by the JSON proxy and the pass-through proxy.
@@ -206,6 +205,7 @@ impl ProxyFlow {
         })
     }
 
+    /// [`ProxyFlow::send`], and for an idempotent request the bounded
     /// retries the provider asks for with 429 or 503.
     async fn send_retrying(
         &self,

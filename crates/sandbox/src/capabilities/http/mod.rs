@@ -33,10 +33,10 @@ pub use credentials::{
 pub use ip::{NetworkPolicy, non_global_reason};
 pub use policy::ConnectorPolicy;
 pub use resolver::{AddressBlocked, Resolver, StaticResolver, SystemResolver};
-
 pub use streamed::{
     BoxError, ByteStream, HOP_BY_HOP_HEADERS, StreamedRequest, StreamedResponse,
 };
+
 pub use renewal::{Renewal, TokenRenewal};
 use connector_scrub::Scrubber;
 use credentials::Injection;
