@@ -131,7 +131,7 @@ async fn main() {
         .master_keys(&connector_server::store::crypto::Keyring::generate_entry(
             "bench",
         ))
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,connector_host=info")
         .start();
     let pid = host.pid();
     let client = reqwest::Client::new();
