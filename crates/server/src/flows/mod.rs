@@ -38,12 +38,12 @@ mod proxy;
 mod proxy_retry;
 pub mod refresh;
 mod refresher;
+mod renewal;
 mod revocation;
 mod token_endpoint;
 mod validation;
 mod validator;
 
-mod renewal;
 use std::sync::Arc;
 
 pub use api_key::ApiKeyLogin;

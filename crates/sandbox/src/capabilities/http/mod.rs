@@ -32,12 +32,12 @@ pub use credentials::{
 };
 pub use ip::{NetworkPolicy, non_global_reason};
 pub use policy::ConnectorPolicy;
+pub use renewal::{Renewal, TokenRenewal};
 pub use resolver::{AddressBlocked, Resolver, StaticResolver, SystemResolver};
 pub use streamed::{
     BoxError, ByteStream, HOP_BY_HOP_HEADERS, StreamedRequest, StreamedResponse,
 };
 
-pub use renewal::{Renewal, TokenRenewal};
 use connector_scrub::Scrubber;
 use credentials::Injection;
 use secrecy::ExposeSecret;
@@ -268,6 +268,8 @@ pub struct HttpCapability {
     /// Requests this call has asked for so far.
     attempts: u32,
     deny_all: bool,
+    /// Whether this call has renewed its access token (at most once).
+    renewed: bool,
 }
 
 impl HttpCapability {
@@ -281,8 +283,6 @@ impl HttpCapability {
         deadline: Instant,
     ) -> Self {
         Self {
-    /// Whether this call has renewed its access token (at most once).
-    renewed: bool,
             outbound,
             policy,
             credentials,
@@ -292,6 +292,7 @@ impl HttpCapability {
             refused: 0,
             attempts: 0,
             deny_all: false,
+            renewed: false,
         }
     }
 
@@ -305,7 +306,6 @@ impl HttpCapability {
     /// How many requests this call had refused by the policy.
     pub fn refused(&self) -> u32 {
         self.refused
-            renewed: false,
     }
 
     /// Checks and sends one request, filling `event` as it goes.
