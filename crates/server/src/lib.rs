@@ -22,3 +22,4 @@ pub mod flows;
 pub mod keys;
 pub mod registry;
 pub mod store;
+pub mod telemetry;

@@ -151,8 +151,9 @@ impl Process {
 /// The whitespace-delimited word right after the first `marker` in `line`.
 pub(crate) fn word_after(line: &str, marker: &str) -> String {
     let at = line.find(marker).expect("the line contains the marker") + marker.len();
+    // A word ends at white space, or at a quote (a JSON log line).
     line[at..]
-        .split_whitespace()
+        .split(|c: char| c.is_whitespace() || c == '"')
         .next()
         .unwrap_or_default()
         .to_string()

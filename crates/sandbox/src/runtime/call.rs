@@ -28,6 +28,9 @@ pub struct CallReport {
     pub dropped_output_bytes: u64,
     /// Outbound requests the host refused.
     pub refused_requests: u32,
+    /// How long the call took, waiting for a slot included.
+    #[serde(skip)]
+    pub elapsed: std::time::Duration,
 }
 
 /// The result of a hook call with its report.
@@ -129,6 +132,7 @@ impl Prepared {
             };
         }
         let limits = self.runtime.limits();
+        let started = Instant::now();
         // The time limit covers waiting for a free slot too: a flood of calls
         // cannot make a caller wait forever.
         let timeout = limits.call_timeout();
@@ -207,7 +211,8 @@ impl Prepared {
                 limit: timeout,
             }),
         };
-        let report = finish(&mut store);
+        let mut report = finish(&mut store);
+        report.elapsed = started.elapsed();
         Outcome { result, report }
     }
 
@@ -292,6 +297,7 @@ fn finish(store: &mut Store<CallState>) -> CallReport {
         dropped_log_lines,
         dropped_output_bytes,
         refused_requests: state.http.refused(),
+        elapsed: std::time::Duration::ZERO,
     }
 }
 
@@ -323,6 +329,11 @@ fn flatten<T: BoundedOutput>(
         }
         Err(error) => Err(error),
     };
+    let word = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.kind(),
+    };
+    super::metrics::hook_call(connector, hook, word, outcome.report.elapsed);
     Outcome {
         result,
         report: outcome.report,

@@ -10,6 +10,7 @@
 pub mod bounds;
 mod call;
 mod error;
+pub mod metrics;
 mod output;
 #[cfg(test)]
 mod pool_tests;
@@ -169,6 +170,12 @@ impl Runtime {
     /// The outbound HTTP client and policy.
     pub fn outbound(&self) -> &Arc<Outbound> {
         &self.outbound
+    }
+
+    /// Hook-call slots in use, and in all (`max_concurrent_calls`).
+    pub fn slots(&self) -> (usize, usize) {
+        let total = self.limits.max_concurrent_calls as usize;
+        (total.saturating_sub(self.permits.available_permits()), total)
     }
 
     /// The limits in force.

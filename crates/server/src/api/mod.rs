@@ -18,6 +18,7 @@ mod openapi;
 mod passthrough;
 mod query;
 mod serve;
+mod telemetry;
 
 pub use auth::Caller;
 pub use serve::serve;
@@ -82,11 +83,22 @@ pub fn router(state: AppState) -> Router {
     router_with(state, &limits::ApiLimits::default())
 }
 
-/// The router with these body, time and in-flight limits around every route.
+/// The router with these body, time and in-flight limits around every
+/// route, a request id on every answer, and every matched request counted
+/// for `/metrics` ([`telemetry`]).
 pub fn router_with(state: AppState, limits: &limits::ApiLimits) -> Router {
+    let _ = crate::telemetry::prometheus();
+    limited_routes(state, limits)
+        .route_layer(axum::middleware::from_fn(telemetry::count))
+        .layer(axum::middleware::from_fn(telemetry::request_id))
+}
+
+/// Every route with the `[api]` limits around it.
+fn limited_routes(state: AppState, limits: &limits::ApiLimits) -> Router {
     let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(telemetry::metrics_text))
         .route("/openapi.json", get(openapi::document))
         .route("/v1/whoami", get(whoami))
         .route("/v1/connectors", get(list_connectors))

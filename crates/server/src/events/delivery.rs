@@ -54,6 +54,7 @@ pub(super) async fn deliver_due(
                 "webhook outbox row failed its integrity check (MAC): not written by this host; not sent"
             );
             let error = "integrity check failed: the row's MAC does not verify; not sent";
+            crate::telemetry::webhook_delivery("forged");
             store::attempt_failed(database, &id, &token, now, None, error, None).await?;
             continue;
         }
@@ -63,10 +64,13 @@ pub(super) async fn deliver_due(
         match outcome {
             Ok(status) => {
                 tracing::info!(event = %id, r#type = %claimed.event_type, status, attempt, "webhook delivered");
+                crate::telemetry::webhook_delivery("delivered");
                 store::delivered(database, &id, &token, now, status).await?;
             }
             Err((status, error)) => {
-                if attempt >= config.max_attempts {
+                let gave_up = attempt >= config.max_attempts;
+                crate::telemetry::webhook_delivery(if gave_up { "gave_up" } else { "retry" });
+                if gave_up {
                     tracing::error!(
                         event = %id, r#type = %claimed.event_type, status, attempt, error = %error,
                         "webhook delivery failed; giving up after max_attempts"

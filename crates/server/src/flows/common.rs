@@ -121,6 +121,7 @@ impl Notifier {
 
     /// Publishes an event; a failure to record it is logged, never fatal.
     pub(crate) async fn emit(&self, kind: EventKind, connection: &Connection, detail: &str) {
+        crate::telemetry::connection_event(&connection.connector_id, kind.as_str());
         if let Err(error) = self.events.emit(kind, connection, Some(detail)).await {
             tracing::error!(%error, connection = %connection.id, "could not record an event");
         }

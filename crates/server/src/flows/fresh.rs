@@ -267,7 +267,9 @@ impl FreshConnections {
             return Ok(connection);
         }
         let owner = self.coordinator.owner();
-        match self.refresh.refresh(at, Some(owner)).await {
+        let outcome = self.refresh.refresh(at, Some(owner)).await;
+        crate::telemetry::token_refresh(&connection.connector_id, outcome.is_ok());
+        match outcome {
             Ok(refreshed) => {
                 if failures > 0 {
                     self.notifier

@@ -123,6 +123,11 @@ pub struct Database {
 }
 
 impl Database {
+    /// Idle connections of the pool, and all it holds now.
+    pub fn pool_use(&self) -> (usize, usize) {
+        (self.pool.num_idle(), self.pool.size() as usize)
+    }
+
     /// Whether the database answers a trivial query within `within`.
     pub async fn ping(&self, within: std::time::Duration) -> bool {
         let query = sqlx::query("SELECT 1").execute(&self.pool);

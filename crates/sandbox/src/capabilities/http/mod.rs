@@ -535,6 +535,14 @@ impl HttpCapability {
             }
         }
         let event = event.bounded();
+        crate::runtime::metrics::outbound_request(
+            &event.connector_id,
+            match event.outcome {
+                AuditOutcome::Sent => "sent",
+                AuditOutcome::Refused => "refused",
+                AuditOutcome::Failed => "failed",
+            },
+        );
         tracing::info!(
             target: "connector::outbound",
             connector = %event.connector_id,
