@@ -228,6 +228,23 @@ async fn a_path_that_could_leave_the_origin_is_refused_before_anything_is_sent()
         received.lock().unwrap().is_empty(),
         "nothing reached the upstream"
     );
+    // Methods other than the seven are not forwarded.
+    let trace = host
+        .http
+        .request(
+            reqwest::Method::TRACE,
+            format!("{}{prefix}api/x", host.base),
+        )
+        .bearer_auth(&host.service_key)
+        .header("connector-host-origin", &origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trace.status().as_u16(), 405);
+    assert!(
+        received.lock().unwrap().is_empty(),
+        "nothing reached the upstream"
+    );
     // A `@` or `:` inside a segment is a path, under the same origin.
     let status = raw_status(&host, &format!("{prefix}@evil.example/x:y"), &origin).await;
     assert_eq!(status, 200);

@@ -96,6 +96,9 @@ pub(super) async fn passthrough(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    if !FORWARDED_METHODS.contains(&parts.method.as_str()) {
+        return Ok(method_not_allowed(&parts.method));
+    }
     // The key and its scope before anything of the connection is read.
     let Caller(caller) = match Caller::from_headers(&parts.headers, &state).await {
         Ok(caller) => caller,
@@ -147,6 +150,25 @@ pub(super) async fn passthrough(
     *answer.status_mut() = status;
     *answer.headers_mut() = response.headers;
     Ok(answer.into_response())
+}
+
+/// The methods the route forwards.
+const FORWARDED_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// `405 method_not_allowed` with `Allow`, for `TRACE`, `CONNECT` and
+/// methods of no standard.
+fn method_not_allowed(method: &axum::http::Method) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("`{method}` is not forwarded: use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS"),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        header::ALLOW,
+        axum::http::HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+    );
+    response
 }
 
 /// `413 body_too_large`.
