@@ -9,14 +9,17 @@
 //!
 //! - this module: [`Manifest`], its parsing and validation, and [`ManifestError`];
 //! - [`auth`]: the `auth` block (OAuth options, the API-key form);
+//! - [`discovery`]: `auth.oauth.discoveryUrl` and the issuer it implies;
 //! - [`origin`]: `allowedHosts` entries and how a URL is matched against them;
 //! - [`placement`]: `auth.apiKey.placement`, where the host may put the API key.
 
 mod auth;
+mod discovery;
 mod origin;
 mod placement;
 
 pub use auth::*;
+pub use discovery::*;
 pub use origin::AllowedOrigin;
 pub use placement::*;
 

@@ -15,6 +15,8 @@
 //! | `POST /oauth/token` | `authorization_code` and `refresh_token` grants, with refresh-token rotation and replay detection (RFC 9700) |
 //! | `POST /oauth/revoke` | token revocation (RFC 7009) |
 //! | `GET /realms/{realm}/oauth/authorize`, `POST /realms/{realm}/oauth/token`, `POST /realms/{realm}/oauth/revoke` | the same for each configured realm ([`DevProviderConfig::realms`]), whose issuer is `http://127.0.0.1:PORT/realms/{realm}` (Keycloak style) |
+//! | `GET /.well-known/openid-configuration`, `GET /.well-known/oauth-authorization-server` | the root issuer's metadata (OpenID Connect Discovery, RFC 8414), advertising one client authentication method |
+//! | `GET /realms/{realm}/.well-known/openid-configuration`, `GET /.well-known/oauth-authorization-server/realms/{realm}` | a realm's metadata (the RFC 8414 form inserts the well-known segment before the issuer's path) |
 //! | `GET /api/v1/me` | the `oauth-regional` example's user info (Bearer access token) |
 //! | `GET /v3.1/Users/Me` | the `apikey-insightly` example's user info (Basic API key) |
 //!
@@ -27,6 +29,7 @@
 //! that issued them. Tokens are random 256-bit values and are never logged.
 
 mod api;
+mod discovery;
 mod oauth;
 mod request;
 mod store;
@@ -189,6 +192,8 @@ struct Faults {
     omit_expires_in: bool,
     /// Configured API keys no longer accepted.
     revoked_api_keys: Vec<String>,
+    /// The one client authentication method the metadata documents list.
+    advertised_client_auth: &'static str,
 }
 
 /// Holds the answers of token requests after their tokens are issued (a
@@ -308,6 +313,7 @@ impl DevProvider {
                 required_token_header: None,
                 omit_expires_in: false,
                 revoked_api_keys: Vec::new(),
+                advertised_client_auth: "client_secret_basic",
             }),
             config,
             store: Mutex::new(Store::default()),
@@ -322,6 +328,19 @@ impl DevProvider {
             )
             .route("/realms/{realm}/oauth/token", post(oauth::realm_token))
             .route("/realms/{realm}/oauth/revoke", post(oauth::realm_revoke))
+            .route("/.well-known/openid-configuration", get(discovery::root))
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(discovery::root),
+            )
+            .route(
+                "/realms/{realm}/.well-known/openid-configuration",
+                get(discovery::realm),
+            )
+            .route(
+                "/.well-known/oauth-authorization-server/realms/{realm}",
+                get(discovery::realm),
+            )
             .route("/api/v1/me", get(api::me))
             .route("/v3.1/Users/Me", get(api::insightly_users_me))
             .with_state(shared.clone());
@@ -397,6 +416,15 @@ impl DevProvider {
     /// The tokens still expire after the configured lifetime.
     pub fn set_omit_expires_in(&self, omit: bool) {
         self.shared.faults().omit_expires_in = omit;
+    }
+
+    /// Test knob: the one client authentication method the metadata
+    /// documents advertise in `token_endpoint_auth_methods_supported`
+    /// (default `client_secret_basic`; `client_secret_post` for the form).
+    /// What the token endpoint accepts does not change (one method per
+    /// request, either one).
+    pub fn set_advertised_client_auth(&self, method: &'static str) {
+        self.shared.faults().advertised_client_auth = method;
     }
 
     /// Test knob: `GET /v3.1/Users/Me` refuses the configured API key `key`

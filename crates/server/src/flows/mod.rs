@@ -18,12 +18,14 @@
 //! | [`refresh`], `fresh`, `coordinator`, `refresher` | token refresh; single flight; the background refresher |
 //! | `managed`, `managed_apps` | admin-managed credentials; which OAuth application a login uses |
 //! | `oauth_client`, `token_endpoint` | `oauth-info` and the client secret; the one token-endpoint client |
+//! | `discovery` | OAuth discovery documents (`auth.oauth.discoveryUrl`): read, checked, cached |
 //! | `call_context`, `common` | what hooks on a stored connection get; shared lookups and events |
 
 mod api_key;
 mod call_context;
 mod common;
 mod coordinator;
+mod discovery;
 mod error;
 mod fresh;
 mod login_page;

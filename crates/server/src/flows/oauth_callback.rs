@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::FlowError;
 use super::common::{Connectors, Notifier, identity_fields, merge};
 use super::managed_apps::ManagedApps;
-use super::oauth_client::{OAuthClients, OAuthInfoRequest, client_auth_location};
+use super::oauth_client::{OAuthClients, OAuthInfoRequest, client_auth_location_or_discovered};
 use super::oauth_start::StoredInputs;
 use super::revocation::{GrantToken, Revocation};
 use super::token_endpoint::{self, ClientAuth, Endpoint, TokenClient, TokenSet};
@@ -195,6 +195,9 @@ impl OAuthCallbackFlow {
     ) -> Result<Grant, FlowError> {
         let (connector, managed) = (&login.connector, login.managed.as_ref());
         let info = self.oauth.info(connector, &login.request, managed).await?;
+        let discovered = (self.oauth)
+            .discovered(connector, &login.request, &info, managed)
+            .await?;
         let overrides = self.token_request_override(login, &info).await?;
         let token_url = overrides
             .as_ref()
@@ -225,9 +228,10 @@ impl OAuthCallbackFlow {
         let client = ClientAuth {
             client_id: info.client_id.clone(),
             secret: secret.clone(),
-            location: client_auth_location(
+            location: client_auth_location_or_discovered(
                 overrides.as_ref().and_then(|o| o.client_auth_location),
                 &login.manifest,
+                discovered.as_deref(),
             ),
         };
         let extra = overrides.map(|o| o.extra_body_params).unwrap_or_default();

@@ -1,7 +1,10 @@
 //! A connector's OAuth client for one account: what `oauth-info` returns
 //! (with the account's admin-managed application applied over it), the client
 //! secret the host resolves, and where the client authenticates. The login,
-//! the refresh and revocation all start here.
+//! the refresh and revocation all start here, and so does OAuth discovery
+//! (`auth.oauth.discoveryUrl`, [`super::discovery`]): what `oauth-info`, the
+//! managed application and the manifest leave out comes from the provider's
+//! metadata.
 
 use connector_abi::manifest::{ClientAuthLocation as ManifestAuthLocation, OAuthBlock};
 use connector_sandbox::capabilities::http::SecretPurpose;
@@ -10,9 +13,11 @@ use connector_sandbox::wit::hooks::{
     ClientAuthLocation, ClientSecretRef, ManagedOauthApp, OauthInfoInput, OauthValues,
 };
 use secrecy::SecretString;
+use std::sync::Arc;
 
 use super::FlowError;
-use super::common::Connectors;
+use super::common::{Connectors, oauth_block};
+use super::discovery::{Discovered, Discovery};
 use super::oauth_start::OAuthStart;
 use crate::registry::LoadedConnector;
 use crate::store::{Connection, ManagedOAuthApp};
@@ -93,16 +98,22 @@ impl From<&OAuthStart> for OAuthInfoRequest {
 #[derive(Clone)]
 pub(crate) struct OAuthClients {
     connectors: Connectors,
+    discovery: Discovery,
 }
 
 impl OAuthClients {
     /// Clients of `connectors`.
     pub(crate) fn new(connectors: Connectors) -> Self {
-        Self { connectors }
+        Self {
+            connectors,
+            discovery: Discovery::default(),
+        }
     }
 
     /// `oauth-info` with the account's managed application (if any) passed
-    /// in and applied over the answer; its `failMessage` stops the flow.
+    /// in and applied over the answer; its `failMessage` stops the flow. The
+    /// token and authorize endpoints nothing declares come from the
+    /// discovery document, when the connector has one.
     pub(crate) async fn info(
         &self,
         connector: &LoadedConnector,
@@ -122,7 +133,44 @@ impl OAuthClients {
             return Err(FlowError::OAuthFailed(message));
         }
         apply_managed(&mut info, managed);
+        if let Some(discovered) = self.discovered(connector, request, &info, managed).await? {
+            discovered.fill(&mut info, &oauth_block(connector));
+        }
         Ok(info)
+    }
+
+    /// The cache of discovery documents, for callers without `oauth-info`
+    /// values at hand (revocation).
+    pub(crate) fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    /// The connector's discovery document for this login or connection
+    /// (cached), checked against the declared issuer (the managed
+    /// application's, else the manifest's); `None` without `discoveryUrl`.
+    /// `{hostname}` is the hostname `oauth-info` answered, else the request's.
+    pub(crate) async fn discovered(
+        &self,
+        connector: &LoadedConnector,
+        request: &OAuthInfoRequest,
+        info: &OauthValues,
+        managed: Option<&ManagedOAuthApp>,
+    ) -> Result<Option<Arc<Discovered>>, FlowError> {
+        let manifest = connector.info.manifest.auth.oauth.as_ref();
+        let declared = managed
+            .and_then(|m| m.values.issuer.as_deref())
+            .or_else(|| manifest.and_then(|o| o.issuer.as_deref()));
+        let hostname = info.hostname.as_deref().or(request.hostname.as_deref());
+        Ok(self
+            .discovery
+            .document(
+                self.connectors.outbound(),
+                connector,
+                &request.account_id,
+                hostname,
+                declared,
+            )
+            .await?)
     }
 
     /// The client secret: the managed application's when there is one, else
@@ -179,10 +227,24 @@ fn apply_managed(info: &mut OauthValues, managed: Option<&ManagedOAuthApp>) {
 }
 
 /// Where the client authenticates at the token endpoint: the hook's choice,
-/// else the manifest's, else [`DEFAULT_CLIENT_AUTH`].
+/// else the manifest's, else [`DEFAULT_CLIENT_AUTH`]. For flows without a
+/// discovery document at hand (the OAuth flows of this module's connectors
+/// use [`client_auth_location_or_discovered`]); not every build has one.
+#[allow(dead_code)]
 pub(crate) fn client_auth_location(
     from_hook: Option<ClientAuthLocation>,
     manifest: &OAuthBlock,
+) -> ManifestAuthLocation {
+    client_auth_location_or_discovered(from_hook, manifest, None)
+}
+
+/// [`client_auth_location`], with the method the discovery document leads
+/// to (if any) before the default: the hook's choice, else the manifest's,
+/// else the discovered one, else [`DEFAULT_CLIENT_AUTH`].
+pub(crate) fn client_auth_location_or_discovered(
+    from_hook: Option<ClientAuthLocation>,
+    manifest: &OAuthBlock,
+    discovered: Option<&Discovered>,
 ) -> ManifestAuthLocation {
     from_hook
         .map(|l| match l {
@@ -191,6 +253,7 @@ pub(crate) fn client_auth_location(
             ClientAuthLocation::Both => ManifestAuthLocation::Both,
         })
         .or(manifest.client_auth_location)
+        .or(discovered.and_then(|d| d.client_auth))
         .unwrap_or(DEFAULT_CLIENT_AUTH)
 }
 

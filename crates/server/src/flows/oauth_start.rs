@@ -1,7 +1,9 @@
 //! The start of an OAuth 2.0 authorization-code login (App Connect
 //! `auth.oauth` + `getOauthInfo`, Membrane options): `oauth-info`, then the
 //! authorize URL with a server-side single-use state and PKCE S256, and the
-//! pending authorization the callback completes.
+//! pending authorization the callback completes. With `discoveryUrl`, the
+//! provider's metadata supplies the authorize endpoint and issuer nothing
+//! else declares, and a provider listing PKCE methods without S256 is refused.
 //!
 //! Local tools (the authoring commands `oauth2` and `dev`, never the HTTP API)
 //! start with a loopback redirect URI of their own instead of the connector's
@@ -94,10 +96,27 @@ impl OAuthStartFlow {
             .oauth
             .info(&connector, &request, managed.as_ref())
             .await?;
+        let discovered = self
+            .oauth
+            .discovered(&connector, &request, &info, managed.as_ref())
+            .await?;
+        if let Some(found) = &discovered
+            && !manifest.skip_pkce
+        {
+            found.check_pkce()?;
+        }
         let base = info
             .authorization_uri
             .clone()
             .unwrap_or_else(|| manifest.auth_url.clone());
+        if base.is_empty()
+            && let Some(found) = &discovered
+        {
+            return Err(FlowError::Provider(format!(
+                "the OAuth discovery document at `{}`: field `authorization_endpoint` is missing, and nothing else names the authorize endpoint",
+                found.url
+            )));
+        }
         let state = random_token();
         let verifier = (!manifest.skip_pkce).then(random_token);
         let url = authorize_url(&base, &info, &manifest, &state, verifier.as_deref())?;
@@ -109,11 +128,13 @@ impl OAuthStartFlow {
             code_verifier: verifier.map(SecretString::from),
             authorize_url: base,
             // The issuer this login expects back in `iss` (RFC 9207): the
-            // admin's application's, else the manifest's.
+            // admin's application's, else the manifest's, else the
+            // discovery document's.
             issuer: managed
                 .as_ref()
                 .and_then(|m| m.values.issuer.clone())
-                .or_else(|| manifest.issuer.clone()),
+                .or_else(|| manifest.issuer.clone())
+                .or_else(|| discovered.as_ref().map(|d| d.issuer.clone())),
             inputs: StoredInputs::encode(start, managed.as_ref().map(|m| m.version)),
             custom_state: manifest.custom_state.clone(),
         };

@@ -1,5 +1,6 @@
 //! RFC 7009 revocation at the manifest's `revocationEndpoint` (with
-//! `{hostname}` replaced), authenticated as the OAuth client: at logout, and
+//! `{hostname}` replaced), else the discovery document's
+//! `revocation_endpoint`, authenticated as the OAuth client: at logout, and
 //! to undo the grant of a login that failed after its code exchange.
 //! Failures are warnings (text), never errors of the flow that asked.
 
@@ -8,7 +9,7 @@ use secrecy::SecretString;
 
 use super::common::Connectors;
 use super::managed_apps::ManagedApps;
-use super::oauth_client::{DEFAULT_CLIENT_AUTH, OAuthClients, OAuthInfoRequest};
+use super::oauth_client::{OAuthClients, OAuthInfoRequest, client_auth_location_or_discovered};
 use super::token_endpoint::{self, ClientAuth, Endpoint, TokenClient, TokenError};
 use crate::registry::LoadedConnector;
 use crate::store::{Connection, ConnectionStore};
@@ -73,7 +74,14 @@ impl Revocation {
         connector: &LoadedConnector,
         connection: &Connection,
     ) -> Result<bool, String> {
-        if connector.info.manifest.revocation_endpoint.is_none() {
+        let discovers = connector
+            .info
+            .manifest
+            .auth
+            .oauth
+            .as_ref()
+            .is_some_and(|o| o.discovery_url.is_some());
+        if connector.info.manifest.revocation_endpoint.is_none() && !discovers {
             return Ok(false);
         }
         let secrets = self
@@ -115,7 +123,8 @@ impl Revocation {
     }
 
     /// Revokes one token for `account_id`, authenticated as `client_id` where
-    /// the manifest says. `Ok(false)` when the connector declares no endpoint.
+    /// the manifest (else the discovery document) says. `Ok(false)` when
+    /// neither the manifest nor the discovery document names an endpoint.
     pub(crate) async fn revoke(
         &self,
         connector: &LoadedConnector,
@@ -125,9 +134,6 @@ impl Revocation {
         secret: Option<SecretString>,
         grant: GrantToken<'_>,
     ) -> Result<bool, String> {
-        let Some(template) = &connector.info.manifest.revocation_endpoint else {
-            return Ok(false);
-        };
         let manifest = connector
             .info
             .manifest
@@ -135,16 +141,33 @@ impl Revocation {
             .oauth
             .as_ref()
             .ok_or("not an OAuth connector")?;
-        // The stored hostname came from a user or the connector: substitute
-        // it only when it is a host name and nothing else.
-        let hostname = hostname.unwrap_or_default();
-        if template.contains(HOSTNAME_PLACEHOLDER)
-            && !connector_abi::manifest::is_hostname(hostname)
-        {
-            return Err("the connection's hostname is not a host name".into());
-        }
-        let endpoint = template.replace(HOSTNAME_PLACEHOLDER, hostname);
         let outbound = self.connectors.outbound();
+        // The login checked the document's issuer against the declared one;
+        // revocation needs only its endpoint and client authentication.
+        let discovered = self
+            .oauth
+            .discovery()
+            .document(outbound, connector, account_id, hostname, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let endpoint = match (&connector.info.manifest.revocation_endpoint, &discovered) {
+            (Some(template), _) => {
+                // The stored hostname came from a user or the connector:
+                // substitute it only when it is a host name and nothing else.
+                let hostname = hostname.unwrap_or_default();
+                if template.contains(HOSTNAME_PLACEHOLDER)
+                    && !connector_abi::manifest::is_hostname(hostname)
+                {
+                    return Err("the connection's hostname is not a host name".into());
+                }
+                template.replace(HOSTNAME_PLACEHOLDER, hostname)
+            }
+            (None, Some(found)) => match &found.revocation_endpoint {
+                Some(endpoint) => endpoint.clone(),
+                None => return Ok(false),
+            },
+            (None, None) => return Ok(false),
+        };
         let url = token_endpoint::checked_url(
             outbound,
             connector,
@@ -156,7 +179,7 @@ impl Revocation {
         let client = ClientAuth {
             client_id: client_id.to_string(),
             secret,
-            location: manifest.client_auth_location.unwrap_or(DEFAULT_CLIENT_AUTH),
+            location: client_auth_location_or_discovered(None, manifest, discovered.as_deref()),
         };
         TokenClient::new(outbound, connector, account_id, &client)
             .revoke(&url, grant.token, grant.hint)

@@ -49,9 +49,10 @@ pub struct InspectReport {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum AuthPage {
-    /// OAuth: the manifest's client-visible values.
+    /// OAuth: the manifest's client-visible values (boxed: far larger than
+    /// the form).
     #[serde(rename = "oauth")]
-    OAuth(OAuthBlock),
+    OAuth(Box<OAuthBlock>),
     /// API key: the form.
     #[serde(rename = "apiKey")]
     ApiKey(connector_abi::manifest::ApiKeyPage),
@@ -62,7 +63,7 @@ impl InspectReport {
     pub fn new(info: &ComponentInfo) -> Self {
         let manifest = &info.manifest;
         let auth_page = match (&manifest.auth.oauth, &manifest.auth.api_key) {
-            (Some(oauth), _) => AuthPage::OAuth(oauth.clone()),
+            (Some(oauth), _) => AuthPage::OAuth(Box::new(oauth.clone())),
             (None, Some(api_key)) => AuthPage::ApiKey(api_key.page.clone()),
             (None, None) => unreachable!("a validated manifest has the block of its auth type"),
         };
@@ -139,7 +140,14 @@ impl InspectReport {
         match &self.auth_page {
             AuthPage::OAuth(oauth) => {
                 let _ = writeln!(out, "auth page      OAuth");
-                let _ = writeln!(out, "  authUrl      {}", oauth.auth_url);
+                if oauth.auth_url.is_empty() && oauth.discovery_url.is_some() {
+                    let _ = writeln!(out, "  authUrl      (from discovery)");
+                } else {
+                    let _ = writeln!(out, "  authUrl      {}", oauth.auth_url);
+                }
+                if let Some(url) = &oauth.discovery_url {
+                    let _ = writeln!(out, "  discoveryUrl {url}");
+                }
                 let _ = writeln!(out, "  clientId     {}", oauth.client_id);
                 let _ = writeln!(out, "  redirectUri  {}", oauth.redirect_uri);
                 if let Some(scope) = &oauth.scope {

@@ -222,6 +222,14 @@ impl Outbound {
         self.record_host_event(event.bounded());
     }
 
+    /// Records a request the host made itself on a connector's behalf that
+    /// [`Outbound::audit_host_request`] does not describe (another method,
+    /// no credential), such as reading an OAuth discovery document: same
+    /// audit log, bounded like every event.
+    pub fn audit_host_event(&self, event: AuditEvent) {
+        self.record_host_event(event.bounded());
+    }
+
     /// Logs and records an event of a host request.
     fn record_host_event(&self, event: AuditEvent) {
         tracing::info!(
