@@ -115,6 +115,9 @@ pub struct Options {
     /// `test-issuer-realm`'s `extra-headers` config (lines of `name: value`):
     /// the extra token-request headers its `overriding-oauth-option` asks for.
     pub realm_extra_headers: Option<&'static str>,
+    /// The client secret the host holds for `test-client-credentials`
+    /// (`cc-client-secret`; the provider's, [`CLIENT_SECRET`], when `None`).
+    pub client_credentials_secret: Option<&'static str>,
 }
 
 /// The public URL under which `test-issuer-realm`'s manifest names its issuer
@@ -141,6 +144,7 @@ impl Default for Options {
             provider_public_url: None,
             realm_client_auth: None,
             realm_extra_headers: None,
+            client_credentials_secret: None,
         }
     }
 }
@@ -175,7 +179,7 @@ pub struct Host {
 }
 
 /// Guests every host serves.
-pub const CONNECTORS: [&str; 8] = [
+pub const CONNECTORS: [&str; 9] = [
     "local_insightly",
     "local_regional",
     "oauth_basic",
@@ -184,6 +188,7 @@ pub const CONNECTORS: [&str; 8] = [
     "refresh_paths",
     "secret_fields",
     "issuer_realm",
+    "client_credentials",
 ];
 
 impl Host {
@@ -218,6 +223,11 @@ impl Host {
                     client_id: TENANT_CLIENT_ID.into(),
                     client_secret: TENANT_CLIENT_SECRET.into(),
                     redirect_uris: vec!["https://apps.example.com/managed/callback".into()],
+                },
+                DevClient {
+                    client_id: "cc-client".into(),
+                    client_secret: CLIENT_SECRET.into(),
+                    redirect_uris: vec![],
                 },
                 DevClient {
                     client_id: "realm-client".into(),
@@ -293,6 +303,13 @@ impl Host {
                     ),
                 ]),
             ),
+            (
+                "test-client-credentials".to_string(),
+                with_config(&[
+                    ("token-url", format!("{base}/oauth/token")),
+                    ("api-base", base.clone()),
+                ]),
+            ),
             ("test-issuer-realm".to_string(), {
                 let mut settings = with_config(&[
                     (
@@ -331,6 +348,13 @@ impl Host {
                     connectors: ["test-refresh-paths".to_string()].into(),
                     ..secret.clone()
                 },
+            ),
+            (
+                "cc-client-secret".to_string(),
+                HostSecret::new(
+                    SecretString::from(options.client_credentials_secret.unwrap_or(CLIENT_SECRET)),
+                    ["test-client-credentials".to_string()],
+                ),
             ),
             (
                 "realm-client-secret".to_string(),

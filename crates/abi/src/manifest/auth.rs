@@ -56,18 +56,48 @@ pub enum ClientAuthLocation {
     Both,
 }
 
+/// How the host obtains an OAuth connection's tokens (`auth.oauth.grantType`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// RFC 6749 §4.1: a user logs in at the provider and is redirected back
+    /// with a code (the default).
+    #[default]
+    AuthorizationCode,
+    /// RFC 6749 §4.4 (Nango `OAUTH2_CC`, Membrane client credentials): the
+    /// host requests tokens with the client's own credentials, with no user
+    /// and no redirect, and requests a new one the same way when it expires.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// True for the default, `authorization_code` (left out when serialised).
+    pub fn is_authorization_code(&self) -> bool {
+        *self == GrantType::AuthorizationCode
+    }
+}
+
 /// App Connect `auth.oauth` plus the Membrane OAuth options.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OAuthBlock {
-    /// The CRM's authorize endpoint (may be left out with `discoveryUrl`).
-    #[serde(default)]
+    /// The CRM's authorize endpoint. Required for `authorization_code`;
+    /// absent for `client_credentials` (no user is redirected).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub auth_url: String,
     /// The public client id.
     pub client_id: String,
-    /// The redirect URI registered with the CRM.
+    /// The redirect URI registered with the CRM. Required for
+    /// `authorization_code`; absent for `client_credentials`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub redirect_uri: String,
+    /// How the host obtains tokens: `authorization_code` (default) or
+    /// `client_credentials` (no user redirect; the host requests and renews
+    /// the tokens itself with the client id and secret `oauth-info` names).
+    #[serde(default, skip_serializing_if = "GrantType::is_authorization_code")]
+    pub grant_type: GrantType,
     /// Scope query fragment, e.g. `scope=contacts.read contacts.write`.
     #[serde(default)]
     pub scope: Option<String>,
@@ -85,15 +115,6 @@ pub struct OAuthBlock {
     /// the origins of the authorize and token endpoints.
     #[serde(default)]
     pub issuer: Option<String>,
-    /// The authorization server's metadata document: an OpenID Connect
-    /// `…/.well-known/openid-configuration` or RFC 8414
-    /// `…/.well-known/oauth-authorization-server…` URL (`{hostname}` is
-    /// replaced by the connection's hostname). The host fetches it and fills
-    /// in what is declared nowhere else: the authorize, token and revocation
-    /// endpoints, the issuer, the client authentication method and whether
-    /// PKCE S256 is supported. With it, `authUrl` may be left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub discovery_url: Option<String>,
     /// The access token's lifetime in seconds when a token response (at the
     /// login or a refresh) has no `expires_in`: such a connection then gets
     /// an expiry and is refreshed like any other. Absent: a token without
@@ -332,19 +353,10 @@ impl AuthBlock {
                         "only allowed when `auth.type` is `apiKey`",
                     ));
                 }
-                // With a discovery document, the authorize endpoint may come from it.
-                if oauth.discovery_url.is_none() || !oauth.auth_url.is_empty() {
-                    absolute_url("auth.oauth.authUrl", &oauth.auth_url)?;
-                }
-                absolute_url("auth.oauth.redirectUri", &oauth.redirect_uri)?;
+                oauth.validate_grant()?;
                 if let Some(issuer) = &oauth.issuer {
                     check_issuer(issuer)
                         .map_err(|message| ManifestError::new("auth.oauth.issuer", message))?;
-                }
-                if let Some(url) = &oauth.discovery_url {
-                    super::check_discovery_url(url).map_err(|message| {
-                        ManifestError::new("auth.oauth.discoveryUrl", message)
-                    })?;
                 }
                 if let Some(lifetime) = oauth.default_token_lifetime_seconds
                     && !(MIN_DEFAULT_TOKEN_LIFETIME_SECONDS..=MAX_DEFAULT_TOKEN_LIFETIME_SECONDS)
@@ -417,6 +429,43 @@ impl AuthBlock {
                     .collect();
                 api_key.placement.validate("auth.apiKey.placement", &fields)
             }
+        }
+    }
+}
+
+impl OAuthBlock {
+    /// True when the host obtains the tokens with the client-credentials
+    /// grant (no user redirect, no refresh token: renewed by a new grant).
+    pub fn is_client_credentials(&self) -> bool {
+        self.grant_type == GrantType::ClientCredentials
+    }
+
+    /// The authorization-code grant needs the authorize endpoint and the
+    /// redirect URI; the client-credentials grant uses neither, nor the
+    /// options of the redirect.
+    fn validate_grant(&self) -> Result<(), ManifestError> {
+        if !self.is_client_credentials() {
+            absolute_url("auth.oauth.authUrl", &self.auth_url)?;
+            absolute_url("auth.oauth.redirectUri", &self.redirect_uri)?;
+            return Ok(());
+        }
+        let redirect_only = [
+            ("auth.oauth.authUrl", !self.auth_url.is_empty()),
+            ("auth.oauth.redirectUri", !self.redirect_uri.is_empty()),
+            (
+                "auth.oauth.callbackParams",
+                !self.callback_params.is_empty(),
+            ),
+            ("auth.oauth.customState", self.custom_state.is_some()),
+            ("auth.oauth.extra", !self.extra.is_empty()),
+            ("auth.oauth.skipPkce", self.skip_pkce),
+        ];
+        match redirect_only.into_iter().find(|(_, set)| *set) {
+            Some((path, _)) => Err(ManifestError::new(
+                path,
+                "does not apply to `grantType: client_credentials` (no user is redirected)",
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -543,5 +592,83 @@ mod issuer_tests {
             assert!(err.message.contains(bad), "{bad}: {}", err.message);
             assert!(check_issuer(bad).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::super::Manifest;
+    use super::GrantType;
+
+    fn with_oauth(oauth: serde_json::Value) -> Result<Manifest, super::ManifestError> {
+        let value = serde_json::json!({
+            "id": "demo", "version": "1.0.0",
+            "auth": {"type": "oauth", "oauth": oauth}
+        });
+        Manifest::from_json(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn client_credentials_need_no_redirect_and_refuse_its_options() {
+        let manifest = with_oauth(serde_json::json!({
+            "clientId": "c", "grantType": "client_credentials", "scope": "scope=reports.read"
+        }))
+        .unwrap();
+        let oauth = manifest.auth.oauth.unwrap();
+        assert_eq!(oauth.grant_type, GrantType::ClientCredentials);
+        assert!(oauth.is_client_credentials());
+        let json = serde_json::to_value(&oauth).unwrap();
+        assert_eq!(json["grantType"], "client_credentials");
+        assert!(json.get("authUrl").is_none(), "{json}");
+
+        for (field, value) in [
+            (
+                "authUrl",
+                serde_json::json!("https://crm.example.com/authorize"),
+            ),
+            (
+                "redirectUri",
+                serde_json::json!("https://app.example.com/cb"),
+            ),
+            ("callbackParams", serde_json::json!(["location"])),
+            ("skipPkce", serde_json::json!(true)),
+        ] {
+            let mut oauth = serde_json::json!({"clientId": "c", "grantType": "client_credentials"});
+            oauth[field] = value;
+            let err = with_oauth(oauth).unwrap_err();
+            assert_eq!(err.path, format!("auth.oauth.{field}"), "{err}");
+            assert!(err.message.contains("client_credentials"), "{err}");
+        }
+        let err =
+            with_oauth(serde_json::json!({"clientId": "c", "grantType": "password"})).unwrap_err();
+        assert_eq!(err.path, "auth.oauth.grantType", "{err}");
+    }
+
+    #[test]
+    fn the_authorization_code_grant_still_needs_its_endpoints() {
+        let err = with_oauth(serde_json::json!({
+            "clientId": "c", "redirectUri": "https://app.example.com/cb"
+        }))
+        .unwrap_err();
+        assert_eq!(err.path, "auth.oauth.authUrl");
+        let err = with_oauth(serde_json::json!({
+            "clientId": "c", "authUrl": "https://crm.example.com/authorize",
+            "grantType": "authorization_code"
+        }))
+        .unwrap_err();
+        assert_eq!(err.path, "auth.oauth.redirectUri");
+        let manifest = with_oauth(serde_json::json!({
+            "clientId": "c", "authUrl": "https://crm.example.com/authorize",
+            "redirectUri": "https://app.example.com/cb"
+        }))
+        .unwrap();
+        let oauth = manifest.auth.oauth.unwrap();
+        assert!(!oauth.is_client_credentials());
+        assert!(
+            serde_json::to_value(&oauth)
+                .unwrap()
+                .get("grantType")
+                .is_none()
+        );
     }
 }

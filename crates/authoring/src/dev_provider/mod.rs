@@ -12,7 +12,7 @@
 //! | endpoint | what |
 //! |---|---|
 //! | `GET /oauth/authorize` | auto-approving authorization endpoint (RFC 6749 §4.1, PKCE S256 per RFC 7636, `iss` per RFC 9207) |
-//! | `POST /oauth/token` | `authorization_code` and `refresh_token` grants, with refresh-token rotation and replay detection (RFC 9700) |
+//! | `POST /oauth/token` | `authorization_code` and `refresh_token` grants, with refresh-token rotation and replay detection (RFC 9700), and `client_credentials` (RFC 6749 §4.4: the scope asked for is echoed, no refresh token) |
 //! | `POST /oauth/revoke` | token revocation (RFC 7009) |
 //! | `GET /realms/{realm}/oauth/authorize`, `POST /realms/{realm}/oauth/token`, `POST /realms/{realm}/oauth/revoke` | the same for each configured realm ([`DevProviderConfig::realms`]), whose issuer is `http://127.0.0.1:PORT/realms/{realm}` (Keycloak style) |
 //! | `GET /.well-known/openid-configuration`, `GET /.well-known/oauth-authorization-server` | the root issuer's metadata (OpenID Connect Discovery, RFC 8414), advertising one client authentication method |
@@ -137,6 +137,8 @@ pub struct DevProviderStats {
     pub authorization_code_grants: u64,
     /// Successful `refresh_token` grants.
     pub refresh_grants: u64,
+    /// Successful `client_credentials` grants (RFC 6749 §4.4).
+    pub client_credentials_grants: u64,
     /// Error answers of `POST /oauth/token`, whatever the error.
     pub token_errors: u64,
     /// `POST /oauth/revoke` requests answered 200 (including those naming an

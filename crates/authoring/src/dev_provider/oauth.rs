@@ -310,10 +310,22 @@ fn token_grant(
             )?;
             Ok(issued)
         }
+        // RFC 6749 §4.4.2: the client alone, authenticated above with one
+        // method; the scope asked for is granted and echoed.
+        "client_credentials" => {
+            if params.contains_key("code") || params.contains_key("refresh_token") {
+                return Err(OAuthError::invalid_request(
+                    "a client_credentials request carries no code or refresh_token",
+                ));
+            }
+            let scope = param("scope").unwrap_or(DEFAULT_SCOPE);
+            let mut store = shared.store();
+            Ok(store.client_credentials(&client.client_id, scope, issuer, lifetime))
+        }
         _ => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "only authorization_code and refresh_token are supported",
+            "only authorization_code, refresh_token and client_credentials are supported",
         )),
     }
 }

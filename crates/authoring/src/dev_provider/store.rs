@@ -239,6 +239,29 @@ impl Store {
         Ok(issued)
     }
 
+    /// The `client_credentials` grant (RFC 6749 §4.4): a grant of the
+    /// client itself, with an access token and no refresh token (§4.4.3).
+    pub(super) fn client_credentials(
+        &mut self,
+        client_id: &str,
+        scope: &str,
+        issuer: &str,
+        access_lifetime: Duration,
+    ) -> Issued {
+        let grant = self.grants.len();
+        self.grants.push(Grant {
+            client_id: client_id.to_string(),
+            issuer: issuer.to_string(),
+            scope: scope.to_string(),
+            revoked: false,
+        });
+        self.stats.client_credentials_grants += 1;
+        let mut issued = self.issue_tokens(grant, scope.to_string(), access_lifetime);
+        self.tokens.remove(&issued.refresh_token);
+        issued.refresh_token = String::new();
+        issued
+    }
+
     /// RFC 7009: revokes an access token alone, or a refresh token with its
     /// whole grant. Unknown tokens are ignored.
     pub(super) fn revoke(&mut self, token: &str, client_id: &str) -> Result<(), NotYourToken> {

@@ -12,8 +12,8 @@ use crate::access::{Denied, Principal, Role};
 use axum::response::IntoResponse;
 
 use super::dto::{
-    ApiKeyLogin, AuthPageView, LogoutResult, OAuthConnected, OAuthStart, OAuthStarted,
-    ProxyRequest, ProxyResponse, RawCredentials, ValidationResult,
+    ApiKeyLogin, AuthPageView, ClientCredentialsLogin, LogoutResult, OAuthConnected, OAuthStart,
+    OAuthStarted, ProxyRequest, ProxyResponse, RawCredentials, ValidationResult,
 };
 use crate::flows::{FlowError, OAuthCallback};
 use crate::store::{Connection, ConnectionRef};
@@ -21,6 +21,7 @@ use crate::store::{Connection, ConnectionRef};
 /// `GET /v1/connectors/{id}/auth-page` (any key), and for service keys within
 /// their accounts: `POST /v1/connectors/{id}/api-key/login`,
 /// `POST /v1/connectors/{id}/oauth/start`, `GET /v1/oauth/callback`,
+/// `POST /v1/connectors/{id}/oauth/client-credentials`,
 /// `POST /v1/accounts/{account}/users/{user}/connections/{id}/{logout,validate,test,refresh,refresh-user-info}`.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -28,6 +29,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/connectors/{id}/api-key/login", post(api_key_login))
         .route("/v1/connectors/{id}/oauth/start", post(oauth_start))
         .route("/v1/oauth/callback", get(oauth_callback))
+        .route(
+            "/v1/connectors/{id}/oauth/client-credentials",
+            post(client_credentials_login),
+        )
         .route(
             "/v1/accounts/{account}/users/{user}/connections/{id}/logout",
             post(logout),
@@ -294,4 +299,21 @@ pub(super) async fn oauth_callback(
         }
     }
     Ok(Json(state.flows.oauth_callback(callback).await?.into()))
+}
+
+#[utoipa::path(post, path = "/v1/connectors/{id}/oauth/client-credentials", tag = "flows", params(("id" = String, Path)), request_body = ClientCredentialsLogin, responses((status = 200, description = "The saved connection: the host obtained its token with the client-credentials grant, no user redirect", body = Connection), (status = 400, description = "Bad input (the field is named); `wrong_auth_type` (not a client-credentials connector); `oauth_failed` (the connector's `failMessage`); `token_exchange_failed` (the token endpoint refused the grant, e.g. `invalid_client`)", body = ApiError), (status = 401, description = "`user-info` was refused the new token", body = ApiError), (status = 404, description = "Unknown connector", body = ApiError), (status = 409, description = "`managed_credentials_missing`: the account admin has not set up the connector's OAuth application yet", body = ApiError), (status = 502, description = "Provider or connector failure (token endpoint unreachable or refused by the outbound policy, a hook failed)", body = ApiError)))]
+pub(super) async fn client_credentials_login(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<ClientCredentialsLogin>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Connection>, ApiError> {
+    let Json(login) = body.map_err(ApiError::bad_body)?;
+    caller.require_account(Role::Service, &login.account_id, "connect users")?;
+    Ok(Json(
+        state
+            .flows
+            .client_credentials_login(&id, login.into())
+            .await?,
+    ))
 }

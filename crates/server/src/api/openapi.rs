@@ -26,6 +26,7 @@ use utoipa::OpenApi;
         super::flows::api_key_login,
         super::flows::oauth_start,
         super::flows::oauth_callback,
+        super::flows::client_credentials_login,
         super::flows::logout,
         super::flows::validate,
         super::flows::refresh_user_info,

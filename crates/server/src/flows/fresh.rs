@@ -241,14 +241,17 @@ impl FreshConnections {
         }
         let forced = want.forced_at.is_some();
         let expired = connection.expires_at.is_some_and(|t| t <= unix_seconds());
-        let no_refresh = connector
-            .info
-            .manifest
-            .auth
-            .oauth
-            .as_ref()
-            .is_some_and(|o| o.no_refresh_token)
-            || !connection.has_refresh_token;
+        // A client-credentials connection is renewed by a new grant, without
+        // a refresh token.
+        let no_refresh = !renews_by_grant(connector)
+            && (connector
+                .info
+                .manifest
+                .auth
+                .oauth
+                .as_ref()
+                .is_some_and(|o| o.no_refresh_token)
+                || !connection.has_refresh_token);
         if no_refresh && forced {
             return Err(FlowError::NotUsable(format!(
                 "connection `{}` has no refresh token: its token cannot be refreshed",
@@ -392,6 +395,18 @@ impl Want {
             None => !due(connection, self.margin),
         }
     }
+}
+
+/// Whether the connector's tokens are renewed by a new client-credentials
+/// grant (`auth.oauth.grantType`) rather than with a refresh token.
+pub(crate) fn renews_by_grant(connector: &LoadedConnector) -> bool {
+    connector
+        .info
+        .manifest
+        .auth
+        .oauth
+        .as_ref()
+        .is_some_and(|o| o.is_client_credentials())
 }
 
 /// Is the connection's access token within `margin` seconds of expiry?

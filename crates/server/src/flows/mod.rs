@@ -12,6 +12,7 @@
 //! | `login_page` | the login page of a connector |
 //! | `api_key` | API-key login |
 //! | `oauth_start`, `oauth_callback` | OAuth login: start, and the provider's redirect back |
+//! | `client_credentials` | OAuth client-credentials connections (no user redirect) |
 //! | `logout`, `revocation` | logout; RFC 7009 revocation at the provider |
 //! | `validation`, `validator` | `auth-validation`, `refresh-user-info`; the background validation |
 //! | `proxy`, `passthrough` | the authenticated proxy (JSON envelope; pass-through, streamed), raw credentials |
@@ -23,6 +24,7 @@
 
 mod api_key;
 mod call_context;
+mod client_credentials;
 mod common;
 mod coordinator;
 mod discovery;
@@ -50,6 +52,7 @@ use std::sync::Arc;
 
 pub use api_key::ApiKeyLogin;
 pub use call_context::checked_placement;
+pub use client_credentials::ClientCredentialsLogin;
 pub use coordinator::{
     DEFAULT_LEASE_TTL_MS, DEFAULT_MAX_WAIT_MS, LeaseSettings, RefreshCoordinator, cooldown_secs,
 };
@@ -100,6 +103,7 @@ struct Inner {
     api_key: api_key::ApiKeyFlow,
     oauth_start: oauth_start::OAuthStartFlow,
     oauth_callback: oauth_callback::OAuthCallbackFlow,
+    client_credentials: client_credentials::ClientCredentialsFlow,
     logout: logout::LogoutFlow,
     validation: validation::ValidationFlow,
     token_refresh: refresh::TokenRefresh,
@@ -187,6 +191,14 @@ impl Inner {
             oauth_callback: oauth_callback::OAuthCallbackFlow::new(
                 c.clone(),
                 parts.states.clone(),
+                s.apps.clone(),
+                s.oauth.clone(),
+                cs.clone(),
+                n.clone(),
+                s.revocation.clone(),
+            ),
+            client_credentials: client_credentials::ClientCredentialsFlow::new(
+                c.clone(),
                 s.apps.clone(),
                 s.oauth.clone(),
                 cs.clone(),
@@ -325,6 +337,20 @@ impl Flows {
         callback: OAuthCallback,
     ) -> Result<OAuthConnected, FlowError> {
         self.inner.oauth_callback.complete(callback).await
+    }
+
+    /// Creates an OAuth connection with the client-credentials grant (no
+    /// user redirect) for a connector declaring `grantType:
+    /// client_credentials`. Saves nothing unless every step succeeds.
+    pub async fn client_credentials_login(
+        &self,
+        connector_id: &str,
+        login: ClientCredentialsLogin,
+    ) -> Result<Connection, FlowError> {
+        self.inner
+            .client_credentials
+            .connect(connector_id, login)
+            .await
     }
 
     /// Logout: the connector's `unauthorize` hook (if any) and revocation at

@@ -90,6 +90,13 @@ impl OAuthStartFlow {
     ) -> Result<OAuthStarted, FlowError> {
         checked_hostname(start.hostname.as_deref())?;
         let (connector, manifest) = self.connectors.oauth(connector_id)?;
+        if manifest.is_client_credentials() {
+            return Err(FlowError::WrongAuthType {
+                connector: connector_id.to_string(),
+                actual: "oauth client-credentials (no user redirect: `POST /v1/connectors/{id}/oauth/client-credentials`)".into(),
+                requested: "oauth authorization code",
+            });
+        }
         let managed = self.apps.for_login(&connector, &start.account_id).await?;
         let request = OAuthInfoRequest::from(&start);
         let info = self

@@ -25,7 +25,7 @@ use secrecy::SecretString;
 use super::FlowError;
 use super::call_context::ConnectionCalls;
 use super::common::Connectors;
-use super::fresh::{FreshConnections, due};
+use super::fresh::{FreshConnections, due, renews_by_grant};
 use super::proxy_retry::RetryPolicy;
 use crate::store::{
     Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore, unix_seconds,
@@ -148,7 +148,8 @@ impl ProxyFlow {
         let response = self
             .send_retrying(&connector, &connection, secrets, method, request)
             .await?;
-        if response.status != 401 || !oauth || !connection.has_refresh_token {
+        let renewable = connection.has_refresh_token || renews_by_grant(&connector);
+        if response.status != 401 || !oauth || !renewable {
             return Ok(response);
         }
         // The provider refused a token the host believed valid.

@@ -13,6 +13,11 @@
 //! marked `needs_reauth` and the caller gets [`RefreshError::InvalidGrant`].
 //! Tokens never appear in errors or logs.
 //!
+//! A connection of a client-credentials connector (`grantType:
+//! client_credentials`) has no refresh token: its refresh is a new
+//! client-credentials grant (`client_credentials::scope_param`, the same
+//! request otherwise), and nothing of it is `invalid_grant` but a refusal.
+//!
 //! A refresh is not single-flight by itself: two concurrent calls for one
 //! connection would spend the same refresh token twice. The API and the
 //! background refresher go through `fresh` (`FreshConnections`), which
@@ -27,9 +32,10 @@ use secrecy::SecretString;
 
 use super::FlowError;
 use super::call_context::saved_info;
+use super::client_credentials;
 use super::common::{Connectors, load, oauth_block};
 use super::managed_apps::ManagedApps;
-use super::oauth_client::{OAuthClients, OAuthInfoRequest, client_auth_location_or_discovered};
+use super::oauth_client::{OAuthClients, OAuthInfoRequest, client_auth_location};
 use super::token_endpoint::{
     self, ClientAuth, Endpoint, ResponsePaths, TokenClient, TokenError, TokenSet,
 };
@@ -88,6 +94,8 @@ struct RefreshRequest {
     client: ClientAuth,
     extra: Vec<(String, String)>,
     paths: ResponsePaths,
+    /// The scope parameter, sent with a client-credentials grant only.
+    scope: Option<(String, String)>,
 }
 
 impl TokenRefresh {
@@ -130,12 +138,19 @@ impl TokenRefresh {
         let connector =
             self.connectors
                 .of_kind(&connection.connector_id, AuthKind::OAuth, "oauth")?;
-        let secrets = self.connections.secrets(&connection).await?;
-        let refresh_token = secrets
-            .refresh_token
-            .ok_or_else(|| RefreshError::NoRefreshToken(at.id.to_string()))?;
+        // A client-credentials connection is renewed by a new grant.
+        let refresh_token = if oauth_block(&connector).is_client_credentials() {
+            None
+        } else {
+            let secrets = self.connections.secrets(&connection).await?;
+            let token = secrets.refresh_token;
+            Some(token.ok_or_else(|| RefreshError::NoRefreshToken(at.id.to_string()))?)
+        };
         let request = self.request(&connector, &connection).await?;
-        let tokens = match self.send(&connector, at, &request, &refresh_token).await {
+        let sent = self
+            .send(&connector, at, &request, refresh_token.as_ref())
+            .await;
+        let mut tokens = match sent {
             Err(TokenError::InvalidGrant(detail)) => {
                 self.connections
                     .set_status(at, ConnectionStatus::NeedsReauth)
@@ -144,6 +159,9 @@ impl TokenRefresh {
             }
             other => other.map_err(FlowError::from)?,
         };
+        if refresh_token.is_none() {
+            tokens.refresh_token = None; // as at the connection's creation
+        }
         let rotated = tokens.refresh_token.is_some();
         let default_lifetime = oauth_block(&connector).default_token_lifetime_seconds;
         self.store(&connection, tokens, default_lifetime, lease_owner)
@@ -176,14 +194,6 @@ impl TokenRefresh {
             )
             .await?;
         let overrides = refresh_override(connector, connection).await?;
-        let discovered = (self.oauth)
-            .discovered(
-                connector,
-                &OAuthInfoRequest::for_connection(connection),
-                &info,
-                managed.as_ref(),
-            )
-            .await?;
         let token_url = overrides
             .as_ref()
             .and_then(|o| o.token_url.clone())
@@ -196,13 +206,18 @@ impl TokenRefresh {
             &token_url,
             Endpoint::Refresh,
         )?;
+        let block = oauth_block(connector);
+        let mut secret = self.oauth.secret(connector, &info, managed.as_ref())?;
+        if block.is_client_credentials() {
+            secret = Some(client_credentials::confidential(secret)?);
+        }
+        let scope = client_credentials::scope_param(&info, &block);
         let client = ClientAuth {
-            secret: self.oauth.secret(connector, &info, managed.as_ref())?,
+            secret,
             client_id: info.client_id,
-            location: client_auth_location_or_discovered(
+            location: client_auth_location(
                 overrides.as_ref().and_then(|o| o.client_auth_location),
-                &oauth_block(connector),
-                discovered.as_deref(),
+                &block,
             ),
         };
         let paths = ResponsePaths::from_override(overrides.as_ref());
@@ -212,19 +227,33 @@ impl TokenRefresh {
             client,
             extra: overrides.map(|o| o.extra_params).unwrap_or_default(),
             paths,
+            scope,
         })
     }
 
-    /// Sends the refresh through the checked, audited token-endpoint client.
+    /// Sends the refresh through the checked, audited token-endpoint client:
+    /// with the refresh token, or without one a client-credentials grant.
     async fn send(
         &self,
         connector: &LoadedConnector,
         at: ConnectionRef<'_>,
         request: &RefreshRequest,
-        refresh_token: &SecretString,
+        refresh_token: Option<&SecretString>,
     ) -> Result<TokenSet, TokenError> {
         let outbound = self.connectors.outbound();
-        TokenClient::new(outbound, connector, at.account_id, &request.client)
+        let client = TokenClient::new(outbound, connector, at.account_id, &request.client);
+        let Some(refresh_token) = refresh_token else {
+            return client
+                .client_credentials(
+                    &request.checked_url,
+                    request.scope.as_ref(),
+                    &request.extra,
+                    reqwest::header::HeaderMap::new(),
+                    &request.paths,
+                )
+                .await;
+        };
+        client
             .refresh(
                 &request.checked_url,
                 refresh_token,

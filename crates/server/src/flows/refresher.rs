@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::FlowError;
 use super::common::Connectors;
-use super::fresh::FreshConnections;
+use super::fresh::{FreshConnections, renews_by_grant};
 use crate::store::{ConnectionStore, unix_seconds};
 
 /// What one pass did.
@@ -80,6 +80,16 @@ impl BackgroundRefresher {
             .map(|c| c.info.manifest.refresh_margin_seconds as i64)
             .max()
             .unwrap_or(connector_abi::manifest::DEFAULT_REFRESH_MARGIN_SECONDS as i64);
+        // Client-credentials connectors' connections have no refresh token:
+        // they are renewed by a new grant.
+        let by_grant: Vec<String> = self
+            .connectors
+            .snapshot()
+            .connectors
+            .values()
+            .filter(|c| renews_by_grant(c))
+            .map(|c| c.info.manifest.id.clone())
+            .collect();
         let semaphore = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
         let mut cursor: Option<(i64, String)> = None;
         // A token whose new lifetime is shorter than the margin would come
@@ -94,6 +104,7 @@ impl BackgroundRefresher {
                     now + horizon_margin,
                     cursor.as_ref().map(|(at, id)| (*at, id.as_str())),
                     settings.batch.max(1),
+                    &by_grant,
                 )
                 .await?;
             let Some(last) = page.last() else {

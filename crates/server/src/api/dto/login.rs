@@ -1,5 +1,5 @@
 //! Bodies of the login routes: the auth page, API-key login, OAuth start and
-//! callback.
+//! callback, and client-credentials connections.
 
 use connector_abi::manifest::{ApiKeyPage, AuthKind, OAuthBlock};
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,30 @@ impl From<ApiKeyLogin> for flows::ApiKeyLogin {
             hostname: login.hostname,
             fields: login.fields,
             manual: login.manual,
+        }
+    }
+}
+
+/// A client-credentials connection request: whose connection it is. The
+/// host obtains the token itself; no user is redirected.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientCredentialsLogin {
+    /// Platform account.
+    pub account_id: String,
+    /// Platform user the connection belongs to.
+    pub user_id: String,
+    /// CRM hostname (regional connectors).
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+impl From<ClientCredentialsLogin> for flows::ClientCredentialsLogin {
+    fn from(login: ClientCredentialsLogin) -> Self {
+        Self {
+            account_id: login.account_id,
+            user_id: login.user_id,
+            hostname: login.hostname,
         }
     }
 }

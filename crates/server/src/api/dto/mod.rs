@@ -8,7 +8,9 @@ mod login;
 mod managed;
 
 pub use connection::{LogoutResult, ProxyRequest, ProxyResponse, RawCredentials, ValidationResult};
-pub use login::{ApiKeyLogin, AuthPageView, OAuthConnected, OAuthStart, OAuthStarted};
+pub use login::{
+    ApiKeyLogin, AuthPageView, ClientCredentialsLogin, OAuthConnected, OAuthStart, OAuthStarted,
+};
 pub use managed::{
     ManagedFieldView, ManagedFields, ManagedFieldsUpdate, ManagedOAuthAppView, ManagedOAuthInput,
     ManagedOAuthSaved, ManagedOAuthView,

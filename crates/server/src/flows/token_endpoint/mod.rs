@@ -1,6 +1,6 @@
 //! The host's one client of a connector's OAuth endpoints: the
-//! authorization-code exchange (RFC 6749 §4.1.3), the refresh (§6) and
-//! revocation (RFC 7009).
+//! authorization-code exchange (RFC 6749 §4.1.3), the client-credentials
+//! grant (§4.4.2), the refresh (§6) and revocation (RFC 7009).
 //!
 //! Every request takes the same path: the URL checked against the
 //! connector's outbound policy ([`checked_url`], `Outbound::check_url`, as for
@@ -44,6 +44,9 @@ pub(crate) enum Endpoint {
     CodeExchange,
     /// A refresh at the token endpoint.
     Refresh,
+    /// A client-credentials grant at the token endpoint (a new connection,
+    /// or the renewal of one).
+    ClientCredentials,
     /// A revocation at the revocation endpoint.
     Revocation,
 }
@@ -52,7 +55,9 @@ impl Endpoint {
     /// How messages name the endpoint.
     fn name(self) -> &'static str {
         match self {
-            Endpoint::CodeExchange | Endpoint::Refresh => "token endpoint",
+            Endpoint::CodeExchange | Endpoint::Refresh | Endpoint::ClientCredentials => {
+                "token endpoint"
+            }
             Endpoint::Revocation => "revocation endpoint",
         }
     }
@@ -62,6 +67,7 @@ impl Endpoint {
         match self {
             Endpoint::CodeExchange => "client-credentials (code exchange)",
             Endpoint::Refresh => "client-credentials (token refresh)",
+            Endpoint::ClientCredentials => "client-credentials (client-credentials grant)",
             Endpoint::Revocation => "client-credentials (revocation)",
         }
     }
@@ -212,6 +218,30 @@ impl<'a> TokenClient<'a> {
             .await?;
         let paths = (!paths.is_standard()).then_some(paths);
         read_tokens(&answer, Endpoint::Refresh, paths)
+    }
+
+    /// Requests tokens with the client's own credentials (RFC 6749 §4.4.2):
+    /// `grant_type=client_credentials`, the scope parameter (`scope`, or the
+    /// name the manifest's fragment uses), the connector's extra form
+    /// parameters and the extra headers checked by [`extra_headers`]; the
+    /// answer read at `paths`. The caller checked the client is confidential
+    /// (§4.4: it has a secret).
+    pub(crate) async fn client_credentials(
+        &self,
+        token_url: &url::Url,
+        scope: Option<&(String, String)>,
+        extra: &[(String, String)],
+        headers: HeaderMap,
+        paths: &ResponsePaths,
+    ) -> Result<TokenSet, TokenError> {
+        let mut form = vec![("grant_type".to_string(), "client_credentials".to_string())];
+        form.extend(scope.cloned());
+        form.extend(extra.iter().cloned());
+        let answer = self
+            .post(token_url, Endpoint::ClientCredentials, form, headers)
+            .await?;
+        let paths = (!paths.is_standard()).then_some(paths);
+        read_tokens(&answer, Endpoint::ClientCredentials, paths)
     }
 
     /// Revokes one token (`hint`: `refresh_token` or `access_token`).

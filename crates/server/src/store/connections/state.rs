@@ -69,28 +69,43 @@ impl ConnectionStore {
 
     /// Active OAuth connections whose token expires before `horizon` (Unix
     /// seconds) and that are not cooling down after a failure, soonest first,
-    /// after the `(expires_at, id)` cursor `after` (a page of a pass).
+    /// after the `(expires_at, id)` cursor `after` (a page of a pass). Those
+    /// with a refresh token, and those of the connectors in `by_grant`
+    /// (client-credentials connectors: renewed by a new grant, without one).
     pub async fn due_for_refresh(
         &self,
         horizon: i64,
         after: Option<(i64, &str)>,
         limit: i64,
+        by_grant: &[String],
     ) -> Result<Vec<Connection>, ConnectionStoreError> {
         let (after_at, after_id) = after.unwrap_or((i64::MIN, ""));
-        let rows = sqlx::query(&format!(
+        let by_grant_ids = (0..by_grant.len())
+            .map(|i| format!("${}", 6 + i))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let renewable = if by_grant.is_empty() {
+            "refresh_token IS NOT NULL".to_string()
+        } else {
+            format!("(refresh_token IS NOT NULL OR connector_id IN ({by_grant_ids}))")
+        };
+        let sql = format!(
             "SELECT {COLUMNS} FROM connections WHERE status = 'active' AND auth_type = 'oauth'
-             AND expires_at IS NOT NULL AND expires_at <= $1 AND refresh_token IS NOT NULL
+             AND expires_at IS NOT NULL AND expires_at <= $1 AND {renewable}
              AND (next_refresh_at IS NULL OR next_refresh_at <= $2)
              AND (expires_at > $4 OR (expires_at = $4 AND id > $5))
              ORDER BY expires_at, id LIMIT $3"
-        ))
-        .bind(horizon)
-        .bind(unix_seconds())
-        .bind(limit)
-        .bind(after_at)
-        .bind(after_id)
-        .fetch_all(&self.database.pool)
-        .await?;
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(horizon)
+            .bind(unix_seconds())
+            .bind(limit)
+            .bind(after_at)
+            .bind(after_id);
+        for id in by_grant {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.database.pool).await?;
         rows.iter().map(connection).collect()
     }
 
