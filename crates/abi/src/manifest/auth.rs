@@ -83,8 +83,9 @@ impl GrantType {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OAuthBlock {
-    /// The CRM's authorize endpoint. Required for `authorization_code`;
-    /// absent for `client_credentials` (no user is redirected).
+    /// The CRM's authorize endpoint. Required for `authorization_code`
+    /// (unless `discoveryUrl` supplies it); absent for `client_credentials`
+    /// (no user is redirected).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub auth_url: String,
     /// The public client id.
@@ -115,6 +116,15 @@ pub struct OAuthBlock {
     /// the origins of the authorize and token endpoints.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// The authorization server's metadata document: an OpenID Connect
+    /// `…/.well-known/openid-configuration` or RFC 8414
+    /// `…/.well-known/oauth-authorization-server…` URL (`{hostname}` is
+    /// replaced by the connection's hostname). The host fetches it and fills
+    /// in what is declared nowhere else: the authorize, token and revocation
+    /// endpoints, the issuer, the client authentication method and whether
+    /// PKCE S256 is supported. With it, `authUrl` may be left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_url: Option<String>,
     /// The access token's lifetime in seconds when a token response (at the
     /// login or a refresh) has no `expires_in`: such a connection then gets
     /// an expiry and is refreshed like any other. Absent: a token without
@@ -358,6 +368,11 @@ impl AuthBlock {
                     check_issuer(issuer)
                         .map_err(|message| ManifestError::new("auth.oauth.issuer", message))?;
                 }
+                if let Some(url) = &oauth.discovery_url {
+                    super::check_discovery_url(url).map_err(|message| {
+                        ManifestError::new("auth.oauth.discoveryUrl", message)
+                    })?;
+                }
                 if let Some(lifetime) = oauth.default_token_lifetime_seconds
                     && !(MIN_DEFAULT_TOKEN_LIFETIME_SECONDS..=MAX_DEFAULT_TOKEN_LIFETIME_SECONDS)
                         .contains(&lifetime)
@@ -445,7 +460,10 @@ impl OAuthBlock {
     /// options of the redirect.
     fn validate_grant(&self) -> Result<(), ManifestError> {
         if !self.is_client_credentials() {
-            absolute_url("auth.oauth.authUrl", &self.auth_url)?;
+            // With a discovery document, the authorize endpoint may come from it.
+            if self.discovery_url.is_none() || !self.auth_url.is_empty() {
+                absolute_url("auth.oauth.authUrl", &self.auth_url)?;
+            }
             absolute_url("auth.oauth.redirectUri", &self.redirect_uri)?;
             return Ok(());
         }

@@ -35,7 +35,7 @@ use super::call_context::saved_info;
 use super::client_credentials;
 use super::common::{Connectors, load, oauth_block};
 use super::managed_apps::ManagedApps;
-use super::oauth_client::{OAuthClients, OAuthInfoRequest, client_auth_location};
+use super::oauth_client::{OAuthClients, OAuthInfoRequest, client_auth_location_or_discovered};
 use super::token_endpoint::{
     self, ClientAuth, Endpoint, ResponsePaths, TokenClient, TokenError, TokenSet,
 };
@@ -194,6 +194,14 @@ impl TokenRefresh {
             )
             .await?;
         let overrides = refresh_override(connector, connection).await?;
+        let discovered = (self.oauth)
+            .discovered(
+                connector,
+                &OAuthInfoRequest::for_connection(connection),
+                &info,
+                managed.as_ref(),
+            )
+            .await?;
         let token_url = overrides
             .as_ref()
             .and_then(|o| o.token_url.clone())
@@ -215,9 +223,10 @@ impl TokenRefresh {
         let client = ClientAuth {
             secret,
             client_id: info.client_id,
-            location: client_auth_location(
+            location: client_auth_location_or_discovered(
                 overrides.as_ref().and_then(|o| o.client_auth_location),
                 &block,
+                discovered.as_deref(),
             ),
         };
         let paths = ResponsePaths::from_override(overrides.as_ref());
