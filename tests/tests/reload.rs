@@ -209,14 +209,24 @@ async fn files_are_added_removed_and_ids_are_unique() {
     assert!(registry.get("test-versioned").is_none());
     assert!(registry.get("insightly").is_some());
 
-    // Symlinks are followed and the extension is matched in any case.
-    std::os::unix::fs::symlink(
-        connector_test_support::guest("versioned_v1"),
-        dir.path().join("LINKED.WASM"),
-    )
-    .unwrap();
+    // A link that leads out of the folder is never read, and is reported.
+    let linked = dir.path().join("LINKED.WASM");
+    std::os::unix::fs::symlink(connector_test_support::guest("versioned_v1"), &linked).unwrap();
+    registry.sync().await;
+    assert!(registry.get("test-versioned").is_none());
+    let link_error = |registry: &Registry| registry.snapshot().errors.get("LINKED.WASM").cloned();
+    assert_eq!(
+        link_error(&registry).as_deref(),
+        Some("a link that leads out of the plugins folder: not read")
+    );
+    // A link to a file inside the folder is followed, and the extension is
+    // matched in any case.
+    std::fs::remove_file(&linked).unwrap();
+    install(dir.path(), "v1.bin", &guest_bytes("versioned_v1"));
+    std::os::unix::fs::symlink("v1.bin", &linked).unwrap();
     registry.sync().await;
     assert_eq!(version_of(&registry).await.as_deref(), Some("1.0.0"));
+    assert_eq!(link_error(&registry), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,4 +276,23 @@ async fn compiled_code_is_cached_by_hash_and_engine() {
     );
     third.sync().await;
     assert!(!third.get("test-versioned").unwrap().from_cache);
+
+    // An entry that is a link leading out of the cache folder is never read
+    // (here a valid compiled file planted elsewhere): the component is
+    // compiled again and the link replaced by a real entry.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let planted = elsewhere.path().join("planted.cwasm");
+    std::fs::copy(&entry, &planted).unwrap();
+    std::fs::remove_file(&entry).unwrap();
+    std::os::unix::fs::symlink(&planted, &entry).unwrap();
+    let fourth = Registry::new(
+        test_runtime(),
+        dir.path(),
+        CompileCache::new(cache_dir.path()),
+        Default::default(),
+    );
+    fourth.sync().await;
+    assert!(!fourth.get("test-versioned").unwrap().from_cache);
+    let kind = std::fs::symlink_metadata(&entry).unwrap().file_type();
+    assert!(kind.is_file(), "the link was replaced by an entry");
 }

@@ -8,6 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+
 use wasmtime::component::Component;
 
 use connector_sandbox::runtime::Runtime;
@@ -49,52 +52,68 @@ impl CompileCache {
         Self { dir: None }
     }
 
-    /// The cache entry for a component with this hash.
+    /// Where the cache entry for a component with this hash lives (`None`
+    /// without a cache).
     pub fn entry(&self, runtime: &Runtime, sha256: &str) -> Option<PathBuf> {
-        let dir = self.dir.as_ref()?;
-        Some(dir.join(format!("{sha256}-{}.cwasm", runtime.engine_fingerprint())))
+        Some(self.dir.as_ref()?.join(Self::entry_name(runtime, sha256)))
+    }
+
+    /// The file name of the cache entry for a component with this hash.
+    fn entry_name(runtime: &Runtime, sha256: &str) -> String {
+        format!("{sha256}-{}.cwasm", runtime.engine_fingerprint())
     }
 
     /// Returns the compiled component and whether it came from the cache.
+    /// The cache folder is opened as a `cap-std` directory: an entry that is
+    /// a link leading out of it is never read (it is discarded and replaced).
     pub fn load_or_compile(
         &self,
         runtime: &Runtime,
         sha256: &str,
         bytes: &[u8],
     ) -> anyhow::Result<(Component, bool)> {
-        let Some(entry) = self.entry(runtime, sha256) else {
+        let Some(dir) = &self.dir else {
             return Ok((runtime.compile(bytes)?, false));
         };
-        if entry.exists() {
+        let name = Self::entry_name(runtime, sha256);
+        let folder = open_folder(dir);
+        if let Some(cached) = folder.as_ref().and_then(|f| f.read(&name).ok()) {
             // SAFETY: the entry was written by `Component::serialize` of this
             // host for an engine with the same fingerprint, into a directory
-            // only the host may write (an operator requirement, documented).
+            // only the host may write (an operator requirement, documented),
+            // and read from inside that directory (no link out of it).
             #[allow(unsafe_code)]
-            let deserialized = unsafe { Component::deserialize_file(runtime.engine(), &entry) };
+            let deserialized = unsafe { Component::deserialize(runtime.engine(), &cached) };
             match deserialized {
                 Ok(component) => return Ok((component, true)),
                 Err(error) => {
-                    tracing::warn!(entry = %entry.display(), %error, "discarding unusable compile-cache entry");
-                    let _ = std::fs::remove_file(&entry);
+                    tracing::warn!(entry = %dir.join(&name).display(), %error, "discarding unusable compile-cache entry");
+                    if let Some(folder) = &folder {
+                        let _ = folder.remove_file(&name);
+                    }
                 }
             }
         }
         let component = runtime.compile(bytes)?;
-        if let Err(error) = write_entry(&entry, &component.serialize()?) {
-            tracing::warn!(entry = %entry.display(), %error, "could not write compile-cache entry");
+        if let Err(error) = write_entry(dir, &name, &component.serialize()?) {
+            tracing::warn!(entry = %dir.join(&name).display(), %error, "could not write compile-cache entry");
         }
         Ok((component, false))
     }
 }
 
-fn write_entry(entry: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = entry.parent().expect("cache entries live in a directory");
+/// The cache folder as a `cap-std` directory, if it exists.
+fn open_folder(dir: &Path) -> Option<Dir> {
+    Dir::open_ambient_dir(dir, ambient_authority()).ok()
+}
+
+/// Writes an entry through a temporary file renamed into place, inside the
+/// folder (created first if needed); a link under the entry's name is
+/// replaced, never written through.
+fn write_entry(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let temp = dir.join(format!(
-        ".{}.tmp-{}",
-        entry.file_name().unwrap().to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&temp, bytes)?;
-    std::fs::rename(&temp, entry)
+    let folder = Dir::open_ambient_dir(dir, ambient_authority())?;
+    let temp = format!(".{name}.tmp-{}", std::process::id());
+    folder.write(&temp, bytes)?;
+    folder.rename(&temp, &folder, name)
 }

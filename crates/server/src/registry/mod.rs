@@ -7,6 +7,7 @@
 //! loaded from that file keeps serving.
 
 mod cache;
+mod folder;
 pub mod inspect;
 mod loader;
 mod placements;
@@ -127,8 +128,12 @@ impl Registry {
         let mut connectors = current.connectors.clone();
         let mut errors = current.errors.clone();
 
-        let present = match list_wasm_files(&self.dir) {
-            Ok(present) => present,
+        let listed = folder::PluginsFolder::open(&self.dir).and_then(|folder| {
+            let listing = folder.list()?;
+            Ok((folder, listing))
+        });
+        let (folder, present, escaping) = match listed {
+            Ok((folder, listing)) => (folder, listing.files, listing.escaping),
             Err(error) => {
                 tracing::error!(dir = %self.dir.display(), %error, "cannot read the plugins folder");
                 return summary;
@@ -151,6 +156,8 @@ impl Registry {
             }
         }
 
+        record_escaping_links(&escaping, &mut errors);
+
         for (path, (len, modified)) in present {
             let name = file_name(&path);
             let previous = files.get(&path).cloned();
@@ -164,7 +171,7 @@ impl Registry {
                     continue;
                 }
             }
-            let bytes = match std::fs::read(&path) {
+            let bytes = match folder.read(&path) {
                 Ok(bytes) => bytes,
                 Err(error) => {
                     // Vanished or unreadable between listing and reading: next sync.
@@ -271,26 +278,20 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// `*.wasm` files (any case, symlinks followed) directly in `dir`. Hidden files
-/// are ignored, so that `.name.wasm.partial`-style copies in progress never load.
-fn list_wasm_files(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, (u64, Option<SystemTime>)>> {
-    let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let name = file_name(&path);
-        let is_wasm = path
-            .extension()
-            .is_some_and(|ext| ext.eq_ignore_ascii_case("wasm"));
-        if name.starts_with('.') || !is_wasm {
-            continue;
-        }
-        let Ok(metadata) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if metadata.is_file() {
-            files.insert(path, (metadata.len(), metadata.modified().ok()));
+/// The error of a `*.wasm` entry that is a link leading out of the plugins
+/// folder (its target is never read).
+const LINK_OUT: &str = "a link that leads out of the plugins folder: not read";
+
+/// Records each link out of the folder as its file's error (logged when it
+/// first appears) and forgets those no longer there.
+fn record_escaping_links(escaping: &[String], errors: &mut BTreeMap<String, String>) {
+    errors.retain(|name, error| error != LINK_OUT || escaping.contains(name));
+    for name in escaping {
+        if errors.insert(name.clone(), LINK_OUT.to_string()).as_deref() != Some(LINK_OUT) {
+            tracing::error!(
+                file = %name,
+                "connector file rejected: it is a link that leads out of the plugins folder"
+            );
         }
     }
-    Ok(files)
 }
