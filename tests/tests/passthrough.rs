@@ -6,7 +6,8 @@
 //! `set-cookie`, body with an echoed credential masked); a path that could
 //! leave the origin is refused before anything is sent; a body over
 //! `[api] proxy_body_limit_bytes` is refused with 413 while it streams; and
-//! a 401 to a bodyless GET refreshes the token once and sends it again.
+//! a 401 to a bodyless GET refreshes the token once and sends it again,
+//! while only a request without a body is sent again after a 429.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -373,4 +374,56 @@ async fn access_token(host: &Host, id: &str) -> String {
         .unwrap()
         .unwrap();
     secrets.access_token.unwrap().expose_secret().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_request_without_a_body_is_sent_again_after_a_429() {
+    let host = Host::start().await;
+    let id = api_key_connection(&host).await;
+    // An upstream that answers 429 (Retry-After: 0) to every other request.
+    let count = Arc::new(AtomicU64::new(0));
+    let seen = count.clone();
+    let app = axum::Router::new().fallback(move || {
+        let seen = seen.clone();
+        async move {
+            if seen.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+                (
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "0")],
+                    "slow down",
+                )
+                    .into_response()
+            } else {
+                "ok".into_response()
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let get = host
+        .http
+        .get(proxy_url(&host, &id, "records"))
+        .bearer_auth(&host.service_key)
+        .header("connector-host-origin", &origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status().as_u16(), 200, "a bodyless GET is sent again");
+    assert_eq!(get.text().await.unwrap(), "ok");
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+
+    let put = host
+        .http
+        .put(proxy_url(&host, &id, "records/1"))
+        .bearer_auth(&host.service_key)
+        .header("connector-host-origin", &origin)
+        .body("a streamed body is read once")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 429, "a request with a body is not");
+    assert_eq!(put.headers()["retry-after"], "0");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
 }
