@@ -386,7 +386,7 @@ async fn only_a_request_without_a_body_is_sent_again_after_a_429() {
     let app = axum::Router::new().fallback(move || {
         let seen = seen.clone();
         async move {
-            if seen.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            if seen.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
                 (
                     axum::http::StatusCode::TOO_MANY_REQUESTS,
                     [("retry-after", "0")],
