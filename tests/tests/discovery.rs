@@ -263,8 +263,26 @@ async fn a_login_with_only_a_discovery_url_completes_with_a_path_issuer() {
         "{stats:?}"
     );
 
-    // Logout revokes at the discovered revocation endpoint.
+    // A forced refresh goes to the discovered token endpoint, with the
+    // discovered method again.
     let id = connected["connection"]["id"].as_str().unwrap();
+    let refresh = format!("/v1/accounts/acct-1/users/user-1/connections/{id}/refresh");
+    let (status, refreshed) = host
+        .send(reqwest::Method::POST, &refresh, Some(json!({})))
+        .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let stats = host.provider.stats();
+    assert_eq!(
+        (
+            stats.refresh_grants,
+            stats.client_auth_body,
+            stats.client_auth_header
+        ),
+        (1, 2, 0),
+        "{stats:?}"
+    );
+
+    // Logout revokes at the discovered revocation endpoint.
     let logout = format!("/v1/accounts/acct-1/users/user-1/connections/{id}/logout");
     let (status, out) = host
         .send(reqwest::Method::POST, &logout, Some(json!({})))
@@ -272,7 +290,7 @@ async fn a_login_with_only_a_discovery_url_completes_with_a_path_issuer() {
     assert_eq!(status, 200, "{out}");
     assert_eq!(host.provider.stats().revocations, 1);
 
-    // Two starts, a failed and a good callback and a logout: one fetch,
+    // Two starts, a failed and a good callback, a refresh and a logout: one fetch,
     // recorded like every host request.
     let fetches = host.fetches_of(DISCOVERY_PATH);
     assert_eq!(fetches.len(), 1, "{fetches:?}");

@@ -30,7 +30,7 @@ use secrecy::SecretString;
 use super::FlowError;
 use super::common::{Connectors, Notifier, identity_fields, merge};
 use super::managed_apps::ManagedApps;
-use super::oauth_client::{OAuthClients, OAuthInfoRequest, client_auth_location};
+use super::oauth_client::{OAuthClients, OAuthInfoRequest, client_auth_location_or_discovered};
 use super::oauth_start::checked_hostname;
 use super::revocation::{GrantToken, Revocation};
 use super::token_endpoint::{self, ClientAuth, Endpoint, ResponsePaths, TokenClient, TokenSet};
@@ -113,6 +113,10 @@ impl ClientCredentialsFlow {
             .oauth
             .info(&connector, &request, managed.as_ref())
             .await?;
+        let discovered = self
+            .oauth
+            .discovered(&connector, &request, &info, managed.as_ref())
+            .await?;
         let overrides = if connector.prepared.implements(Hook::OverridingOauthOption) {
             let ctx = CallContext {
                 account_id: Some(login.account_id.clone()),
@@ -148,9 +152,10 @@ impl ClientCredentialsFlow {
         let client = ClientAuth {
             client_id: info.client_id.clone(),
             secret: Some(secret.clone()),
-            location: client_auth_location(
+            location: client_auth_location_or_discovered(
                 overrides.as_ref().and_then(|o| o.client_auth_location),
                 &manifest,
+                discovered.as_deref(),
             ),
         };
         let extra = overrides.map(|o| o.extra_body_params).unwrap_or_default();

@@ -227,11 +227,11 @@ fn apply_managed(info: &mut OauthValues, managed: Option<&ManagedOAuthApp>) {
 }
 
 /// Where the client authenticates at the token endpoint: the hook's choice,
-/// else the manifest's, else [`DEFAULT_CLIENT_AUTH`]. For flows without a
-/// discovery document at hand (the OAuth flows of this module's connectors
-/// use [`client_auth_location_or_discovered`]); not every build has one.
-#[allow(dead_code)]
-pub(crate) fn client_auth_location(
+/// else the manifest's, else [`DEFAULT_CLIENT_AUTH`] (the flows use
+/// [`client_auth_location_or_discovered`], which this is without a discovery
+/// document).
+#[cfg(test)]
+fn client_auth_location(
     from_hook: Option<ClientAuthLocation>,
     manifest: &OAuthBlock,
 ) -> ManifestAuthLocation {
