@@ -5,7 +5,8 @@
 //! provider answers comes back as it is (any status, headers without
 //! `set-cookie`, body with an echoed credential masked); a path that could
 //! leave the origin is refused before anything is sent; a body over
-//! `[api] proxy_body_limit_bytes` is refused with 413 while it streams; and
+//! `[api] proxy_body_limit_bytes` is refused with 413 while it streams, an
+//! answer over it with 502 (declared) or cut (streamed); and
 //! a 401 to a bodyless GET refreshes the token once and sends it again,
 //! while only a request without a body is sent again after a 429.
 
@@ -16,6 +17,7 @@ use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
+use connector_sandbox::capabilities::http::AuditOutcome;
 use connector_server::config::ApiLimits;
 use connector_test_support::harness::{API_KEY, CLIENT_SECRET, Host, Options};
 use connector_test_support::oauth;
@@ -426,4 +428,74 @@ async fn only_a_request_without_a_body_is_sent_again_after_a_429() {
     assert_eq!(put.status().as_u16(), 429, "a request with a body is not");
     assert_eq!(put.headers()["retry-after"], "0");
     assert_eq!(count.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_over_the_limit_is_refused_or_cut_while_it_streams() {
+    const LIMIT: usize = 64 << 10;
+    let host = Host::with(Options {
+        api: ApiLimits {
+            proxy_body_limit_bytes: LIMIT,
+            ..ApiLimits::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let id = api_key_connection(&host).await;
+    let chunk = Bytes::from(vec![b'a'; 16 << 10]);
+    let app = axum::Router::new()
+        .route(
+            "/declared",
+            axum::routing::get(|| async { vec![b'a'; 2 * LIMIT] }),
+        )
+        .route(
+            "/streamed",
+            axum::routing::get(move || {
+                let chunk = chunk.clone();
+                async move {
+                    let chunks = futures_util::stream::iter(0..8)
+                        .map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+                    axum::body::Body::from_stream(chunks)
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // A declared length over the limit: 502 before any of the body.
+    let declared = host
+        .http
+        .get(proxy_url(&host, &id, "declared"))
+        .bearer_auth(&host.service_key)
+        .header("connector-host-origin", &origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.status().as_u16(), 502);
+    let error: serde_json::Value = declared.json().await.unwrap();
+    assert_eq!(error["code"], "provider_error", "{error}");
+
+    // No declared length: the answer starts, and is cut at the limit.
+    let before = host.audit.events().len();
+    let streamed = host
+        .http
+        .get(proxy_url(&host, &id, "streamed"))
+        .bearer_auth(&host.service_key)
+        .header("connector-host-origin", &origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status().as_u16(), 200);
+    assert!(
+        streamed.bytes().await.is_err(),
+        "the body is cut, not completed"
+    );
+    let events = host.audit.events();
+    let event = events[before..]
+        .iter()
+        .find(|e| e.path.as_deref() == Some("/streamed"))
+        .expect("audited");
+    assert_eq!(event.outcome, AuditOutcome::Failed, "{event:?}");
+    assert!(event.response_bytes <= (LIMIT + (16 << 10)) as u64);
 }
