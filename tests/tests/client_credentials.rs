@@ -5,7 +5,8 @@
 //! `test-client-credentials` declares `grantType: client_credentials`; the host
 //! obtains the token with no user redirect, uses it through the proxy, and
 //! renews it with a new grant — when it expires (one token request for many
-//! callers), when asked (`POST …/refresh`) and in the background. A wrong
+//! callers), when asked (`POST …/refresh`), in the background, and after a
+//! 401 for a token it believed valid (JSON and pass-through proxy). A wrong
 //! client secret saves nothing, and no secret reaches an API answer.
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use connector_server::flows::RefresherSettings;
 use connector_test_support::harness::{
     CLIENT_SECRET, Host, Options, assert_no_secret_in_logs, captured_logs,
 };
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 const CONNECTOR: &str = "test-client-credentials";
@@ -251,4 +253,70 @@ async fn each_grant_has_its_own_route() {
         (stats.client_credentials_grants, stats.token_errors),
         (0, 0)
     );
+}
+
+/// The connection's access token, read from the store (tests only).
+async fn access_token(host: &Host, id: &str) -> String {
+    let at = connector_server::store::ConnectionRef {
+        account_id: "acct-1",
+        user_id: "user-1",
+        id,
+    };
+    let (_, secrets) = host
+        .connections
+        .get_with_secrets(at)
+        .await
+        .unwrap()
+        .unwrap();
+    secrets.access_token.unwrap().expose_secret().to_string()
+}
+
+/// Revokes `token` at the provider (RFC 7009), as the provider would on its
+/// own: the host does not know.
+async fn revoke_at_provider(host: &Host, token: &str) {
+    let response = host
+        .http
+        .post(format!("{}/oauth/revoke", host.api_url()))
+        .basic_auth("cc-client", Some(CLIENT_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_for_a_token_believed_valid_gets_a_new_grant_and_one_retry() {
+    let host = Host::start().await;
+    let (status, connection) = connect(&host, CONNECTOR).await;
+    assert_eq!(status, 200, "{connection}");
+    let id = connection["id"].as_str().unwrap().to_string();
+
+    // JSON proxy: 401 with the revoked token, a new grant, the GET again.
+    let old = access_token(&host, &id).await;
+    revoke_at_provider(&host, &old).await;
+    assert_eq!(proxy_me(&host, &id).await, (200, Some(200)));
+    assert_eq!(host.provider.stats().client_credentials_grants, 2);
+    assert_ne!(access_token(&host, &id).await, old);
+
+    // Pass-through proxy: the same.
+    revoke_at_provider(&host, &access_token(&host, &id).await).await;
+    let response = host
+        .http
+        .get(format!("{}{}", host.base, path(&id, "/proxy/api/v1/me")))
+        .bearer_auth(&host.service_key)
+        .header("connector-host-origin", host.api_url())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Ada Lovelace"), "{text}");
+    let stats = host.provider.stats();
+    assert_eq!(
+        (stats.client_credentials_grants, stats.refresh_grants),
+        (3, 0)
+    );
+    assert_no_secret_in_logs();
 }

@@ -24,6 +24,7 @@ use connector_sandbox::wit::http::{Credential, HttpError};
 use futures_util::StreamExt as _;
 
 use super::FlowError;
+use super::fresh::renews_by_grant;
 use super::proxy::{PROXY_TIMEOUT, ProxyFlow, Usable};
 use super::proxy_retry::RetryPolicy;
 use crate::registry::LoadedConnector;
@@ -117,7 +118,8 @@ impl ProxyFlow {
                 .send_passthrough(&connector, &connection, secrets.clone(), &attempt, None)
                 .await?;
         }
-        if response.status != 401 || !oauth || !connection.has_refresh_token {
+        let renewable = connection.has_refresh_token || renews_by_grant(&connector);
+        if response.status != 401 || !oauth || !renewable {
             return Ok(response);
         }
         tracing::info!(connection = %at.id, "the provider answered 401 through the pass-through proxy: refreshing");
