@@ -175,7 +175,10 @@ impl Runtime {
     /// Hook-call slots in use, and in all (`max_concurrent_calls`).
     pub fn slots(&self) -> (usize, usize) {
         let total = self.limits.max_concurrent_calls as usize;
-        (total.saturating_sub(self.permits.available_permits()), total)
+        (
+            total.saturating_sub(self.permits.available_permits()),
+            total,
+        )
     }
 
     /// The limits in force.

@@ -34,9 +34,7 @@ pub use ip::{NetworkPolicy, non_global_reason};
 pub use policy::ConnectorPolicy;
 pub use renewal::{Renewal, TokenRenewal};
 pub use resolver::{AddressBlocked, Resolver, StaticResolver, SystemResolver};
-pub use streamed::{
-    BoxError, ByteStream, HOP_BY_HOP_HEADERS, StreamedRequest, StreamedResponse,
-};
+pub use streamed::{BoxError, ByteStream, HOP_BY_HOP_HEADERS, StreamedRequest, StreamedResponse};
 
 use connector_scrub::Scrubber;
 use credentials::Injection;
