@@ -15,7 +15,6 @@ use connector_server::flows::RefresherSettings;
 use connector_test_support::harness::{
     CLIENT_SECRET, Host, Options, assert_no_secret_in_logs, captured_logs,
 };
-use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 const CONNECTOR: &str = "test-client-credentials";
@@ -255,36 +254,6 @@ async fn each_grant_has_its_own_route() {
     );
 }
 
-/// The connection's access token, read from the store (tests only).
-async fn access_token(host: &Host, id: &str) -> String {
-    let at = connector_server::store::ConnectionRef {
-        account_id: "acct-1",
-        user_id: "user-1",
-        id,
-    };
-    let (_, secrets) = host
-        .connections
-        .get_with_secrets(at)
-        .await
-        .unwrap()
-        .unwrap();
-    secrets.access_token.unwrap().expose_secret().to_string()
-}
-
-/// Revokes `token` at the provider (RFC 7009), as the provider would on its
-/// own: the host does not know.
-async fn revoke_at_provider(host: &Host, token: &str) {
-    let response = host
-        .http
-        .post(format!("{}/oauth/revoke", host.api_url()))
-        .basic_auth("cc-client", Some(CLIENT_SECRET))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_for_a_token_believed_valid_gets_a_new_grant_and_one_retry() {
     let host = Host::start().await;
@@ -293,14 +262,15 @@ async fn a_401_for_a_token_believed_valid_gets_a_new_grant_and_one_retry() {
     let id = connection["id"].as_str().unwrap().to_string();
 
     // JSON proxy: 401 with the revoked token, a new grant, the GET again.
-    let old = access_token(&host, &id).await;
-    revoke_at_provider(&host, &old).await;
+    let old = host.access_token(&id).await;
+    host.revoke_at_provider("cc-client", &old).await;
     assert_eq!(proxy_me(&host, &id).await, (200, Some(200)));
     assert_eq!(host.provider.stats().client_credentials_grants, 2);
-    assert_ne!(access_token(&host, &id).await, old);
+    assert_ne!(host.access_token(&id).await, old);
 
     // Pass-through proxy: the same.
-    revoke_at_provider(&host, &access_token(&host, &id).await).await;
+    host.revoke_at_provider("cc-client", &host.access_token(&id).await)
+        .await;
     let response = host
         .http
         .get(format!("{}{}", host.base, path(&id, "/proxy/api/v1/me")))

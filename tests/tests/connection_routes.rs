@@ -5,8 +5,11 @@
 //! the host believed valid, through the proxy and inside a hook. An
 //! in-process host and the local provider, both on 127.0.0.1.
 
-use connector_test_support::harness::{API_KEY, CLIENT_SECRET, Host, assert_no_secret_in_logs};
+use connector_test_support::harness::{API_KEY, Host, assert_no_secret_in_logs};
 use connector_test_support::oauth;
+
+/// The OAuth client of `local-regional` at the local provider.
+const REGIONAL: &str = "regional-public-client";
 use serde_json::{Value, json};
 
 fn path(id: &str, suffix: &str) -> String {
@@ -136,43 +139,12 @@ async fn test_runs_the_connectors_check_and_says_when_there_is_none() {
     assert_no_secret_in_logs();
 }
 
-/// The connection's current access token, as the test reads it from the store.
-async fn access_token(host: &Host, id: &str) -> String {
-    use secrecy::ExposeSecret as _;
-    let at = connector_server::store::ConnectionRef {
-        account_id: "acct-1",
-        user_id: "user-1",
-        id,
-    };
-    let (_, secrets) = host
-        .connections
-        .get_with_secrets(at)
-        .await
-        .unwrap()
-        .unwrap();
-    secrets.access_token.unwrap().expose_secret().to_string()
-}
-
-/// Revokes `token` at the provider (RFC 7009), as a provider would on its own
-/// (a password change, an admin, a token-reuse alarm): the host does not know.
-async fn revoke_at_provider(host: &Host, token: &str) {
-    let response = host
-        .http
-        .post(format!("{}/oauth/revoke", host.api_url()))
-        .basic_auth("regional-public-client", Some(CLIENT_SECRET))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_for_a_token_believed_valid_refreshes_once_and_retries_idempotent_requests() {
     let host = Host::start().await;
     let id = oauth::login(&host, "acct-1", "user-1").await;
-    let old = access_token(&host, &id).await;
-    revoke_at_provider(&host, &old).await;
+    let old = host.access_token(&id).await;
+    host.revoke_at_provider(REGIONAL, &old).await;
 
     // GET: 401 with the old token, one refresh, the same request again: 200.
     let me = json!({"method": "GET", "url": format!("{}/api/v1/me", host.api_url())});
@@ -194,10 +166,11 @@ async fn a_401_for_a_token_believed_valid_refreshes_once_and_retries_idempotent_
         [Some(401), Some(200)],
         "sent twice, the second with the new token"
     );
-    assert_ne!(access_token(&host, &id).await, old);
+    assert_ne!(host.access_token(&id).await, old);
 
     // Concurrent callers refused with the same token share one refresh.
-    revoke_at_provider(&host, &access_token(&host, &id).await).await;
+    host.revoke_at_provider(REGIONAL, &host.access_token(&id).await)
+        .await;
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..4 {
         let (http, url, key, body) = (
@@ -229,7 +202,7 @@ async fn a_401_for_a_token_believed_valid_refreshes_once_and_retries_idempotent_
     // A POST is not sent again: the caller gets the 401, the token is
     // refreshed for the next request. (A CRM on 127.0.0.1 that answers 401
     // to the token it saw first, and counts what it receives.)
-    let first_token = access_token(&host, &id).await;
+    let first_token = host.access_token(&id).await;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let log = seen.clone();
     let crm = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
@@ -285,8 +258,9 @@ async fn a_401_whose_refresh_token_is_refused_means_re_auth() {
         .unwrap();
     use secrecy::ExposeSecret as _;
     let refresh_token = secrets.refresh_token.unwrap().expose_secret().to_string();
-    revoke_at_provider(&host, &refresh_token).await;
-    revoke_at_provider(&host, &access_token(&host, &id).await).await;
+    host.revoke_at_provider(REGIONAL, &refresh_token).await;
+    host.revoke_at_provider(REGIONAL, &host.access_token(&id).await)
+        .await;
     let me = json!({"method": "GET", "url": format!("{}/api/v1/me", host.api_url())});
     let (status, error) = host.post(&path(&id, "/proxy"), me).await;
     assert_eq!(
@@ -313,8 +287,8 @@ async fn a_401_inside_a_hook_renews_the_token_once_and_the_hook_succeeds() {
     // The provider revokes the access token on its own: `auth-validation`
     // (GET /api/v1/me with the token injected) is answered 401, the host
     // refreshes once and sends the GET again: the hook sees the 200.
-    let old = access_token(&host, &id).await;
-    revoke_at_provider(&host, &old).await;
+    let old = host.access_token(&id).await;
+    host.revoke_at_provider(REGIONAL, &old).await;
     let before = host.audit.events().len();
     let (status, validation) = host.post(&path(&id, "/validate"), json!({})).await;
     assert_eq!(
@@ -324,12 +298,13 @@ async fn a_401_inside_a_hook_renews_the_token_once_and_the_hook_succeeds() {
     );
     assert_eq!(me_statuses(before), [Some(401), Some(200)]);
     assert_eq!(host.provider.stats().refresh_grants, 1);
-    assert_ne!(access_token(&host, &id).await, old);
+    assert_ne!(host.access_token(&id).await, old);
     let (_, view) = host.get(&path(&id, "")).await;
     assert_eq!(view["status"], "active", "{view}");
 
     // The same for `refresh-user-info`.
-    revoke_at_provider(&host, &access_token(&host, &id).await).await;
+    host.revoke_at_provider(REGIONAL, &host.access_token(&id).await)
+        .await;
     let before = host.audit.events().len();
     let (status, refreshed) = host.post(&path(&id, "/refresh-user-info"), json!({})).await;
     assert_eq!(status, 200, "{refreshed}");
@@ -351,8 +326,10 @@ async fn a_401_inside_a_hook_renews_the_token_once_and_the_hook_succeeds() {
         .unwrap()
         .unwrap();
     use secrecy::ExposeSecret as _;
-    revoke_at_provider(&host, secrets.refresh_token.unwrap().expose_secret()).await;
-    revoke_at_provider(&host, &access_token(&host, &id).await).await;
+    host.revoke_at_provider(REGIONAL, secrets.refresh_token.unwrap().expose_secret())
+        .await;
+    host.revoke_at_provider(REGIONAL, &host.access_token(&id).await)
+        .await;
     let before = host.audit.events().len();
     let (status, validation) = host.post(&path(&id, "/validate"), json!({})).await;
     assert_eq!(

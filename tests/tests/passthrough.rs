@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use connector_sandbox::capabilities::http::AuditOutcome;
 use connector_server::config::ApiLimits;
-use connector_test_support::harness::{API_KEY, CLIENT_SECRET, Host, Options};
+use connector_test_support::harness::{API_KEY, Host, Options};
 use connector_test_support::oauth;
 use futures_util::StreamExt as _;
 use serde_json::json;
@@ -327,16 +327,9 @@ async fn a_body_over_the_limit_is_refused_with_413_while_it_streams() {
 async fn a_401_to_a_bodyless_get_refreshes_the_token_once_and_sends_it_again() {
     let host = Host::start().await;
     let id = oauth::login(&host, "acct-1", "user-1").await;
-    let old = access_token(&host, &id).await;
-    let revoked = host
-        .http
-        .post(format!("{}/oauth/revoke", host.api_url()))
-        .basic_auth("regional-public-client", Some(CLIENT_SECRET))
-        .form(&[("token", old.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 200);
+    let old = host.access_token(&id).await;
+    host.revoke_at_provider("regional-public-client", &old)
+        .await;
 
     let before = host.audit.events().len();
     let response = host
@@ -359,23 +352,7 @@ async fn a_401_to_a_bodyless_get_refreshes_the_token_once_and_sends_it_again() {
         [Some(401), Some(200)],
         "sent twice, the second with the new token"
     );
-    assert_ne!(access_token(&host, &id).await, old);
-}
-
-async fn access_token(host: &Host, id: &str) -> String {
-    use secrecy::ExposeSecret as _;
-    let at = connector_server::store::ConnectionRef {
-        account_id: "acct-1",
-        user_id: "user-1",
-        id,
-    };
-    let (_, secrets) = host
-        .connections
-        .get_with_secrets(at)
-        .await
-        .unwrap()
-        .unwrap();
-    secrets.access_token.unwrap().expose_secret().to_string()
+    assert_ne!(host.access_token(&id).await, old);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

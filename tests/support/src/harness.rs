@@ -447,6 +447,38 @@ impl Host {
         secret.expose_secret().to_string()
     }
 
+    /// The access token of the connection `id` of `acct-1`/`user-1`, read
+    /// from the store as the host would decrypt it.
+    pub async fn access_token(&self, id: &str) -> String {
+        let at = connector_server::store::ConnectionRef {
+            account_id: "acct-1",
+            user_id: "user-1",
+            id,
+        };
+        let (_, secrets) = self
+            .connections
+            .get_with_secrets(at)
+            .await
+            .unwrap()
+            .unwrap();
+        secrets.access_token.unwrap().expose_secret().to_string()
+    }
+
+    /// Revokes `token` at the provider (RFC 7009) as `client_id`, as a
+    /// provider would on its own (a password change, an admin, a token-reuse
+    /// alarm): the host does not know.
+    pub async fn revoke_at_provider(&self, client_id: &str, token: &str) {
+        let response = self
+            .http
+            .post(format!("{}/oauth/revoke", self.api_url()))
+            .basic_auth(client_id, Some(CLIENT_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
     /// `POST` with the service key.
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send("POST", path, Some(&self.service_key), Some(body))
