@@ -24,7 +24,6 @@ use connector_sandbox::wit::http::{Credential, HttpError};
 use futures_util::StreamExt as _;
 
 use super::FlowError;
-use super::fresh::renews_by_grant;
 use super::proxy::{PROXY_TIMEOUT, ProxyFlow, Usable};
 use super::proxy_retry::RetryPolicy;
 use crate::registry::LoadedConnector;
@@ -118,18 +117,15 @@ impl ProxyFlow {
                 .send_passthrough(&connector, &connection, secrets.clone(), &attempt, None)
                 .await?;
         }
-        let renewable = connection.has_refresh_token || renews_by_grant(&connector);
-        if response.status != 401 || !oauth || !renewable {
+        if response.status != 401 || !oauth {
             return Ok(response);
         }
-        tracing::info!(connection = %at.id, "the provider answered 401 through the pass-through proxy: refreshing");
-        let refreshed = match self.fresh.refreshed_since(at, read_at).await {
-            Ok(connection) => connection,
-            Err(error @ FlowError::InvalidCredentials(_)) => return Err(error),
-            Err(error) => {
-                tracing::warn!(connection = %at.id, %error, "no refresh after a 401: the provider's answer is returned");
-                return Ok(response);
-            }
+        let route = "the pass-through proxy";
+        let Some(refreshed) = self
+            .refreshed_after_401(at, &connector, &connection, read_at, route)
+            .await?
+        else {
+            return Ok(response);
         };
         if !replayable {
             return Ok(response);

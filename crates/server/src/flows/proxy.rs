@@ -148,21 +148,14 @@ impl ProxyFlow {
         let response = self
             .send_retrying(&connector, &connection, secrets, method, request)
             .await?;
-        let renewable = connection.has_refresh_token || renews_by_grant(&connector);
-        if response.status != 401 || !oauth || !renewable {
+        if response.status != 401 || !oauth {
             return Ok(response);
         }
-        // The provider refused a token the host believed valid.
-        tracing::info!(connection = %at.id, "the provider answered 401 through the proxy: refreshing");
-        // Refreshed since the token was read, by this caller or another
-        // that saw the same refusal: one refresh for all of them.
-        let refreshed = match self.fresh.refreshed_since(at, read_at).await {
-            Ok(connection) => connection,
-            Err(error @ FlowError::InvalidCredentials(_)) => return Err(error),
-            Err(error) => {
-                tracing::warn!(connection = %at.id, %error, "no refresh after a 401: the provider's answer is returned");
-                return Ok(response);
-            }
+        let Some(refreshed) = self
+            .refreshed_after_401(at, &connector, &connection, read_at, "the proxy")
+            .await?
+        else {
+            return Ok(response);
         };
         let Some(request) = retry else {
             return Ok(response);
@@ -204,6 +197,35 @@ impl ProxyFlow {
             secrets,
             read_at,
         })
+    }
+
+    /// After the provider answered 401 to an OAuth connection's token the
+    /// host believed valid (read at `read_at`, through `route`): the
+    /// connection refreshed since then — by this caller or another that saw
+    /// the same refusal, one refresh for all of them — or `None` when it
+    /// cannot be renewed or the refresh failed for a passing reason (the
+    /// caller then returns the provider's answer). A refused refresh token is
+    /// `InvalidCredentials` (the connection now needs re-auth).
+    pub(super) async fn refreshed_after_401(
+        &self,
+        at: ConnectionRef<'_>,
+        connector: &crate::registry::LoadedConnector,
+        connection: &Connection,
+        read_at: i64,
+        route: &str,
+    ) -> Result<Option<Connection>, FlowError> {
+        if !connection.has_refresh_token && !renews_by_grant(connector) {
+            return Ok(None);
+        }
+        tracing::info!(connection = %at.id, "the provider answered 401 through {route}: refreshing");
+        match self.fresh.refreshed_since(at, read_at).await {
+            Ok(connection) => Ok(Some(connection)),
+            Err(error @ FlowError::InvalidCredentials(_)) => Err(error),
+            Err(error) => {
+                tracing::warn!(connection = %at.id, %error, "no refresh after a 401: the provider's answer is returned");
+                Ok(None)
+            }
+        }
     }
 
     /// [`ProxyFlow::send`], and for an idempotent request the bounded
