@@ -158,6 +158,30 @@ impl Injected {
     fn new(place: Injection, secrets: Vec<SecretString>) -> Self {
         Self { place, secrets }
     }
+
+    /// Puts the value into `headers` or `url`'s query; returns the scrubber
+    /// of the secrets it carries (for the response).
+    pub(crate) fn attach(
+        self,
+        headers: &mut reqwest::header::HeaderMap,
+        url: &mut url::Url,
+    ) -> Option<connector_scrub::Scrubber> {
+        let scrubber = connector_scrub::Scrubber::new(
+            self.secrets
+                .iter()
+                .map(|secret| secret.expose_secret().as_bytes()),
+        );
+        match self.place {
+            Injection::Header(name, value) => {
+                headers.insert(name, value);
+            }
+            Injection::Query(name, value) => {
+                url.query_pairs_mut()
+                    .append_pair(&name, value.expose_secret());
+            }
+        }
+        scrubber
+    }
 }
 
 /// The audit name of a credential kind (never a value).

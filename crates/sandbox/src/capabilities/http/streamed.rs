@@ -23,11 +23,10 @@ use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
 
 use super::audit::{AuditEvent, AuditOutcome};
-use super::credentials::{self, Injection};
+use super::credentials;
 use super::scrub_stream::StreamScrubber;
 use super::{HttpCapability, Outbound, error_kind, is_refusal, map_error, plain_http_refused};
 use crate::generated::connector::auth::http::{Credential, HttpError};
-use connector_scrub::Scrubber;
 
 /// An error of a streamed body.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -173,21 +172,7 @@ impl HttpCapability {
             .map(|secret| secret.expose_secret().len())
             .max()
             .unwrap_or(0);
-        let scrubber = Scrubber::new(
-            injected
-                .secrets
-                .iter()
-                .map(|secret| secret.expose_secret().as_bytes()),
-        );
-        match injected.place {
-            Injection::Header(name, value) => {
-                headers.insert(name, value);
-            }
-            Injection::Query(name, value) => {
-                url.query_pairs_mut()
-                    .append_pair(&name, value.expose_secret());
-            }
-        }
+        let scrubber = injected.attach(&mut headers, &mut url);
         let head = request.method == reqwest::Method::HEAD;
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         let timeout = remaining.min(Duration::from_millis(config.request_timeout_ms));

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
-use crate::generated::connector::auth::http::{Credential, SecretHeader};
+use crate::generated::connector::auth::http::{Credential, Method, SecretHeader};
 
 const TOKEN: &str = "tok-unit-very-secret";
 const SECRET: &str = "hs-unit-very-secret";
