@@ -55,7 +55,11 @@ async fn echo_server() -> (String, Seen) {
                 .iter()
                 .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("?")))
                 .collect();
-            log.lock().unwrap().push((path, headers));
+            // The path with its query: a key moved into the query shows.
+            let requested = uri
+                .path_and_query()
+                .map_or(path, |pq| pq.as_str().to_string());
+            log.lock().unwrap().push((requested, headers));
             let status = if ok { 200 } else { 401 };
             (
                 axum::http::StatusCode::from_u16(status).unwrap(),
@@ -402,7 +406,8 @@ async fn the_store_keeps_secret_fields_in_one_rotating_envelope() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_basic_auth_answer_that_moves_the_key_off_the_declared_placement_is_refused() {
+async fn a_basic_auth_answer_that_moves_the_key_off_the_declared_placement_is_refused_and_never_used()
+ {
     let host = Host::start().await;
     let (echo, seen) = echo_server().await;
     // The manifest declares `{"basic": "{apiKey}:{apiSecret}"}`; for these
@@ -445,6 +450,37 @@ async fn a_basic_auth_answer_that_moves_the_key_off_the_declared_placement_is_re
             ))
             .await;
         assert_eq!((status, list), (200, json!([])), "nothing was saved");
+    }
+
+    // The answer is a property of the connector version: once one login
+    // found it matching the declaration, `basic-auth` is not asked again. A
+    // tenant whose answer would move the key then logs in, and its key still
+    // goes only where the manifest declares (the host never uses the answer).
+    for tenant in ["acme", "move-key-to-query", "move-key-to-header"] {
+        let (status, connection) = host
+            .post(
+                &format!("/v1/connectors/{CONNECTOR}/api-key/login"),
+                json!({
+                    "accountId": "acct-1", "userId": format!("later-{tenant}"), "hostname": echo,
+                    "fields": {"apiKey": API_KEY, "apiSecret": API_SECRET, "tenantId": tenant},
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "{tenant}: {connection}");
+    }
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{API_KEY}:{API_SECRET}"))
+    );
+    for (path, headers) in seen.lock().unwrap().iter() {
+        assert!(!path.contains('?'), "the key went into a query: {path}");
+        assert!(
+            !headers.contains_key("x-leak"),
+            "{path}: the key went into a header"
+        );
+        if path == "/basic" {
+            assert_eq!(headers["authorization"], basic.as_str());
+        }
     }
     assert_no_secret_in_logs();
 }

@@ -14,7 +14,6 @@ use connector_sandbox::wit::hooks::ConnectionInfo;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::FlowError;
-use super::call_context::api_key_placement;
 use super::common::{Connectors, Notifier, identity_fields, merge};
 use crate::events::EventKind;
 use crate::registry::LoadedConnector;
@@ -180,7 +179,10 @@ impl ApiKeyFlow {
             account_id: Some(login.account_id.clone()),
             ..CallContext::default()
         };
-        let placement = api_key_placement(connector, &bare, info.clone()).await?;
+        let placement = self
+            .connectors
+            .api_key_placement(connector, &bare, info.clone())
+            .await?;
         let credentials = CallCredentials {
             api_key: Some(ApiKeyCredential {
                 key: key.clone(),

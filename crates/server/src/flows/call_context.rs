@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use connector_abi::hook::Hook;
-use connector_abi::manifest::{ApiKeyPlacementDecl, FormField, ManagedScope, Manifest};
-use connector_sandbox::capabilities::http::{ApiKeyCredential, ApiKeyPlacement, CallCredentials};
+use connector_abi::manifest::{FormField, ManagedScope};
+use connector_sandbox::capabilities::http::{ApiKeyCredential, CallCredentials};
 use connector_sandbox::runtime::CallContext;
-use connector_sandbox::wit::hooks::{self, ConnectionInfo};
+use connector_sandbox::wit::hooks::ConnectionInfo;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::FlowError;
+use super::common::Connectors;
 use crate::registry::LoadedConnector;
 use crate::store::{
     Connection, ConnectionSecrets, ConnectionStatus, ConnectionStore, ManagedStore,
@@ -22,14 +22,21 @@ use crate::store::{
 /// Builds the inputs of hooks that act on a stored connection.
 #[derive(Clone)]
 pub(crate) struct ConnectionCalls {
+    connectors: Connectors,
     connections: ConnectionStore,
     managed: ManagedStore,
 }
 
 impl ConnectionCalls {
-    /// Inputs read from `connections` and the admin-managed values in `managed`.
-    pub(crate) fn new(connections: ConnectionStore, managed: ManagedStore) -> Self {
+    /// Inputs read from `connections` and the admin-managed values in
+    /// `managed`; API-key placements checked through `connectors`.
+    pub(crate) fn new(
+        connectors: Connectors,
+        connections: ConnectionStore,
+        managed: ManagedStore,
+    ) -> Self {
         Self {
+            connectors,
             connections,
             managed,
         }
@@ -134,7 +141,10 @@ impl ConnectionCalls {
                 .iter()
                 .cloned()
                 .collect::<BTreeMap<_, _>>();
-            let placement = api_key_placement(connector, &bare, info).await?;
+            let placement = self
+                .connectors
+                .api_key_placement(connector, &bare, info)
+                .await?;
             let secret_fields = self.secret_fields(connector, connection).await?;
             credentials.api_key = Some(ApiKeyCredential {
                 key,
@@ -185,81 +195,4 @@ pub(crate) fn saved_info(connection: &Connection) -> ConnectionInfo {
         platform_user_id: connection.platform_user_id.clone(),
         additional_info: connection.additional_info.clone(),
     }
-}
-
-/// Where the host puts `connector`'s API key: see [`checked_placement`]
-/// (`basic-auth` is asked when the connector implements it).
-pub(crate) async fn api_key_placement(
-    connector: &LoadedConnector,
-    ctx: &CallContext,
-    info: ConnectionInfo,
-) -> Result<ApiKeyPlacement, FlowError> {
-    let answer = match connector.prepared.implements(Hook::BasicAuth) {
-        true => Some(connector.prepared.basic_auth(ctx, info).await.result?),
-        false => None,
-    };
-    checked_placement(&connector.info.manifest, answer).map_err(FlowError::Connector)
-}
-
-/// Where the host puts an API key: the manifest's `auth.apiKey.placement`.
-/// A connector that implements `basic-auth` (App Connect `getBasicAuth`) must
-/// answer exactly that declaration; any other answer is refused, so what a
-/// reviewer read in the manifest is what runs. The error says both.
-pub fn checked_placement(
-    manifest: &Manifest,
-    answer: Option<hooks::ApiKeyPlacement>,
-) -> Result<ApiKeyPlacement, String> {
-    let declared = manifest
-        .auth
-        .api_key
-        .as_ref()
-        .map(|block| &block.placement)
-        .ok_or_else(|| format!("connector `{}` has no API-key form", manifest.id))?;
-    if let Some(answer) = answer.map(declared_form)
-        && &answer != declared
-    {
-        return Err(format!(
-            "connector `{}` answered `basic-auth` with {}, but its manifest declares \
-             `auth.apiKey.placement` {}: refused (the key goes only where the manifest says)",
-            manifest.id,
-            bounded_description(&answer),
-            declared.describe()
-        ));
-    }
-    Ok(sandbox_form(declared))
-}
-
-/// A `basic-auth` answer in the manifest's terms.
-fn declared_form(placement: hooks::ApiKeyPlacement) -> ApiKeyPlacementDecl {
-    match placement {
-        hooks::ApiKeyPlacement::Basic(template) => ApiKeyPlacementDecl::Basic(template),
-        hooks::ApiKeyPlacement::Bearer => ApiKeyPlacementDecl::Bearer,
-        hooks::ApiKeyPlacement::Header(name) => ApiKeyPlacementDecl::Header(name),
-        hooks::ApiKeyPlacement::Query(name) => ApiKeyPlacementDecl::Query(name),
-    }
-}
-
-/// The sandbox's placement for a declaration.
-fn sandbox_form(declared: &ApiKeyPlacementDecl) -> ApiKeyPlacement {
-    match declared {
-        ApiKeyPlacementDecl::Basic(template) => ApiKeyPlacement::Basic(template.clone()),
-        ApiKeyPlacementDecl::Bearer => ApiKeyPlacement::Bearer,
-        ApiKeyPlacementDecl::Header(name) => ApiKeyPlacement::Header(name.clone()),
-        ApiKeyPlacementDecl::Query(name) => ApiKeyPlacement::Query(name.clone()),
-    }
-}
-
-/// A guest's answer described for an error message, cut to a bounded length.
-fn bounded_description(answer: &ApiKeyPlacementDecl) -> String {
-    const MAX: usize = 160;
-    let mut text = answer.describe();
-    if text.len() > MAX {
-        let mut cut = MAX;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
 }

@@ -17,12 +17,29 @@ use crate::store::{Connection, ConnectionRef, ConnectionStore, Identity};
 #[derive(Clone)]
 pub(crate) struct Connectors {
     registry: Arc<Registry>,
+    placements: Arc<super::placement::Placements>,
 }
 
 impl Connectors {
     /// Connectors of `registry`.
     pub(crate) fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+        Self {
+            registry,
+            placements: Arc::default(),
+        }
+    }
+
+    /// Where `connector` puts an API key (its `basic-auth` answer checked
+    /// once per version: [`super::placement`]).
+    pub(crate) async fn api_key_placement(
+        &self,
+        connector: &LoadedConnector,
+        ctx: &connector_sandbox::runtime::CallContext,
+        info: connector_sandbox::wit::hooks::ConnectionInfo,
+    ) -> Result<connector_sandbox::capabilities::http::ApiKeyPlacement, FlowError> {
+        self.placements
+            .api_key_placement(connector, ctx, info)
+            .await
     }
 
     /// The loaded connector `id`, if any.

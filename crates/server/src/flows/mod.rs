@@ -38,6 +38,7 @@ mod oauth_callback;
 mod oauth_client;
 mod oauth_start;
 mod passthrough;
+mod placement;
 mod proxy;
 mod proxy_retry;
 pub mod refresh;
@@ -51,7 +52,6 @@ mod validator;
 use std::sync::Arc;
 
 pub use api_key::ApiKeyLogin;
-pub use call_context::checked_placement;
 pub use client_credentials::ClientCredentialsLogin;
 pub use coordinator::{
     DEFAULT_LEASE_TTL_MS, DEFAULT_MAX_WAIT_MS, LeaseSettings, RefreshCoordinator, cooldown_secs,
@@ -67,6 +67,7 @@ pub use oauth_callback::{OAuthCallback, OAuthConnected};
 pub use oauth_client::DEFAULT_CLIENT_AUTH;
 pub use oauth_start::{OAuthStart, OAuthStarted};
 pub use passthrough::PassthroughRequest;
+pub use placement::checked_placement;
 pub use proxy::{ProxyRequest, ProxyResponse, RawCredentials};
 pub use refresher::{RefreshRun, RefresherSettings};
 pub use validation::ValidationResult;
@@ -153,7 +154,7 @@ impl Shared {
             token_refresh.clone(),
         );
         Self {
-            calls: call_context::ConnectionCalls::new(cs.clone(), managed.clone()),
+            calls: call_context::ConnectionCalls::new(c.clone(), cs.clone(), managed.clone()),
             connectors,
             connections,
             managed,
