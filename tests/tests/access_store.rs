@@ -57,6 +57,102 @@ async fn api_keys_are_hashed_scoped_and_revocable() {
     }
 }
 
+/// Polls `condition` every 20 ms until it holds, for at most 20 seconds.
+async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_kept_in_memory_hears_every_revocation() {
+    for backend in databases().await {
+        let (database, name) = (backend.database.clone(), backend.name);
+        let store =
+            ApiKeyStore::with_cache_ttl(database.clone(), std::time::Duration::from_secs(300));
+        let (record, secret) = store
+            .create("kept", Role::Service, &[unique("acct")])
+            .await
+            .unwrap();
+        let token = secret.expose_secret().to_string();
+        // The first lookup subscribes to change notices; on PostgreSQL the
+        // listening connection then has to come up before anything is kept.
+        assert!(store.authenticate(&token).await.unwrap().is_some());
+        eventually("the change feed is live", || async {
+            database.changes().is_live()
+        })
+        .await;
+        assert!(store.authenticate(&token).await.unwrap().is_some());
+
+        // Revoked behind the store's back (no notice): still answered from memory.
+        let revoke = "UPDATE api_keys SET revoked_at = 1 WHERE id = $1";
+        database
+            .execute_for_tests(revoke, &[&record.id])
+            .await
+            .unwrap();
+        assert!(
+            store.authenticate(&token).await.unwrap().is_some(),
+            "{name}: the key is kept in memory"
+        );
+        let restore = "UPDATE api_keys SET revoked_at = NULL WHERE id = $1";
+        database
+            .execute_for_tests(restore, &[&record.id])
+            .await
+            .unwrap();
+
+        if name == "postgres" {
+            // Revoked through another pool, as another replica would: the
+            // notice reaches this one long before its five minutes are up.
+            let replica = ApiKeyStore::new(Database::connect(&backend.url).await.unwrap());
+            assert!(replica.revoke(&record.id).await.unwrap());
+            eventually("the other replica's revocation is heard", || async {
+                store.authenticate(&token).await.unwrap().is_none()
+            })
+            .await;
+        } else {
+            // Revoked through this database: refused by the very next request.
+            assert!(store.revoke(&record.id).await.unwrap());
+            assert!(
+                store.authenticate(&token).await.unwrap().is_none(),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_revoked_behind_the_stores_back_is_refused_once_its_entry_expires() {
+    for backend in databases().await {
+        let (database, name) = (backend.database.clone(), backend.name);
+        let store =
+            ApiKeyStore::with_cache_ttl(database.clone(), std::time::Duration::from_secs(1));
+        let (record, secret) = store
+            .create("short", Role::Service, &[unique("acct")])
+            .await
+            .unwrap();
+        let token = secret.expose_secret().to_string();
+        assert!(store.authenticate(&token).await.unwrap().is_some());
+        let revoke = "UPDATE api_keys SET revoked_at = 1 WHERE id = $1";
+        database
+            .execute_for_tests(revoke, &[&record.id])
+            .await
+            .unwrap();
+        eventually(&format!("{name}: the entry expires"), || async {
+            store.authenticate(&token).await.unwrap().is_none()
+        })
+        .await;
+    }
+}
+
 async fn sqlx_text(database: &Database, id: &str) -> String {
     // The stored hash, read the way an attacker with the database would.
     database

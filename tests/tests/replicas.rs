@@ -1,14 +1,16 @@
 //! Several host processes on one database: concurrent proxy calls on an
 //! expired connection, split between two `connector-host serve` replicas,
 //! make exactly one token request; a replica SIGKILLed mid-refresh is taken
-//! over by the other within the callers' wait bound. On PostgreSQL when
+//! over by the other within the callers' wait bound; a key revoked from
+//! elsewhere is refused by both replicas, whose memory held it. On PostgreSQL when
 //! `CONNECTOR_HOST_TEST_POSTGRES_URL` is set (always in CI), else on one
 //! SQLite file shared by both processes.
 
 use std::path::Path;
+use std::time::Duration;
 
 use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
-use connector_server::store::Database;
+use connector_server::store::{ApiKeyStore, Database};
 use connector_test_support::databases::host_backend;
 use connector_test_support::harness::database_url;
 use connector_test_support::oauth::Dance;
@@ -228,4 +230,51 @@ async fn a_replica_killed_mid_refresh_is_taken_over_within_the_wait_bound() {
         Some(holder),
         "{backend}: the dead replica's lease was taken over"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_revoked_elsewhere_is_refused_by_every_replica() {
+    // On PostgreSQL the replicas keep a key in memory for five minutes: only
+    // the change notice can make them refuse it within the deadline below.
+    // A SQLite file carries no notices between processes: there a key is
+    // kept one second.
+    let backend = host_backend();
+    let ttl = if backend == "postgres" { 300 } else { 1 };
+    let cluster = Cluster::new(&format!("[api]\napi_key_cache_secs = {ttl}\n")).await;
+    let replicas = [cluster.serve(), cluster.serve()];
+    let whoami = |replica: &Server| {
+        let request = cluster
+            .http
+            .get(format!("{}/v1/whoami", replica.base))
+            .bearer_auth(&cluster.key);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // Each replica has read the key, and keeps it.
+    for replica in &replicas {
+        assert_eq!(whoami(replica).await, 200, "{backend}");
+        assert_eq!(whoami(replica).await, 200, "{backend}");
+    }
+
+    // Revoked by a third process on the same database (as `api-keys revoke` does).
+    let keys = ApiKeyStore::new(Database::connect(&cluster.database_url).await.unwrap());
+    let id = keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|key| key.name == "platform")
+        .expect("the cluster's key")
+        .id;
+    assert!(keys.revoke(&id).await.unwrap());
+
+    for (n, replica) in replicas.iter().enumerate() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while whoami(replica).await != 401 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{backend}: replica {n} still accepts the revoked key"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

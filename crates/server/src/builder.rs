@@ -184,7 +184,7 @@ impl ServerBuilder {
             connections.clone(),
             flows.clone(),
         )
-        .with_rates(&self.api);
+        .with_api_limits(&self.api);
         Ok(Server {
             registry,
             database,

@@ -40,6 +40,12 @@ pub struct ApiLimits {
     pub requests_per_second_per_key: u32,
     /// Requests one API key may make in a burst above its rate.
     pub burst_per_key: u32,
+    /// How long a live API key is kept in memory after it was read, in
+    /// seconds (0: every request reads the database). Revocation reaches
+    /// every replica's memory at once through change notices; this bounds
+    /// staleness when a notice is lost, and on SQLite when another process
+    /// (`connector-host api-keys revoke`) revokes.
+    pub api_key_cache_secs: u64,
 }
 
 impl Default for ApiLimits {
@@ -52,6 +58,7 @@ impl Default for ApiLimits {
             max_in_flight: 1024,
             requests_per_second_per_key: 200,
             burst_per_key: 400,
+            api_key_cache_secs: crate::store::DEFAULT_KEY_CACHE_TTL.as_secs(),
         }
     }
 }
@@ -59,7 +66,7 @@ impl Default for ApiLimits {
 impl ApiLimits {
     /// Checks the settings, naming the key of a bad value.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, u64, u64, u64); 7] = [
+        let checks: [(&str, u64, u64, u64); 8] = [
             (
                 "body_limit_bytes",
                 self.body_limit_bytes as u64,
@@ -87,6 +94,7 @@ impl ApiLimits {
                 1_000_000,
             ),
             ("burst_per_key", self.burst_per_key.into(), 1, 1_000_000),
+            ("api_key_cache_secs", self.api_key_cache_secs, 0, 300),
         ];
         for (key, value, min, max) in checks {
             if !(min..=max).contains(&value) {

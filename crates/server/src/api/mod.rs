@@ -66,9 +66,14 @@ impl AppState {
         }
     }
 
-    /// The per-key rates of these limits instead of the defaults.
-    pub fn with_rates(mut self, limits: &limits::ApiLimits) -> Self {
+    /// The per-key rates and the key cache lifetime of these limits instead
+    /// of the defaults.
+    pub fn with_api_limits(mut self, limits: &limits::ApiLimits) -> Self {
         self.rates = limits::KeyRates::new(limits);
+        self.api_keys = ApiKeyStore::with_cache_ttl(
+            self.database.clone(),
+            std::time::Duration::from_secs(limits.api_key_cache_secs),
+        );
         self
     }
 }

@@ -1,6 +1,7 @@
 //! API keys of the HTTP API: created with a role and an account scope, shown
 //! once, stored as SHA-256 (keys are 256 random bits, so a plain hash is
-//! enough), checked on every request, revoked at once.
+//! enough), checked on every request, revoked at once. Live keys are kept in
+//! memory for a few seconds with push invalidation ([`super::key_cache`]).
 
 use base64::Engine as _;
 use rand::RngCore as _;
@@ -9,6 +10,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::changes::Change;
+use super::key_cache::KeyCache;
 use super::{Database, unix_seconds};
 use crate::access::{ALL_ACCOUNTS, AccountScope, Principal, Role};
 
@@ -62,16 +68,29 @@ fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// How long a live key is kept in memory by default (`[api] api_key_cache_secs`).
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5);
+
 /// The API keys in the database.
 #[derive(Clone)]
 pub struct ApiKeyStore {
     database: Database,
+    cache: Arc<KeyCache>,
 }
 
 impl ApiKeyStore {
-    /// The keys of `database`.
+    /// The keys of `database`, live ones kept for [`DEFAULT_CACHE_TTL`].
     pub fn new(database: Database) -> Self {
-        Self { database }
+        Self::with_cache_ttl(database, DEFAULT_CACHE_TTL)
+    }
+
+    /// The keys of `database`, live ones kept in memory for at most `ttl`
+    /// (zero: every request reads the database).
+    pub fn with_cache_ttl(database: Database, ttl: Duration) -> Self {
+        Self {
+            database,
+            cache: Arc::new(KeyCache::new(ttl)),
+        }
     }
 
     /// Creates a key; returns it with its secret, which is not stored and
@@ -200,7 +219,11 @@ impl ApiKeyStore {
                 .bind(unix_seconds())
                 .execute(&self.database.pool)
                 .await?;
-        Ok(done.rows_affected() == 1)
+        let revoked = done.rows_affected() == 1;
+        if revoked {
+            self.database.publish(Change::ApiKey(id.to_string())).await;
+        }
+        Ok(revoked)
     }
 
     /// The caller a presented key stands for; `None` for an unknown or revoked
@@ -209,10 +232,26 @@ impl ApiKeyStore {
         if !token.starts_with(KEY_PREFIX) || token.len() > 200 {
             return Ok(None);
         }
+        let hash = hash(token);
+        let feed = self.database.changes();
+        let ticket = match self.cache.lookup(feed, &hash) {
+            Ok(principal) => return Ok(Some(principal)),
+            Err(ticket) => ticket,
+        };
+        let principal = self.read(&hash).await?;
+        if let Some(principal) = &principal {
+            self.cache.remember(feed, ticket, &hash, principal);
+        }
+        Ok(principal)
+    }
+
+    /// The live key whose secret hashes to `hash`, from the database
+    /// (index: the unique `secret_hash`).
+    async fn read(&self, hash: &str) -> Result<Option<Principal>, ApiKeyError> {
         let row = sqlx::query(
             "SELECT id, name, role, accounts, raw_tokens FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
         )
-        .bind(hash(token))
+        .bind(hash)
         .fetch_optional(&self.database.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };

@@ -6,8 +6,10 @@
 mod admin_audit;
 mod api_keys;
 mod audit;
+pub mod changes;
 mod connections;
 pub mod crypto;
+mod key_cache;
 mod leases;
 mod managed;
 mod oauth_states;
@@ -24,7 +26,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, Row};
 
 pub use admin_audit::{AdminAudit, AdminChange, AdminEvent};
-pub use api_keys::{ApiKeyError, ApiKeyRecord, ApiKeyStore, KEY_PREFIX};
+pub use api_keys::{
+    ApiKeyError, ApiKeyRecord, ApiKeyStore, DEFAULT_CACHE_TTL as DEFAULT_KEY_CACHE_TTL, KEY_PREFIX,
+};
 pub use audit::AuditWriter;
 pub use connections::{
     Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore,
@@ -120,6 +124,8 @@ pub fn expiry_after(expires_in: u64) -> i64 {
 #[derive(Clone, Debug)]
 pub struct Database {
     pub(crate) pool: AnyPool,
+    /// Change notices for the caches over this database.
+    changes: std::sync::Arc<changes::ChangeFeed>,
 }
 
 impl Database {
@@ -132,6 +138,16 @@ impl Database {
     pub async fn ping(&self, within: std::time::Duration) -> bool {
         let query = sqlx::query("SELECT 1").execute(&self.pool);
         matches!(tokio::time::timeout(within, query).await, Ok(Ok(_)))
+    }
+
+    /// The change notices of this database (see [`changes`]).
+    pub fn changes(&self) -> &changes::ChangeFeed {
+        &self.changes
+    }
+
+    /// Publishes a change to every cache of every replica.
+    pub(crate) async fn publish(&self, change: changes::Change) {
+        self.changes.publish(&self.pool, change).await;
     }
 
     /// Closes the pool: every later query fails (shutdown; tests that take
@@ -203,7 +219,14 @@ impl Database {
         if postgres {
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
         }
-        Ok(Self { pool })
+        let changes = match postgres {
+            true => changes::ChangeFeed::postgres(url),
+            false => changes::ChangeFeed::in_process(),
+        };
+        Ok(Self {
+            pool,
+            changes: std::sync::Arc::new(changes),
+        })
     }
 
     /// Records that a connector version was loaded.
