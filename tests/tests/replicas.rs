@@ -242,6 +242,42 @@ async fn a_key_revoked_elsewhere_is_refused_by_every_replica() {
     let ttl = if backend == "postgres" { 300 } else { 1 };
     let cluster = Cluster::new(&format!("[api]\napi_key_cache_secs = {ttl}\n")).await;
     let replicas = [cluster.serve(), cluster.serve()];
+    let operator = create_api_key(
+        Path::new(BIN),
+        &cluster.database_url,
+        "ops",
+        "operator",
+        &[],
+        &[],
+    )
+    .secret;
+    // Each replica listens for change notices before it keeps any key.
+    for (n, replica) in replicas.iter().enumerate() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let metrics = cluster
+                .http
+                .get(format!("{}/metrics", replica.base))
+                .bearer_auth(&operator)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics
+                .lines()
+                .any(|l| l == "connector_host_change_notices_live 1")
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{backend}: replica {n} never listened: {metrics}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let whoami = |replica: &Server| {
         let request = cluster
             .http

@@ -117,6 +117,17 @@ async fn metrics_move_with_a_login_and_answers_carry_a_request_id() {
         after.contains("connector_host_db_pool_connections{state=\"idle\"}"),
         "{after}"
     );
+    // Change notices: always heard on SQLite; on PostgreSQL once the
+    // listening connection is up.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, now) = scrape(&host, Some(&operator)).await;
+        if sample(&now, "connector_host_change_notices_live", &[]) == 1.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{now}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // The log lines written while the login was handled name its id.
     let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();

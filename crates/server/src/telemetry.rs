@@ -29,6 +29,10 @@ pub const SLOTS_IN_USE: &str = "connector_host_call_slots_in_use";
 pub const SLOTS: &str = "connector_host_call_slots";
 /// Database pool connections by state (`idle`, `in_use`), at scrape time.
 pub const DB_POOL: &str = "connector_host_db_pool_connections";
+/// 1 while this process hears the change notices of every replica (always on
+/// SQLite); 0 while its PostgreSQL listening connection is down, when cached
+/// API keys are not used. At scrape time.
+pub const CHANGE_NOTICES_LIVE: &str = "connector_host_change_notices_live";
 
 /// Latency buckets, in seconds: 1 ms to 30 s.
 const BUCKETS: [f64; 14] = [
@@ -72,6 +76,10 @@ fn describe() {
     metrics::describe_gauge!(SLOTS_IN_USE, "Hook-call slots in use");
     metrics::describe_gauge!(SLOTS, "Hook-call slots in all");
     metrics::describe_gauge!(DB_POOL, "Database pool connections by state");
+    metrics::describe_gauge!(
+        CHANGE_NOTICES_LIVE,
+        "1 while change notices from every replica are heard"
+    );
     metrics::describe_counter!(
         sandbox::HOOK_CALLS,
         "Hook calls by connector, hook and outcome"

@@ -70,6 +70,7 @@ impl AppState {
     /// of the defaults.
     pub fn with_api_limits(mut self, limits: &limits::ApiLimits) -> Self {
         self.rates = limits::KeyRates::new(limits);
+        self.database.changes().start();
         self.api_keys = ApiKeyStore::with_cache_ttl(
             self.database.clone(),
             std::time::Duration::from_secs(limits.api_key_cache_secs),

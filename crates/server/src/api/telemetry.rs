@@ -13,7 +13,9 @@ use tracing::Instrument as _;
 
 use super::{ApiError, AppState, Caller};
 use crate::access::Role;
-use crate::telemetry::{DB_POOL, HTTP_REQUESTS, HTTP_SECONDS, SLOTS, SLOTS_IN_USE, prometheus};
+use crate::telemetry::{
+    CHANGE_NOTICES_LIVE, DB_POOL, HTTP_REQUESTS, HTTP_SECONDS, SLOTS, SLOTS_IN_USE, prometheus,
+};
 
 /// The request id header, read from the request when the caller sent a
 /// usable one, else made here, and always sent back.
@@ -87,6 +89,8 @@ pub(super) async fn metrics_text(
     let (idle, size) = state.database.pool_use();
     metrics::gauge!(DB_POOL, "state" => "idle").set(idle as f64);
     metrics::gauge!(DB_POOL, "state" => "in_use").set(size.saturating_sub(idle) as f64);
+    let live = state.database.changes().is_live();
+    metrics::gauge!(CHANGE_NOTICES_LIVE).set(if live { 1.0 } else { 0.0 });
     Ok((
         [(
             CONTENT_TYPE,

@@ -144,6 +144,13 @@ impl ChangeFeed {
         &self.sender
     }
 
+    /// Starts listening now (PostgreSQL, inside a tokio runtime), rather
+    /// than at the first subscription, so the feed is live before the first
+    /// request needs it.
+    pub fn start(&self) {
+        self.start_listener();
+    }
+
     fn start_listener(&self) {
         let Some(url) = &self.postgres_url else {
             return;
