@@ -6,11 +6,13 @@
 mod admin_audit;
 mod api_keys;
 mod audit;
+mod components;
 mod connections;
 pub mod crypto;
 mod leases;
 mod managed;
 mod oauth_states;
+mod replicas;
 pub mod retention;
 #[cfg(feature = "test-support")]
 mod testing;
@@ -26,6 +28,10 @@ use sqlx::{AnyPool, Row};
 pub use admin_audit::{AdminAudit, AdminChange, AdminEvent};
 pub use api_keys::{ApiKeyError, ApiKeyRecord, ApiKeyStore, KEY_PREFIX};
 pub use audit::AuditWriter;
+pub use components::{
+    CHANNEL as COMPONENTS_CHANNEL, ComponentStore, ComponentStoreError, LiveComponent,
+    NewComponent, Published, PublishedVersion,
+};
 pub use connections::{
     Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore,
     ConnectionStoreError, Identity, NewConnection, RefreshState, RotationReport,
@@ -36,6 +42,7 @@ pub use managed::{
     ManagedOAuthApp, ManagedStore, ManagedStoreError, OAuthAppValues, PENDING_LIFETIME_SECS, Slot,
 };
 pub use oauth_states::{OAuthStateStore, PendingAuthorization, STATE_LIFETIME_SECS, StateError};
+pub use replicas::{ReplicaStatus, ServedConnector};
 pub use tls::PlaintextRemote;
 
 use crate::registry::inspect::ComponentInfo;
@@ -132,6 +139,20 @@ impl Database {
     pub async fn ping(&self, within: std::time::Duration) -> bool {
         let query = sqlx::query("SELECT 1").execute(&self.pool);
         matches!(tokio::time::timeout(within, query).await, Ok(Ok(_)))
+    }
+
+    /// Whether this is a PostgreSQL database (else a SQLite file).
+    pub fn is_postgres(&self) -> bool {
+        matches!(
+            self.pool.connect_options().database_url.scheme(),
+            "postgres" | "postgresql"
+        )
+    }
+
+    /// The URL the pool connects with (to open a listener on the same
+    /// database).
+    pub fn url(&self) -> String {
+        self.pool.connect_options().database_url.to_string()
     }
 
     /// Closes the pool: every later query fails (shutdown; tests that take
