@@ -290,3 +290,61 @@ async fn required_signatures_refuse_unsigned_foreign_and_misapplied_ones() {
     let (_, listed) = site.get(&host, "/v1/components/test-versioned").await;
     assert_eq!(listed[0]["signer"], "release");
 }
+
+/// `versioned_v1` or `_v2` as a component to store (as the publish route
+/// would after its checks).
+fn new_component(guest: &str) -> connector_server::store::NewComponent {
+    let bytes = connector_test_support::guest_bytes(guest);
+    let info = connector_server::registry::inspect::inspect(&bytes).unwrap();
+    connector_server::store::NewComponent {
+        connector_id: info.manifest.id.clone(),
+        version: info.manifest.version.clone(),
+        sha256: info.sha256.clone(),
+        manifest: serde_json::to_string(&info.manifest).unwrap(),
+        bytes,
+        publisher: "test".into(),
+        signer: None,
+        signature: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_in_flight_keeps_the_published_version_it_started_with() {
+    use connector_server::registry::{CompileCache, Registry};
+    use connector_server::store::{ComponentStore, Database};
+    let work = tempfile::tempdir().unwrap();
+    let database =
+        Database::connect(&connector_test_support::harness::database_url(work.path()).await)
+            .await
+            .unwrap();
+    let store = ComponentStore::new(database);
+    let plugins = tempfile::tempdir().unwrap();
+    let registry = Registry::new(
+        connector_test_support::test_runtime(),
+        plugins.path(),
+        CompileCache::disabled(),
+        Default::default(),
+    );
+    store.publish(&new_component("versioned_v1")).await.unwrap();
+    let summary = registry.reconcile_published(&store).await.unwrap();
+    assert_eq!(summary.loaded, ["test-versioned@1.0.0"]);
+    let started_on = registry.get(VERSIONED).unwrap();
+
+    store.publish(&new_component("versioned_v2")).await.unwrap();
+    registry.reconcile_published(&store).await.unwrap();
+    let now = registry.get(VERSIONED).unwrap();
+    assert_eq!(now.info.manifest.version, "2.0.0");
+    assert_eq!(now.source, connector_server::registry::Source::Published);
+    // The call that started on 1.0.0 runs on 1.0.0 (the guest names its
+    // version as the user's name).
+    let user = started_on
+        .prepared
+        .user_info(
+            &connector_sandbox::runtime::CallContext::default(),
+            connector_test_support::connection(),
+        )
+        .await
+        .result
+        .unwrap();
+    assert_eq!(user.name, "1.0.0");
+}
