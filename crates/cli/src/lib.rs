@@ -75,10 +75,14 @@ fn init_logging(format: LogFormat) {
 enum Command {
     /// Serve the HTTP API with the connectors of a plugins folder, hot-reloading it.
     Serve(cli::serve::ServeArgs),
-    /// Print what a connector file is and may do, without running it.
+    /// Print what a connector file is and may do, without running it (with
+    /// its digest, and the signer of FILE.wasm.sig when there is one).
     Inspect {
         /// The `.wasm` file.
         file: PathBuf,
+        /// Its detached signature [default: FILE.wasm.sig when it exists].
+        #[arg(long)]
+        signature: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -107,6 +111,15 @@ enum Command {
     Call(connector_authoring::authoring::cli::CallArgs),
     /// List a connector's recent outbound requests from the audit log.
     Audit(cli::audit::AuditArgs),
+    /// Publish a component to a running host's database: every replica serves it.
+    Publish(cli::publish::PublishArgs),
+    /// Published components: list versions, pin, unpin, roll back, retire; replica status.
+    #[command(subcommand)]
+    Components(cli::publish::ComponentsCommand),
+    /// Generate an Ed25519 key for signing components.
+    SigningKey(cli::sign::SigningKeyArgs),
+    /// Sign a component: writes FILE.wasm.sig next to it.
+    Sign(cli::sign::SignArgs),
 }
 
 /// Runs the `connector-host` command line: parses the arguments, runs the
@@ -124,7 +137,11 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => cli::serve::run(args, plaintext)
                 .await
                 .map(|()| ExitCode::SUCCESS),
-            Command::Inspect { file, json } => cli::inspect::inspect_file(&file, json),
+            Command::Inspect {
+                file,
+                signature,
+                json,
+            } => cli::inspect::inspect_file(&file, signature.as_deref(), json),
             Command::Check { file } => cli::inspect::check_file(&file).await,
             Command::Keys(command) => cli::keys::run(command, plaintext).await,
             Command::ApiKeys(command) => cli::api_keys::run(command, plaintext).await,
@@ -134,6 +151,10 @@ pub fn main() -> ExitCode {
             Command::Oauth2(args) => args.run().await,
             Command::Call(args) => args.run().await,
             Command::Audit(args) => cli::audit::run(args, plaintext).await,
+            Command::Publish(args) => cli::publish::publish(args).await,
+            Command::Components(command) => cli::publish::components(command).await,
+            Command::SigningKey(args) => cli::sign::signing_key(args),
+            Command::Sign(args) => cli::sign::sign_file(args),
         }
     });
     match result {

@@ -17,9 +17,9 @@ use crate::api::{AppState, router_with};
 use crate::config::ConnectorSettings;
 use crate::events::{Events, WebhookConfig};
 use crate::flows::Flows;
-use crate::registry::{CompileCache, Registry, SyncSummary};
+use crate::registry::{CompileCache, PublishingSettings, Registry, SyncSummary};
 use crate::store::crypto::Keyring;
-use crate::store::{ConnectionStore, Database, OAuthStateStore};
+use crate::store::{ComponentStore, ConnectionStore, Database, OAuthStateStore};
 
 /// What went wrong while wiring a host.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,12 @@ pub enum BuildError {
     /// The webhook settings are unusable (e.g. an unreadable signing secret).
     #[error("webhooks: {0}")]
     Events(#[from] crate::events::EventsError),
+    /// The `[publishing]` settings are unusable (e.g. a bad trusted key).
+    #[error("{0}")]
+    Publishing(String),
+    /// The published components could not be read at start.
+    #[error("cannot read the published components: {0}")]
+    Published(sqlx::Error),
     /// A one-time data upgrade ([`crate::store::upgrades`]) could not run.
     #[error("data upgrade `{0}` failed: {1}")]
     Upgrade(&'static str, String),
@@ -53,6 +59,7 @@ pub struct ServerBuilder {
     leases: Option<crate::flows::LeaseSettings>,
     record_versions: bool,
     api: ApiLimits,
+    publishing: PublishingSettings,
 }
 
 impl ServerBuilder {
@@ -73,6 +80,7 @@ impl ServerBuilder {
             leases: None,
             record_versions: true,
             api: ApiLimits::default(),
+            publishing: PublishingSettings::default(),
         }
     }
 
@@ -144,6 +152,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Signatures and reconciliation of published components (`[publishing]`).
+    pub fn publishing(mut self, settings: PublishingSettings) -> Self {
+        self.publishing = settings;
+        self
+    }
+
     /// Wires everything over `database` and loads the plugins folder once.
     pub async fn build(
         self,
@@ -159,12 +173,18 @@ impl ServerBuilder {
         .map_err(BuildError::Outbound)?;
         let runtime =
             Arc::new(Runtime::with_outbound(self.limits, outbound).map_err(BuildError::Runtime)?);
-        let mut registry = Registry::new(runtime, &self.plugins_dir, self.cache, self.connectors);
+        let mut registry = Registry::new(runtime, &self.plugins_dir, self.cache, self.connectors)
+            .with_publishing(self.publishing)
+            .map_err(BuildError::Publishing)?;
         if self.record_versions {
             registry = registry.with_database(database.clone());
         }
         let registry = Arc::new(registry);
         let initial_load = registry.sync().await;
+        registry
+            .reconcile_published(&ComponentStore::new(database.clone()))
+            .await
+            .map_err(BuildError::Published)?;
 
         let connections = ConnectionStore::new(database.clone(), keyring.clone());
         run_data_upgrades(&database, &connections, &keyring).await?;
@@ -273,5 +293,11 @@ impl Server {
     /// The HTTP API over this host.
     pub fn router(&self) -> axum::Router {
         router_with(self.state.clone(), &self.api)
+    }
+
+    /// Follows the published components (notifications, reconciliation)
+    /// and reports this replica's status; abort the task to stop.
+    pub fn start_distribution(&self) -> tokio::task::JoinHandle<()> {
+        crate::registry::distribution::start(self.registry.clone(), self.database.clone())
     }
 }

@@ -56,6 +56,12 @@
 //! max_in_flight = 1024                 # 503 (Retry-After) above
 //! requests_per_second_per_key = 200    # 429 (Retry-After) above, per API key
 //! burst_per_key = 400
+//!
+//! [publishing]                         # components published to the database
+//! require_signatures = false           # true: only components signed by a trusted key
+//! trusted_keys = { release = "BASE64 Ed25519 public key" }
+//! reconcile_interval_secs = 10         # fallback for a missed notification
+//! replica_id = "eu-1a"                 # default: host name and process id
 //! ```
 //!
 //! `[webhooks]` ([`WebhookConfig`]) is absent by default: no events are sent.
@@ -129,6 +135,9 @@ pub struct HostConfig {
     /// The background validation of connections without a token expiry
     /// (`[validation]`).
     pub validation: crate::flows::ValidationSettings,
+    /// Published components: signatures, reconciliation, this replica's
+    /// name (`[publishing]`).
+    pub publishing: crate::registry::PublishingSettings,
 }
 
 /// Operator settings for one connector.
@@ -250,6 +259,7 @@ impl HostConfig {
         self.api.validate().map_err(anyhow::Error::msg)?;
         self.refresh.validate().map_err(anyhow::Error::msg)?;
         self.validation.validate().map_err(anyhow::Error::msg)?;
+        self.publishing.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }

@@ -7,7 +7,9 @@ pub mod dev_demo;
 pub mod dev_provider;
 pub mod inspect;
 pub mod keys;
+pub mod publish;
 pub mod serve;
+pub mod sign;
 
 /// Ctrl-C or SIGTERM (what service managers send) stops accepting requests and
 /// lets requests in flight finish.

@@ -118,6 +118,7 @@ pub async fn run(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<
         .webhooks(file_config.webhooks.clone())
         .api_limits(file_config.api.clone())
         .refresh_leases(file_config.refresh.clone())
+        .publishing(file_config.publishing.clone())
         .build(database, Arc::new(keyring))
         .await?;
     let registry = &server.registry;
@@ -128,6 +129,7 @@ pub async fn run(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<
         "initial load done"
     );
     let _watch = registry.watch();
+    let _distribution = Aborting(server.start_distribution());
     let _delivery = Aborting(server.events.start_delivery());
     let _pruning = Aborting(connector_server::store::retention::start(
         server.database.clone(),

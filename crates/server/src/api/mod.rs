@@ -11,6 +11,7 @@ use serde::Serialize;
 
 mod admin;
 mod auth;
+mod components;
 pub mod dto;
 mod flows;
 pub mod limits;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub admin_audit: AdminAudit,
     /// Each API key's request rate.
     pub rates: limits::KeyRates,
+    /// Published components.
+    pub components: crate::store::ComponentStore,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             api_keys: ApiKeyStore::new(database.clone()),
             admin_audit: AdminAudit::new(database.clone()),
             rates: limits::KeyRates::new(&limits::ApiLimits::default()),
+            components: crate::store::ComponentStore::new(database.clone()),
             registry,
             database,
             connections,
@@ -121,6 +125,7 @@ fn limited_routes(state: AppState, limits: &limits::ApiLimits) -> Router {
         )
         .merge(flows::routes())
         .merge(admin::routes())
+        .merge(components::routes())
         .with_state(state.clone());
     // Streamed both ways: its own body limit, enforced while streaming.
     let streamed = passthrough::routes(limits.proxy_body_limit_bytes).with_state(state);
@@ -348,6 +353,8 @@ struct ConnectorSummary {
     sha256: String,
     auth_type: connector_abi::manifest::AuthKind,
     file: String,
+    /// The plugins folder or the database (a published version).
+    source: crate::registry::Source,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -373,6 +380,7 @@ async fn list_connectors(_: Caller, State(state): State<AppState>) -> Json<Conne
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            source: c.source,
         })
         .collect();
     Json(ConnectorList {

@@ -44,11 +44,19 @@ use utoipa::OpenApi;
         super::admin::put_user_fields,
         super::admin::account_admin_audit,
         super::admin::all_admin_audit,
+        super::components::publish,
+        super::components::versions,
+        super::components::pin,
+        super::components::unpin,
+        super::components::rollback,
+        super::components::retire,
+        super::components::replicas,
     ),
     tags(
         (name = "access", description = "The caller's API key"),
         (name = "admin", description = "Admin-managed credentials of an account, and the admin audit"),
         (name = "connectors", description = "Loaded connectors, their versions and outbound audit"),
+        (name = "components", description = "Components published to the database, their versions, and what each replica serves"),
         (name = "connections", description = "Connections (status only, never secrets)"),
         (name = "flows", description = "Login, logout, validation")
     )

@@ -23,6 +23,30 @@ pub struct LoadedConnector {
     pub file: PathBuf,
     /// True when compiled code came from the on-disk cache.
     pub from_cache: bool,
+    /// Where it came from: the plugins folder or the database.
+    pub source: Source,
+    /// Unix seconds of the load (since when this replica serves it).
+    pub loaded_at: i64,
+}
+
+/// Where a loaded connector came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Source {
+    /// A file of this replica's plugins folder.
+    Folder,
+    /// A version published to the database (`connector-host publish`).
+    Published,
+}
+
+impl Source {
+    /// `folder` or `published`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Folder => "folder",
+            Source::Published => "published",
+        }
+    }
 }
 
 impl LoadedConnector {
@@ -128,6 +152,8 @@ pub async fn load(
         prepared,
         file,
         from_cache,
+        source: Source::Folder,
+        loaded_at: crate::store::unix_seconds(),
     })
 }
 

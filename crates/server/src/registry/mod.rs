@@ -5,13 +5,20 @@
 //! keeps the version it started with even if the file is replaced meanwhile. A
 //! file that fails to load is logged and remembered; the version previously
 //! loaded from that file keeps serving.
+//!
+//! Two layers make the snapshot: the folder's connectors and the versions
+//! published to the database ([`published`]); a published live version wins
+//! over a folder file with the same connector id.
 
 mod cache;
+pub mod distribution;
 mod folder;
 pub mod inspect;
 mod loader;
 mod placements;
+pub mod published;
 mod report;
+pub mod signature;
 mod watcher;
 
 use std::collections::BTreeMap;
@@ -22,8 +29,9 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 pub use cache::CompileCache;
-pub use loader::{LoadError, LoadedConnector, load, load_file};
+pub use loader::{LoadError, LoadedConnector, Source, load, load_file};
 pub use placements::{CredentialPlacement, credential_placements};
+pub use published::{PublishingSettings, ReconcileSummary};
 pub use report::{AuthPage, InspectReport};
 pub use watcher::WatchHandle;
 
@@ -70,7 +78,18 @@ pub struct Registry {
     dir: PathBuf,
     config: BTreeMap<String, ConnectorSettings>,
     database: Option<Database>,
+    /// What readers see: the folder layer under the published layer.
     snapshot: ArcSwap<Snapshot>,
+    /// The connectors of the plugins folder (and its files' errors).
+    folder: ArcSwap<Snapshot>,
+    /// The live published versions (and why one could not load).
+    published: ArcSwap<Snapshot>,
+    /// Serialises rebuilding `snapshot` from the two layers.
+    composing: std::sync::Mutex<()>,
+    /// Serialises reconciliations with the database.
+    reconciling: tokio::sync::Mutex<()>,
+    publishing: PublishingSettings,
+    trusted: signature::TrustedKeys,
     files: tokio::sync::Mutex<BTreeMap<PathBuf, FileRecord>>,
 }
 
@@ -89,6 +108,12 @@ impl Registry {
             config,
             database: None,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            folder: ArcSwap::from_pointee(Snapshot::default()),
+            published: ArcSwap::from_pointee(Snapshot::default()),
+            composing: std::sync::Mutex::new(()),
+            reconciling: tokio::sync::Mutex::new(()),
+            publishing: PublishingSettings::default(),
+            trusted: Default::default(),
             files: Default::default(),
         }
     }
@@ -124,7 +149,7 @@ impl Registry {
     pub async fn sync(&self) -> SyncSummary {
         let mut files = self.files.lock().await;
         let mut summary = SyncSummary::default();
-        let current = self.snapshot.load_full();
+        let current = self.folder.load_full();
         let mut connectors = current.connectors.clone();
         let mut errors = current.errors.clone();
 
@@ -266,9 +291,28 @@ impl Registry {
             }
         }
 
+        self.folder.store(Arc::new(Snapshot { connectors, errors }));
+        self.compose();
+        summary
+    }
+
+    /// Rebuilds what readers see from the two layers: the folder's
+    /// connectors, replaced by the published live version of the same id.
+    fn compose(&self) {
+        let _one_at_a_time = self.composing.lock().unwrap_or_else(|e| e.into_inner());
+        let folder = self.folder.load();
+        let published = self.published.load();
+        let mut connectors = folder.connectors.clone();
+        let mut errors = folder.errors.clone();
+        connectors.extend(
+            published
+                .connectors
+                .iter()
+                .map(|(id, c)| (id.clone(), c.clone())),
+        );
+        errors.extend(published.errors.clone());
         self.snapshot
             .store(Arc::new(Snapshot { connectors, errors }));
-        summary
     }
 }
 

@@ -7,12 +7,14 @@ mod admin_audit;
 mod api_keys;
 mod audit;
 pub mod changes;
+mod components;
 mod connections;
 pub mod crypto;
 mod key_cache;
 mod leases;
 mod managed;
 mod oauth_states;
+mod replicas;
 pub mod retention;
 #[cfg(feature = "test-support")]
 mod testing;
@@ -30,6 +32,10 @@ pub use api_keys::{
     ApiKeyError, ApiKeyRecord, ApiKeyStore, DEFAULT_CACHE_TTL as DEFAULT_KEY_CACHE_TTL, KEY_PREFIX,
 };
 pub use audit::AuditWriter;
+pub use components::{
+    CHANNEL as COMPONENTS_CHANNEL, ComponentStore, ComponentStoreError, LiveComponent,
+    NewComponent, Published, PublishedVersion,
+};
 pub use connections::{
     Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore,
     ConnectionStoreError, Identity, NewConnection, RefreshState, RotationReport,
@@ -40,6 +46,7 @@ pub use managed::{
     ManagedOAuthApp, ManagedStore, ManagedStoreError, OAuthAppValues, PENDING_LIFETIME_SECS, Slot,
 };
 pub use oauth_states::{OAuthStateStore, PendingAuthorization, STATE_LIFETIME_SECS, StateError};
+pub use replicas::{ReplicaStatus, ServedConnector};
 pub use tls::PlaintextRemote;
 
 use crate::registry::inspect::ComponentInfo;
@@ -148,6 +155,20 @@ impl Database {
     /// Publishes a change to every cache of every replica.
     pub(crate) async fn publish(&self, change: changes::Change) {
         self.changes.publish(&self.pool, change).await;
+    }
+
+    /// Whether this is a PostgreSQL database (else a SQLite file).
+    pub fn is_postgres(&self) -> bool {
+        matches!(
+            self.pool.connect_options().database_url.scheme(),
+            "postgres" | "postgresql"
+        )
+    }
+
+    /// The URL the pool connects with (to open a listener on the same
+    /// database).
+    pub fn url(&self) -> String {
+        self.pool.connect_options().database_url.to_string()
     }
 
     /// Closes the pool: every later query fails (shutdown; tests that take
