@@ -56,6 +56,10 @@
 //! max_in_flight = 1024                 # 503 (Retry-After) above
 //! requests_per_second_per_key = 200    # 429 (Retry-After) above, per API key
 //! burst_per_key = 400
+//!
+//! [console]                            # the connect pages (docs/operating.md)
+//! public_url = "https://connect.example.com"   # where browsers reach the host; OAuth redirect URI {public_url}/connect/oauth/callback
+//! connect_session_secs = 1800          # how long a connect link may be used (60–86400)
 //! ```
 //!
 //! `[webhooks]` ([`WebhookConfig`]) is absent by default: no events are sent.
@@ -84,6 +88,7 @@ use connector_sandbox::capabilities::http::{HostSecret, OutboundConfig, SecretPu
 use connector_sandbox::runtime::RuntimeLimits;
 
 pub use crate::api::limits::ApiLimits;
+pub use crate::console::ConsoleSettings;
 pub use crate::store::retention::RetentionSettings;
 
 /// Default listen address.
@@ -129,6 +134,8 @@ pub struct HostConfig {
     /// The background validation of connections without a token expiry
     /// (`[validation]`).
     pub validation: crate::flows::ValidationSettings,
+    /// The web console: its public URL and connect sessions (`[console]`).
+    pub console: ConsoleSettings,
 }
 
 /// Operator settings for one connector.
@@ -250,6 +257,7 @@ impl HostConfig {
         self.api.validate().map_err(anyhow::Error::msg)?;
         self.refresh.validate().map_err(anyhow::Error::msg)?;
         self.validation.validate().map_err(anyhow::Error::msg)?;
+        self.console.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }

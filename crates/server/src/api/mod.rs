@@ -11,6 +11,7 @@ use serde::Serialize;
 
 mod admin;
 mod auth;
+mod console;
 pub mod dto;
 mod flows;
 pub mod limits;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub admin_audit: AdminAudit,
     /// Each API key's request rate.
     pub rates: limits::KeyRates,
+    /// The web console's settings and sessions.
+    pub console: crate::console::Console,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             api_keys: ApiKeyStore::new(database.clone()),
             admin_audit: AdminAudit::new(database.clone()),
             rates: limits::KeyRates::new(&limits::ApiLimits::default()),
+            console: crate::console::Console::new(database.clone(), Default::default()),
             registry,
             database,
             connections,
@@ -69,6 +73,12 @@ impl AppState {
     /// The per-key rates of these limits instead of the defaults.
     pub fn with_rates(mut self, limits: &limits::ApiLimits) -> Self {
         self.rates = limits::KeyRates::new(limits);
+        self
+    }
+
+    /// The console with these settings instead of the defaults.
+    pub fn with_console(mut self, settings: crate::console::ConsoleSettings) -> Self {
+        self.console = crate::console::Console::new(self.database.clone(), settings);
         self
     }
 }
@@ -115,6 +125,7 @@ fn limited_routes(state: AppState, limits: &limits::ApiLimits) -> Router {
         )
         .merge(flows::routes())
         .merge(admin::routes())
+        .merge(console::routes())
         .with_state(state.clone());
     // Streamed both ways: its own body limit, enforced while streaming.
     let streamed = passthrough::routes(limits.proxy_body_limit_bytes).with_state(state);

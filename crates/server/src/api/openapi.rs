@@ -44,12 +44,14 @@ use utoipa::OpenApi;
         super::admin::put_user_fields,
         super::admin::account_admin_audit,
         super::admin::all_admin_audit,
+        super::console::sessions::create,
     ),
     tags(
         (name = "access", description = "The caller's API key"),
         (name = "admin", description = "Admin-managed credentials of an account, and the admin audit"),
         (name = "connectors", description = "Loaded connectors, their versions and outbound audit"),
         (name = "connections", description = "Connections (status only, never secrets)"),
+        (name = "console", description = "Connect sessions: single-use links to the host's connect pages for one user's login"),
         (name = "flows", description = "Login, logout, validation")
     )
 )]

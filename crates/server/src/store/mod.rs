@@ -6,6 +6,7 @@
 mod admin_audit;
 mod api_keys;
 mod audit;
+mod connect_sessions;
 mod connections;
 pub mod crypto;
 mod leases;
@@ -26,6 +27,9 @@ use sqlx::{AnyPool, Row};
 pub use admin_audit::{AdminAudit, AdminChange, AdminEvent};
 pub use api_keys::{ApiKeyError, ApiKeyRecord, ApiKeyStore, KEY_PREFIX};
 pub use audit::AuditWriter;
+pub use connect_sessions::{
+    ConnectSession, ConnectSessionError, ConnectSessionStore, NewConnectSession, token_hash,
+};
 pub use connections::{
     Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore,
     ConnectionStoreError, Identity, NewConnection, RefreshState, RotationReport,
