@@ -246,3 +246,117 @@ async fn a_form_with_a_forged_csrf_token_is_refused() {
     browser.close().await;
     assert!(connections(&server).await.is_empty());
 }
+
+/// The operator key `serve --dev` wrote.
+fn operator_key(work: &Path) -> String {
+    std::fs::read_to_string(work.join(".connector-host/dev-api-keys"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("operator="))
+        .expect("--dev wrote an operator key")
+        .to_string()
+}
+
+/// Logs the browser in to the operator console with `key`.
+async fn operator_login(browser: &mut Browser, base: &str, key: &str) {
+    browser
+        .goto(&format!("{base}/console/login"), "operator-login")
+        .await;
+    assert_eq!(browser.assert_every_input_labelled().await, ["key"]);
+    browser.wait_for("#key").await.send_keys(key).await.unwrap();
+    browser.wait_for("#submit").await.click().await.unwrap();
+    browser.wait_for_heading("Connectors", "connectors").await;
+}
+
+#[tokio::test]
+async fn an_operator_reads_a_connectors_audit() {
+    let (work, server) = demo();
+    server.api_key_login().await;
+    let mut browser = Browser::open("operator-audit").await;
+    operator_login(&mut browser, &server.base, &operator_key(work.path())).await;
+    let page = browser.text("#connector-local-insightly").await;
+    assert!(page.contains("http://127.0.0.1:*"), "allowed hosts: {page}");
+    assert!(page.contains("user-info"), "hooks: {page}");
+    browser.assert_every_input_labelled().await;
+
+    // The audit writer stores in the background: reload until the login's
+    // requests are there, within a bounded time.
+    let audit = format!("{}/console/connectors/local-insightly/audit", server.base);
+    let deadline = std::time::Instant::now() + browser_support::PAGE_TIMEOUT;
+    loop {
+        browser.client.goto(&audit).await.unwrap();
+        browser.wait_for("#audit").await;
+        let rows = browser
+            .client
+            .find_all(fantoccini::Locator::Css("tr.event"))
+            .await
+            .unwrap();
+        if !rows.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the login's outbound requests never appeared in the audit"
+        );
+    }
+    browser.screenshot("audit").await;
+    let rows = browser.text("#audit").await;
+    assert!(rows.contains("sent"), "{rows}");
+    assert_eq!(
+        browser.assert_every_input_labelled().await,
+        ["outcome", "host", "limit"]
+    );
+
+    // Filtered to refused requests: none.
+    browser
+        .wait_for("#outcome option[value=refused]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("#filter").await.click().await.unwrap();
+    browser.wait_for("#no-events").await;
+    browser.screenshot("audit-refused-only").await;
+    let url = browser.client.current_url().await.unwrap();
+    assert!(url.as_str().contains("outcome=refused"), "{url}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_forged_csrf_token_is_refused_in_the_operator_console() {
+    let (work, server) = demo();
+    let mut browser = Browser::open("operator-forged-csrf").await;
+    operator_login(&mut browser, &server.base, &operator_key(work.path())).await;
+    browser
+        .goto(&format!("{}/console/keys", server.base), "keys")
+        .await;
+    browser.assert_every_input_labelled().await;
+    let service_key_id = {
+        let keys = browser.text("#keys").await;
+        keys.lines()
+            .find(|line| line.contains("dev service"))
+            .and_then(|line| line.split_whitespace().next())
+            .expect("the dev service key is listed")
+            .to_string()
+    };
+    // Another site's page asks the operator's browser to revoke the
+    // platform's key, with a made-up token.
+    let attacker = static_site(format!(
+        "<!doctype html><h1>Status report</h1><form method=post action=\"{}/console/keys/{service_key_id}/revoke\">\
+         <input type=hidden name=csrf value=\"{}\"><button id=go>Read</button></form>",
+        server.base,
+        "f".repeat(64)
+    ))
+    .await;
+    browser.goto(&attacker, "attacker-page").await;
+    browser.wait_for("#go").await.click().await.unwrap();
+    browser
+        .wait_for_heading("Request refused", "forged-refused")
+        .await;
+    browser.close().await;
+    assert_eq!(
+        server.connector_ids().await.len(),
+        4,
+        "the service key still works"
+    );
+}

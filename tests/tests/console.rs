@@ -337,3 +337,73 @@ async fn an_oauth_callback_is_completed_only_in_the_browser_that_started_it() {
         "the state is still live"
     );
 }
+
+#[tokio::test]
+async fn the_operator_console_admits_only_a_live_operator_key() {
+    let host = Host::start().await;
+    let (status, _) = page(&host, "/console/connectors", "").await;
+    assert_eq!(status, 303, "no session: to the login page");
+    let login = host
+        .http
+        .get(format!("{}/console/login", host.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        pre.contains("SameSite=Strict") && pre.contains("HttpOnly"),
+        "{pre}"
+    );
+    let pre = pre.split(';').next().unwrap().to_string();
+    let (_, html) = checked_page(login).await;
+    let csrf = csrf_of(&html);
+    let post_login = |key: String, csrf: String| {
+        host.http
+            .post(format!("{}/console/login", host.base))
+            .header("cookie", &pre)
+            .form(&[("csrf", csrf), ("key", key)])
+            .send()
+    };
+    let refused = post_login(host.service_key.clone(), csrf.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status().as_u16(),
+        401,
+        "a service key opens no console"
+    );
+    let forged = post_login(host.key(Role::Operator, &[]).await, "0".repeat(64))
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status().as_u16(),
+        403,
+        "the login form's token is checked"
+    );
+
+    let (record, secret) = host
+        .api_keys
+        .create("console operator", Role::Operator, &[])
+        .await
+        .unwrap();
+    use secrecy::ExposeSecret;
+    let admitted = post_login(secret.expose_secret().to_string(), csrf)
+        .await
+        .unwrap();
+    assert_eq!(admitted.status().as_u16(), 303);
+    let session = admitted
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("console_session="))
+        .expect("a session cookie");
+    assert!(session.contains("SameSite=Strict") && session.contains("HttpOnly"));
+    let session = session.split(';').next().unwrap().to_string();
+    let (status, html) = page(&host, "/console/connectors", &session).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("connector-local-insightly"), "{html}");
+    host.api_keys.revoke(&record.id).await.unwrap();
+    let (status, _) = page(&host, "/console/connectors", &session).await;
+    assert_eq!(status, 303, "revoking the key ends the session");
+}

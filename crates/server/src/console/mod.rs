@@ -10,7 +10,7 @@ pub mod templates;
 
 use serde::Deserialize;
 
-use crate::store::{ConnectSessionStore, Database};
+use crate::store::{ConnectSessionStore, ConsoleSessionStore, Database};
 
 /// Shortest connect session.
 pub const MIN_CONNECT_SESSION_SECS: u64 = 60;
@@ -23,6 +23,7 @@ pub const MAX_CONNECT_SESSION_SECS: u64 = 86_400;
 /// [console]
 /// public_url = "https://connect.example.com"  # where browsers reach the host
 /// connect_session_secs = 1800                 # lifetime of a connect link
+/// operator_session_secs = 3600                # lifetime of an operator's console login
 /// ```
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -35,6 +36,8 @@ pub struct ConsoleSettings {
     pub public_url: Option<String>,
     /// How long a connect session may be used, in seconds (60 to 86400).
     pub connect_session_secs: u64,
+    /// How long an operator's console session lasts, in seconds (60 to 86400).
+    pub operator_session_secs: u64,
 }
 
 impl Default for ConsoleSettings {
@@ -42,6 +45,7 @@ impl Default for ConsoleSettings {
         Self {
             public_url: None,
             connect_session_secs: 1800,
+            operator_session_secs: 3600,
         }
     }
 }
@@ -55,6 +59,14 @@ impl ConsoleSettings {
             return Err(format!(
                 "console.connect_session_secs: must be between {MIN_CONNECT_SESSION_SECS} and {MAX_CONNECT_SESSION_SECS}, got {}",
                 self.connect_session_secs
+            ));
+        }
+        if !(MIN_CONNECT_SESSION_SECS..=MAX_CONNECT_SESSION_SECS)
+            .contains(&self.operator_session_secs)
+        {
+            return Err(format!(
+                "console.operator_session_secs: must be between {MIN_CONNECT_SESSION_SECS} and {MAX_CONNECT_SESSION_SECS}, got {}",
+                self.operator_session_secs
             ));
         }
         if let Some(url) = &self.public_url {
@@ -91,6 +103,8 @@ pub struct Console {
     pub settings: ConsoleSettings,
     /// Connect sessions.
     pub connect_sessions: ConnectSessionStore,
+    /// Operators' console sessions.
+    pub operator_sessions: ConsoleSessionStore,
 }
 
 impl Console {
@@ -98,7 +112,8 @@ impl Console {
     pub fn new(database: Database, settings: ConsoleSettings) -> Self {
         Self {
             settings,
-            connect_sessions: ConnectSessionStore::new(database),
+            connect_sessions: ConnectSessionStore::new(database.clone()),
+            operator_sessions: ConsoleSessionStore::new(database),
         }
     }
 

@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod connect_sessions;
 mod connections;
+mod console_sessions;
 pub mod crypto;
 mod leases;
 mod managed;
@@ -34,6 +35,7 @@ pub use connections::{
     Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore,
     ConnectionStoreError, Identity, NewConnection, RefreshState, RotationReport,
 };
+pub use console_sessions::ConsoleSessionStore;
 pub use leases::LeaseStore;
 pub(crate) use leases::unix_millis;
 pub use managed::{

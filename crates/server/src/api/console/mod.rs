@@ -1,11 +1,14 @@
 //! The web console over HTTP: the JSON route a platform's backend creates
 //! connect sessions with ([`sessions`]), and the connect pages an end user
-//! logs in through ([`connect`]). Every page is server-rendered HTML sent
+//! logs in through ([`connect`]), and the operator's pages ([`operator`]
+//! for the login and session, [`operator_pages`] for the pages). Every page is server-rendered HTML sent
 //! with a strict Content-Security-Policy (no script at all, styles from the
 //! host only, forms posting to the host only, never framed), `no-store`
 //! and no referrer ([`security_headers`]).
 
 mod connect;
+mod operator;
+mod operator_pages;
 pub(super) mod sessions;
 
 use axum::Router;
@@ -33,6 +36,21 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/connect/api-key", post(connect::api_key_login))
         .route("/connect/oauth/start", get(connect::oauth_start))
         .route("/connect/oauth/callback", get(connect::oauth_callback))
+        .route(
+            "/console/login",
+            get(operator::login_page).post(operator::login),
+        )
+        .route("/console/logout", post(operator::logout))
+        .route("/console/connectors", get(operator_pages::connectors))
+        .route("/console/connectors/{id}/audit", get(operator_pages::audit))
+        .route(
+            "/console/keys",
+            get(operator_pages::keys).post(operator_pages::create_key),
+        )
+        .route(
+            "/console/keys/{id}/revoke",
+            post(operator_pages::revoke_key),
+        )
         .route(STYLESHEET_PATH, get(stylesheet))
         .layer(axum::middleware::map_response(security_headers));
     Router::new()
