@@ -360,3 +360,35 @@ async fn a_forged_csrf_token_is_refused_in_the_operator_console() {
         "the service key still works"
     );
 }
+
+#[tokio::test]
+async fn serve_dev_prints_a_page_that_starts_a_demo_login_without_curl() {
+    let (_work, mut server) = demo();
+    let demo_url = server.server.process.announced("open ");
+    assert!(demo_url.ends_with("/connect/demo"), "{demo_url}");
+    let mut browser = Browser::open("dev-demo").await;
+    browser.goto(&demo_url, "demo-page").await;
+    browser
+        .wait_for("#demo-local-insightly")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for_heading("Insightly", "login").await;
+    browser
+        .wait_for("#field-apiKey")
+        .await
+        .send_keys(dev_demo_api_key())
+        .await
+        .unwrap();
+    browser
+        .wait_for("#field-apiUrl")
+        .await
+        .send_keys(&server.provider)
+        .await
+        .unwrap();
+    browser.wait_for("#submit").await.click().await.unwrap();
+    browser.wait_for_heading("Connected", "connected").await;
+    browser.close().await;
+    assert_eq!(connections(&server).await.len(), 1);
+}

@@ -23,6 +23,7 @@ pub async fn start(
         .get_or_insert_with(|| format!("http://{listen}"))
         .trim_end_matches('/')
         .to_string();
+    config.console.dev_demo = true;
     let provider_config = DevProviderConfig {
         clients: vec![DevClient {
             client_id: "regional-public-client".into(),

@@ -171,6 +171,10 @@ pub async fn run(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<
     }
     let app = server.router();
     tracing::info!("listening on http://{local}");
+    if args.dev {
+        let base = server.state.console.base_url(None);
+        tracing::warn!("open {base}/connect/demo in a browser to log in to a demo connector");
+    }
     connector_server::api::serve(listener, app, &server.api, shutdown_signal()).await?;
     // Requests in flight have finished: make sure their audit events are stored.
     audit.flush().await;

@@ -38,6 +38,10 @@ pub struct ConsoleSettings {
     pub connect_session_secs: u64,
     /// How long an operator's console session lasts, in seconds (60 to 86400).
     pub operator_session_secs: u64,
+    /// `serve --dev` only (never from the file): `/connect/demo` starts a
+    /// demo login for user `me` of account `demo` without an API key.
+    #[serde(skip)]
+    pub dev_demo: bool,
 }
 
 impl Default for ConsoleSettings {
@@ -46,6 +50,7 @@ impl Default for ConsoleSettings {
             public_url: None,
             connect_session_secs: 1800,
             operator_session_secs: 3600,
+            dev_demo: false,
         }
     }
 }

@@ -14,13 +14,14 @@ pub const STYLESHEET: &str = include_str!("../../templates/console.css");
 pub const STYLESHEET_PATH: &str = "/console/static/console.css";
 
 /// The templates by name.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "connect_login.html",
         include_str!("../../templates/connect_login.html"),
     ),
     ("message.html", include_str!("../../templates/message.html")),
+    ("demo.html", include_str!("../../templates/demo.html")),
     (
         "operator_base.html",
         include_str!("../../templates/operator_base.html"),

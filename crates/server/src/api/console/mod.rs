@@ -7,6 +7,7 @@
 //! and no referrer ([`security_headers`]).
 
 mod connect;
+mod demo;
 mod operator;
 mod operator_pages;
 pub(super) mod sessions;
@@ -36,6 +37,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/connect/api-key", post(connect::api_key_login))
         .route("/connect/oauth/start", get(connect::oauth_start))
         .route("/connect/oauth/callback", get(connect::oauth_callback))
+        .route("/connect/demo", get(demo::page))
+        .route("/connect/demo/{id}", get(demo::start))
         .route(
             "/console/login",
             get(operator::login_page).post(operator::login),
