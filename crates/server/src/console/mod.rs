@@ -12,10 +12,10 @@ use serde::Deserialize;
 
 use crate::store::{ConnectSessionStore, ConsoleSessionStore, Database};
 
-/// Shortest connect session.
-pub const MIN_CONNECT_SESSION_SECS: u64 = 60;
-/// Longest connect session (one day).
-pub const MAX_CONNECT_SESSION_SECS: u64 = 86_400;
+/// Shortest connect or console session.
+pub const MIN_SESSION_SECS: u64 = 60;
+/// Longest connect or console session (one day).
+pub const MAX_SESSION_SECS: u64 = 86_400;
 
 /// `[console]` of the configuration file.
 ///
@@ -58,19 +58,15 @@ impl Default for ConsoleSettings {
 impl ConsoleSettings {
     /// Checks the settings; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
-        if !(MIN_CONNECT_SESSION_SECS..=MAX_CONNECT_SESSION_SECS)
-            .contains(&self.connect_session_secs)
-        {
+        if !(MIN_SESSION_SECS..=MAX_SESSION_SECS).contains(&self.connect_session_secs) {
             return Err(format!(
-                "console.connect_session_secs: must be between {MIN_CONNECT_SESSION_SECS} and {MAX_CONNECT_SESSION_SECS}, got {}",
+                "console.connect_session_secs: must be between {MIN_SESSION_SECS} and {MAX_SESSION_SECS}, got {}",
                 self.connect_session_secs
             ));
         }
-        if !(MIN_CONNECT_SESSION_SECS..=MAX_CONNECT_SESSION_SECS)
-            .contains(&self.operator_session_secs)
-        {
+        if !(MIN_SESSION_SECS..=MAX_SESSION_SECS).contains(&self.operator_session_secs) {
             return Err(format!(
-                "console.operator_session_secs: must be between {MIN_CONNECT_SESSION_SECS} and {MAX_CONNECT_SESSION_SECS}, got {}",
+                "console.operator_session_secs: must be between {MIN_SESSION_SECS} and {MAX_SESSION_SECS}, got {}",
                 self.operator_session_secs
             ));
         }

@@ -8,6 +8,7 @@
 
 mod connect;
 mod demo;
+mod login_view;
 mod operator;
 mod operator_pages;
 pub(super) mod sessions;
