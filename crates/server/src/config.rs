@@ -62,6 +62,9 @@
 //! trusted_keys = { release = "BASE64 Ed25519 public key" }
 //! reconcile_interval_secs = 10         # fallback for a missed notification
 //! replica_id = "eu-1a"                 # default: host name and process id
+//! [console]                            # the connect pages (docs/operating.md)
+//! public_url = "https://connect.example.com"   # where browsers reach the host; OAuth redirect URI {public_url}/connect/oauth/callback
+//! connect_session_secs = 1800          # how long a connect link may be used (60–86400)
 //! ```
 //!
 //! `[webhooks]` ([`WebhookConfig`]) is absent by default: no events are sent.
@@ -90,6 +93,7 @@ use connector_sandbox::capabilities::http::{HostSecret, OutboundConfig, SecretPu
 use connector_sandbox::runtime::RuntimeLimits;
 
 pub use crate::api::limits::ApiLimits;
+pub use crate::console::ConsoleSettings;
 pub use crate::store::retention::RetentionSettings;
 
 /// Default listen address.
@@ -138,6 +142,8 @@ pub struct HostConfig {
     /// Published components: signatures, reconciliation, this replica's
     /// name (`[publishing]`).
     pub publishing: crate::registry::PublishingSettings,
+    /// The web console: its public URL and connect sessions (`[console]`).
+    pub console: ConsoleSettings,
 }
 
 /// Operator settings for one connector.
@@ -260,6 +266,7 @@ impl HostConfig {
         self.refresh.validate().map_err(anyhow::Error::msg)?;
         self.validation.validate().map_err(anyhow::Error::msg)?;
         self.publishing.validate().map_err(anyhow::Error::msg)?;
+        self.console.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 //! - [`events`]: signed webhooks about connection events;
 //! - [`access`]: API keys, roles and account scopes;
 //! - [`api`]: the HTTP API (axum), its DTOs, status codes and OpenAPI document;
+//! - [`console`]: the web console (connect pages, connect sessions, templates);
 //! - [`config`]: the host configuration file; [`keys`]: master keys;
 //! - [`builder`]: wires all of the above into a host (`serve` and the tests use it).
 
@@ -17,6 +18,7 @@ pub mod access;
 pub mod api;
 pub mod builder;
 pub mod config;
+pub mod console;
 pub mod events;
 pub mod flows;
 pub mod keys;

@@ -9,14 +9,32 @@ pub const API_KEY: &str = "dev-api-key";
 const CLIENT_SECRET_ENV: &str = "CONNECTOR_HOST_DEV_CLIENT_SECRET";
 
 /// Starts the provider on 127.0.0.1:9100 (or a free port) and configures the
-/// `local-*` connectors for it.
-pub async fn start(config: &mut HostConfig) -> anyhow::Result<DevProvider> {
+/// `local-*` connectors for it. The connect pages are served at `[console]
+/// public_url`, `http://{listen}` unless configured, and the provider accepts
+/// their callback page as a redirect URI of the demo's OAuth client.
+pub async fn start(
+    config: &mut HostConfig,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<DevProvider> {
     let secret = "dev-client-secret";
+    let public_url = config
+        .console
+        .public_url
+        .get_or_insert_with(|| format!("http://{listen}"))
+        .trim_end_matches('/')
+        .to_string();
+    config.console.dev_demo = true;
     let provider_config = DevProviderConfig {
         clients: vec![DevClient {
             client_id: "regional-public-client".into(),
             client_secret: secret.into(),
-            redirect_uris: vec!["https://apps.example.com/oauth/callback".into()],
+            redirect_uris: vec![
+                "https://apps.example.com/oauth/callback".into(),
+                format!(
+                    "{public_url}{}",
+                    connector_server::console::connect::CALLBACK_PATH
+                ),
+            ],
         }],
         api_keys: vec![API_KEY.into()],
         ..DevProviderConfig::default()

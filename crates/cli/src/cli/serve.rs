@@ -60,13 +60,23 @@ pub async fn run(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<
         Some(path) => HostConfig::load(path)?,
         None => HostConfig::default(),
     };
+    let listen = args
+        .listen
+        .or(file_config.listen)
+        .unwrap_or_else(|| config::DEFAULT_LISTEN.parse().expect("valid"));
+    // Bound first: `--dev` registers the host's callback page, on this
+    // port, with its local provider.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
     // `--dev`: a local provider and the settings that let the `local-*` demo
     // connectors reach it, so a whole login works offline.
     let _dev_provider = if args.dev {
         if args.plugins_dir.is_none() && file_config.plugins_dir.is_none() {
             examples::write()?;
         }
-        Some(dev_demo::start(&mut file_config).await?)
+        Some(dev_demo::start(&mut file_config, local).await?)
     } else {
         None
     };
@@ -84,10 +94,6 @@ pub async fn run(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<
         .database_url
         .or(file_config.database_url.clone())
         .unwrap_or_else(|| config::DEFAULT_DATABASE_URL.into());
-    let listen = args
-        .listen
-        .or(file_config.listen)
-        .unwrap_or_else(|| config::DEFAULT_LISTEN.parse().expect("valid"));
     let cache_dir = args
         .cache_dir
         .or(file_config.cache_dir.clone())
@@ -109,7 +115,7 @@ pub async fn run(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<
     let database = open_database(&database_url, plaintext).await?;
     file_config.validate()?;
     let audit = AuditWriter::start(&database);
-    let server = ServerBuilder::new(&plugins_dir, Arc::new(audit.clone()))
+    let mut server = ServerBuilder::new(&plugins_dir, Arc::new(audit.clone()))
         .limits(file_config.limits.clone())
         .network(file_config.network.clone())
         .host_secrets(file_config.host_secrets()?)
@@ -121,6 +127,10 @@ pub async fn run(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<
         .publishing(file_config.publishing.clone())
         .build(database, Arc::new(keyring))
         .await?;
+    server.state = server
+        .state
+        .clone()
+        .with_console(file_config.console.clone());
     let registry = &server.registry;
     tracing::info!(pooling = registry.runtime().is_pooling(), plugins = %plugins_dir.display(), "runtime ready");
     tracing::info!(
@@ -162,10 +172,11 @@ pub async fn run(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<
         );
     }
     let app = server.router();
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
+    tracing::info!("listening on http://{local}");
+    if args.dev {
+        let base = server.state.console.base_url(None);
+        tracing::warn!("open {base}/connect/demo in a browser to log in to a demo connector");
+    }
     connector_server::api::serve(listener, app, &server.api, shutdown_signal()).await?;
     // Requests in flight have finished: make sure their audit events are stored.
     audit.flush().await;

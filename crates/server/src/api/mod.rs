@@ -12,6 +12,7 @@ use serde::Serialize;
 mod admin;
 mod auth;
 mod components;
+mod console;
 pub mod dto;
 mod flows;
 pub mod limits;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub rates: limits::KeyRates,
     /// Published components.
     pub components: crate::store::ComponentStore,
+    /// The web console's settings and sessions.
+    pub console: crate::console::Console,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
             admin_audit: AdminAudit::new(database.clone()),
             rates: limits::KeyRates::new(&limits::ApiLimits::default()),
             components: crate::store::ComponentStore::new(database.clone()),
+            console: crate::console::Console::new(database.clone(), Default::default()),
             registry,
             database,
             connections,
@@ -79,6 +83,12 @@ impl AppState {
             self.database.clone(),
             std::time::Duration::from_secs(limits.api_key_cache_secs),
         );
+        self
+    }
+
+    /// The console with these settings instead of the defaults.
+    pub fn with_console(mut self, settings: crate::console::ConsoleSettings) -> Self {
+        self.console = crate::console::Console::new(self.database.clone(), settings);
         self
     }
 }
@@ -126,6 +136,7 @@ fn limited_routes(state: AppState, limits: &limits::ApiLimits) -> Router {
         .merge(flows::routes())
         .merge(admin::routes())
         .merge(components::routes())
+        .merge(console::routes())
         .with_state(state.clone());
     // Streamed both ways: its own body limit, enforced while streaming.
     let streamed = passthrough::routes(limits.proxy_body_limit_bytes).with_state(state);

@@ -51,6 +51,7 @@ use utoipa::OpenApi;
         super::components::rollback,
         super::components::retire,
         super::components::replicas,
+        super::console::sessions::create,
     ),
     tags(
         (name = "access", description = "The caller's API key"),
@@ -58,6 +59,7 @@ use utoipa::OpenApi;
         (name = "connectors", description = "Loaded connectors, their versions and outbound audit"),
         (name = "components", description = "Components published to the database, their versions, and what each replica serves"),
         (name = "connections", description = "Connections (status only, never secrets)"),
+        (name = "console", description = "Connect sessions: single-use links to the host's connect pages for one user's login"),
         (name = "flows", description = "Login, logout, validation")
     )
 )]

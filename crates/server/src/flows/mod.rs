@@ -327,6 +327,21 @@ impl Flows {
             .await
     }
 
+    /// [`Flows::oauth_start`], with the provider sending the user back to
+    /// the host's own callback page (`redirect_uri`, built by the console
+    /// from the operator's `[console] public_url`, never from a request).
+    pub async fn oauth_start_with_host_redirect(
+        &self,
+        connector_id: &str,
+        start: OAuthStart,
+        redirect_uri: &str,
+    ) -> Result<OAuthStarted, FlowError> {
+        self.inner
+            .oauth_start
+            .start_redirected(connector_id, start, redirect_uri)
+            .await
+    }
+
     /// The account a live OAuth state belongs to, without consuming it.
     pub async fn state_account(&self, state: &str) -> anyhow::Result<Option<String>> {
         self.inner.oauth_callback.state_account(state).await

@@ -174,6 +174,20 @@ impl OAuthStartFlow {
                 "a local redirect URI must be http://127.0.0.1, http://[::1] or http://localhost",
             ));
         }
+        self.start_redirected(connector_id, start, redirect_uri)
+            .await
+    }
+
+    /// [`OAuthStartFlow::start`], with `redirect_uri` sent to the provider
+    /// (and used for the code exchange) instead of the connector's. The
+    /// caller vouches for the URI: a loopback one of a local tool, or the
+    /// host's own callback page under the operator's `[console] public_url`.
+    pub(crate) async fn start_redirected(
+        &self,
+        connector_id: &str,
+        start: OAuthStart,
+        redirect_uri: &str,
+    ) -> Result<OAuthStarted, FlowError> {
         let started = self.start(connector_id, start).await?;
         // Re-issue the pending authorization under a fresh state with the
         // local redirect URI; the original state is spent.

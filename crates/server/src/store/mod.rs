@@ -8,7 +8,9 @@ mod api_keys;
 mod audit;
 pub mod changes;
 mod components;
+mod connect_sessions;
 mod connections;
+mod console_sessions;
 pub mod crypto;
 mod key_cache;
 mod leases;
@@ -36,10 +38,14 @@ pub use components::{
     CHANNEL as COMPONENTS_CHANNEL, ComponentStore, ComponentStoreError, LiveComponent,
     NewComponent, Published, PublishedVersion,
 };
+pub use connect_sessions::{
+    ConnectSession, ConnectSessionError, ConnectSessionStore, NewConnectSession, token_hash,
+};
 pub use connections::{
     Connection, ConnectionRef, ConnectionSecrets, ConnectionStatus, ConnectionStore,
     ConnectionStoreError, Identity, NewConnection, RefreshState, RotationReport,
 };
+pub use console_sessions::ConsoleSessionStore;
 pub use leases::LeaseStore;
 pub(crate) use leases::unix_millis;
 pub use managed::{
