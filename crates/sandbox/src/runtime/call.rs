@@ -31,6 +31,12 @@ pub struct CallReport {
     /// How long the call took, waiting for a slot included.
     #[serde(skip)]
     pub elapsed: std::time::Duration,
+    /// The guest asked for memory beyond its cap and was refused. A Rust
+    /// guest then traps; a JavaScript engine survives the refusal and throws
+    /// its own "out of memory" error, which [`flatten`] reports as
+    /// [`CallError::OutOfMemory`] all the same.
+    #[serde(skip)]
+    pub memory_cap_hit: bool,
 }
 
 /// The result of a hook call with its report.
@@ -298,6 +304,7 @@ fn finish(store: &mut Store<CallState>) -> CallReport {
         dropped_output_bytes,
         refused_requests: state.http.refused(),
         elapsed: std::time::Duration::ZERO,
+        memory_cap_hit: state.limiter.hit_memory_limit,
     }
 }
 
@@ -307,8 +314,14 @@ fn flatten<T: BoundedOutput>(
     outcome: Outcome<Result<T, ConnectorError>>,
     connector: &ConnectorRef,
     hook: Hook,
+    memory_bytes: usize,
 ) -> Outcome<T> {
     let result = match outcome.result {
+        Ok(Err(_)) if outcome.report.memory_cap_hit => Err(CallError::OutOfMemory {
+            connector: connector.clone(),
+            hook,
+            limit_bytes: memory_bytes,
+        }),
         Ok(Ok(value)) => match value.oversize() {
             None => Ok(value),
             Some(Oversize { field, size, limit }) => Err(CallError::OutputTooLarge {
@@ -351,7 +364,7 @@ macro_rules! fallible_hooks {
                             Box::pin(async move { c.connector_auth_hooks().$call(s, &input).await })
                         })
                         .await;
-                    flatten(outcome, &self.connector, Hook::$hook)
+                    flatten(outcome, &self.connector, Hook::$hook, self.runtime.limits().memory_bytes)
                 }
             )*
         }
