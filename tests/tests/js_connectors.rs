@@ -375,3 +375,52 @@ async fn a_js_guest_never_reads_an_injected_secret() {
         );
     }
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_connector-host-under-test");
+
+/// `plugins-ts/<name>` of this checkout.
+fn typescript_example(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins-ts")
+        .join(name)
+}
+
+#[test]
+fn connector_host_build_builds_a_typescript_folder_that_check_accepts() {
+    let out = tempfile::tempdir().unwrap();
+    let printed = connector_test_support::process::run_ok(
+        std::process::Command::new(BIN)
+            .arg("build")
+            .arg(typescript_example("apikey-insightly"))
+            .arg("--target-dir")
+            .arg(out.path()),
+    );
+    let wasm = out.path().join("apikey_insightly.wasm");
+    assert!(printed.contains("insightly@1.0.0"), "{printed}");
+    assert!(
+        printed
+            .contains("hooks: auth-type, user-info, basic-auth, auth-validation, test-connection"),
+        "{printed}"
+    );
+    connector_test_support::process::run_ok(
+        std::process::Command::new(BIN).arg("check").arg(&wasm),
+    );
+}
+
+#[test]
+fn building_without_node_names_the_fix() {
+    let out = tempfile::tempdir().unwrap();
+    // A PATH with neither node nor npm.
+    let output = std::process::Command::new(BIN)
+        .arg("build")
+        .arg(typescript_example("apikey-insightly"))
+        .arg("--target-dir")
+        .arg(out.path())
+        .env("PATH", out.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot run `node`"), "{stderr}");
+    assert!(stderr.contains("install Node.js 18 or newer"), "{stderr}");
+}
