@@ -424,3 +424,28 @@ fn building_without_node_names_the_fix() {
     assert!(stderr.contains("cannot run `node`"), "{stderr}");
     assert!(stderr.contains("install Node.js 18 or newer"), "{stderr}");
 }
+
+#[test]
+fn new_lang_ts_scaffolds_packages_that_type_check_and_build() {
+    let work = tempfile::tempdir().unwrap();
+    for (name, auth) in [("acme-key", "api-key"), ("acme-oauth", "oauth")] {
+        connector_test_support::process::run_ok(
+            std::process::Command::new(BIN)
+                .args(["new", name, "--auth", auth, "--lang", "ts", "--dir"])
+                .arg(work.path()),
+        );
+        let package = work.path().join(name);
+        assert!(package.join("src/index.ts").is_file());
+        // Outside this checkout: the binary's own sdk-js is found.
+        let printed = connector_test_support::process::run_ok(
+            std::process::Command::new(BIN).arg("build").arg(&package),
+        );
+        assert!(printed.contains(&format!("{name}@0.1.0")), "{printed}");
+        assert!(
+            package
+                .join("dist")
+                .join(format!("{}.wasm", name.replace('-', "_")))
+                .is_file()
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! Tooling for connector authors: the `new`, `dev`, `oauth2` and `call`
 //! commands of the `connector-host` binary, as library functions.
 //!
-//! - [`scaffold`]: a new connector crate from a template (`new`);
+//! - [`scaffold`]: a new connector crate from a template (`new`), and
+//!   [`scaffold_ts`] a TypeScript package (`new --lang ts`);
 //! - [`build`]: `cargo build --target wasm32-wasip2` with progress and clear
 //!   errors when cargo or the target is missing; for a JavaScript/TypeScript
 //!   package, `js` (componentize-js through the SDK in `sdk-js/`);
@@ -23,6 +24,7 @@ mod js;
 pub mod oauth2;
 mod progress;
 pub mod scaffold;
+pub mod scaffold_ts;
 
 mod local;
 
