@@ -449,3 +449,125 @@ fn new_lang_ts_scaffolds_packages_that_type_check_and_build() {
         );
     }
 }
+
+/// A CRM on 127.0.0.1 whose `/api/v1/me` answers the user when the probe's
+/// access token arrives as a Bearer token, and 401 otherwise.
+async fn test_crm() -> String {
+    let app = axum::Router::new().route(
+        "/api/v1/me",
+        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+            let expected = format!("Bearer {}", connector_test_support::sandbox::TOKEN);
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+            {
+                (
+                    axum::http::StatusCode::OK,
+                    r#"{"id":"u-7","name":"Grace Hopper","timezone":"America/New_York"}"#,
+                )
+            } else {
+                (axum::http::StatusCode::UNAUTHORIZED, "{}")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_connect_template_port_answers_its_four_interfaces() {
+    use connector_sandbox::wit::hooks::{ClientSecretRef, OauthInfoInput};
+    let crm = test_crm().await;
+    let runtime = loopback_runtime(
+        RuntimeLimits::default(),
+        BTreeMap::new(),
+        Arc::new(MemoryAuditSink::default()),
+    );
+    let settings = BTreeMap::from([(
+        "appconnect-template".to_string(),
+        connector_server::config::ConnectorSettings {
+            config: BTreeMap::from([("api-base".to_string(), crm)]),
+            ..Default::default()
+        },
+    )]);
+    let port = load_file(
+        &runtime,
+        &compile_cache(),
+        &guest("ts_appconnect_template"),
+        &settings,
+    )
+    .await
+    .expect("the port loads");
+    let ctx = CallContext {
+        credentials: probe_credentials(ApiKeyPlacement::Bearer),
+        ..CallContext::default()
+    };
+    // getOauthInfo: the secret by reference only.
+    let input = OauthInfoInput {
+        token_url: None,
+        hostname: None,
+        account_id: None,
+        proxy_id: None,
+        proxy_config: None,
+        user_email: None,
+        is_from_mcp: false,
+        managed: None,
+    };
+    let info = port.prepared.oauth_info(&ctx, input).await.result.unwrap();
+    assert_eq!(info.client_id, "test-crm-client-id");
+    assert!(
+        matches!(info.client_secret, ClientSecretRef::HostSecret(ref name) if name == "test-crm-client-secret")
+    );
+    assert_eq!(info.access_token_uri, "http://127.0.0.1:9100/oauth/token");
+    // getUserInfo: the CRM reached with the injected token, App Connect's
+    // platformUserInfo mapped to the identity.
+    let user = port
+        .prepared
+        .user_info(&ctx, connection())
+        .await
+        .result
+        .unwrap();
+    assert_eq!(
+        (user.platform_user_id.as_str(), user.name.as_str()),
+        ("u-7", "Grace Hopper")
+    );
+    assert_eq!(user.timezone_name.as_deref(), Some("America/New_York"));
+    assert_eq!(user.message.as_deref(), Some("Connected to TestCRM."));
+    // With a token the CRM refuses, it answers 401: a typed re-auth error.
+    let mut revoked = (*probe_credentials(ApiKeyPlacement::Bearer)).clone();
+    revoked.access_token = Some(secrecy::SecretString::from("tok-revoked"));
+    let revoked = CallContext {
+        credentials: Arc::new(revoked),
+        ..CallContext::default()
+    };
+    match port.prepared.user_info(&revoked, connection()).await.result {
+        Err(CallError::Guest { error, .. }) => {
+            assert!(
+                format!("{error:?}").to_lowercase().contains("reauth"),
+                "{error:?}"
+            )
+        }
+        other => panic!("expected reauth-required, got {other:?}"),
+    }
+    // getBasicAuth: a template the host fills; unAuthorize: the message.
+    let placement = port
+        .prepared
+        .basic_auth(&ctx, connection())
+        .await
+        .result
+        .unwrap();
+    assert_eq!(
+        format!("{placement:?}"),
+        format!(
+            "{:?}",
+            connector_sandbox::wit::hooks::ApiKeyPlacement::Basic("{apiKey}:".into())
+        )
+    );
+    let message = port
+        .prepared
+        .unauthorize(&ctx, connection())
+        .await
+        .result
+        .unwrap();
+    assert_eq!(message.as_deref(), Some("Logged out of TestCRM."));
+}
