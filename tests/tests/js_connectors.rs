@@ -571,3 +571,70 @@ async fn the_app_connect_template_port_answers_its_four_interfaces() {
         .unwrap();
     assert_eq!(message.as_deref(), Some("Logged out of TestCRM."));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_connector_memory_cap_is_enforced_below_the_runtime_cap() {
+    const CAP: usize = 24 << 20;
+    let runtime = js_runtime();
+    let capped = |id: &str| {
+        BTreeMap::from([(
+            id.to_string(),
+            connector_server::config::ConnectorSettings {
+                memory_bytes: Some(CAP),
+                ..Default::default()
+            },
+        )])
+    };
+    let bomb = load_file(
+        &runtime,
+        &compile_cache(),
+        &guest("js_memory_bomb"),
+        &capped("test-js-memory-bomb"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bomb.prepared.memory_cap(), CAP);
+    match bomb
+        .prepared
+        .user_info(&CallContext::default(), connection())
+        .await
+        .result
+    {
+        Err(CallError::OutOfMemory { limit_bytes, .. }) => assert_eq!(limit_bytes, CAP),
+        other => panic!("expected out of memory at the connector's cap, got {other:?}"),
+    }
+    // A JS connector's hooks run within that cap (the engine starts at 9.1 MiB).
+    let ambient = load_file(
+        &runtime,
+        &compile_cache(),
+        &guest("js_ambient"),
+        &capped("test-js-ambient"),
+    )
+    .await
+    .unwrap();
+    let user = ambient
+        .prepared
+        .user_info(&CallContext::default(), connection())
+        .await
+        .result;
+    assert_eq!(user.unwrap().name, "call #1");
+    // A cap above the runtime's (the pool's slot size) is lowered to it.
+    let wide = load_file(
+        &runtime,
+        &compile_cache(),
+        &guest("js_ambient"),
+        &BTreeMap::from([(
+            "test-js-ambient".to_string(),
+            connector_server::config::ConnectorSettings {
+                memory_bytes: Some(usize::MAX),
+                ..Default::default()
+            },
+        )]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        wide.prepared.memory_cap(),
+        RuntimeLimits::default().memory_bytes
+    );
+}

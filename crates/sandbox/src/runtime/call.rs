@@ -61,6 +61,9 @@ pub struct Prepared {
     policy: Arc<ConnectorPolicy>,
     /// This connector's own slots (see `RuntimeLimits::max_concurrent_calls_per_connector`).
     slots: Arc<tokio::sync::Semaphore>,
+    /// This connector's linear-memory cap per call (the runtime's
+    /// `memory_bytes` unless the operator set a lower one).
+    memory_bytes: usize,
 }
 
 impl Prepared {
@@ -74,6 +77,7 @@ impl Prepared {
         policy: ConnectorPolicy,
     ) -> Self {
         let slots = runtime.connector_permits(&connector.id, None);
+        let memory_bytes = runtime.limits().memory_bytes;
         Self {
             runtime,
             connector: Arc::new(connector),
@@ -82,7 +86,24 @@ impl Prepared {
             config: Arc::new(config),
             policy: Arc::new(policy),
             slots,
+            memory_bytes,
         }
+    }
+
+    /// Caps this connector's linear memory per call at `bytes` instead of the
+    /// runtime's `memory_bytes` (the operator's `[connectors.<id>]
+    /// memory_bytes`). The runtime's cap is also the pool's slot size, so a
+    /// larger value is lowered to it.
+    pub fn with_memory_cap(mut self, bytes: Option<usize>) -> Self {
+        if let Some(bytes) = bytes {
+            self.memory_bytes = bytes.min(self.runtime.limits().memory_bytes);
+        }
+        self
+    }
+
+    /// This connector's linear-memory cap per call, in bytes.
+    pub fn memory_cap(&self) -> usize {
+        self.memory_bytes
     }
 
     /// Gives this connector `slots` concurrent calls instead of the runtime's
@@ -165,7 +186,7 @@ impl Prepared {
         let _own_permit = own_permit.expect("connector semaphore is never closed");
         let _permit = permit.expect("call semaphore is never closed");
         let state = CallState::new(
-            CallLimiter::new(limits.memory_bytes, 100_000),
+            CallLimiter::new(self.memory_bytes, 100_000),
             LogCapability::new(
                 self.connector.clone(),
                 limits.log_lines_per_call,
@@ -208,7 +229,7 @@ impl Prepared {
                 &store,
                 &connector,
                 hook,
-                limits.memory_bytes,
+                self.memory_bytes,
                 timeout,
             )),
             Err(_) => Err(CallError::Timeout {
@@ -364,7 +385,7 @@ macro_rules! fallible_hooks {
                             Box::pin(async move { c.connector_auth_hooks().$call(s, &input).await })
                         })
                         .await;
-                    flatten(outcome, &self.connector, Hook::$hook, self.runtime.limits().memory_bytes)
+                    flatten(outcome, &self.connector, Hook::$hook, self.memory_bytes)
                 }
             )*
         }
