@@ -1,7 +1,12 @@
 //! Builds every guest the tests load, into `OUT_DIR`: the test-only guests of
-//! `tests/guests/` and the examples of `plugins/`. Writes `guests.rs`, one path
-//! constant per component, and fails the build when a test-only guest is named
-//! by no test or benchmark (a guest nobody loads is a guest nobody checks).
+//! `tests/guests/` and the examples of `plugins/` (Rust), the test-only guests
+//! of `tests/guests-js/` (artifacts `js_<name>`) and the examples of
+//! `plugins-ts/` (artifacts `ts_<name>`), the JavaScript ones with the SDK of
+//! `sdk-js/` (its pinned dependencies installed with `npm ci` when absent),
+//! each componentized once and again only when its sources change. Writes
+//! `guests.rs`, one path constant per component, and fails the build when a
+//! test-only guest is named by no test or benchmark (a guest nobody loads is
+//! a guest nobody checks).
 
 use std::path::{Path, PathBuf};
 
@@ -17,10 +22,21 @@ fn main() {
     let test_guests =
         connector_guest_build::build_workspace(&tests_dir.join("guests"), &target_dir);
     let examples = connector_guest_build::build_workspace(&root.join("plugins"), &target_dir);
+    let sdk_js = root.join("sdk-js");
+    let js_dir = out_dir.join("js-guests");
+    let js_test_guests = connector_guest_build::build_js_folder(
+        &tests_dir.join("guests-js"),
+        &sdk_js,
+        &js_dir,
+        "js_",
+    );
+    let ts_examples =
+        connector_guest_build::build_js_folder(&root.join("plugins-ts"), &sdk_js, &js_dir, "ts_");
 
     let sources = test_sources(&[tests_dir.join("tests"), tests_dir.join("benches")]);
     let unnamed: Vec<&str> = test_guests
         .iter()
+        .chain(&js_test_guests)
         .filter(|guest| !named_by_a_test(guest, &sources))
         .map(|guest| guest.artifact.as_str())
         .collect();
@@ -37,7 +53,8 @@ fn main() {
         target_dir.join("wasm32-wasip2").join("release").display().to_string()
     ));
     generated.push_str("/// Every guest component, as (artifact name, path).\npub const ALL: &[(&str, &str)] = &[\n");
-    for guest in test_guests.iter().chain(&examples) {
+    let every = test_guests.iter().chain(&examples);
+    for guest in every.chain(&js_test_guests).chain(&ts_examples) {
         generated.push_str(&format!(
             "    ({:?}, {:?}),\n",
             guest.artifact,

@@ -101,6 +101,8 @@ enum Command {
     /// Run the local test provider (OAuth + API-key CRM) on loopback, for demos
     /// and benchmarks. Never for production.
     DevProvider(cli::dev_provider::DevProviderArgs),
+    /// Build a connector folder (a Rust crate or a JavaScript/TypeScript package) into a `.wasm` component.
+    Build(cli::build::BuildArgs),
     /// Create a connector crate (manifest, code, README, tests) from a template.
     New(connector_authoring::authoring::cli::NewArgs),
     /// Build a connector crate, serve it with a local login page, rebuild and reload on change.
@@ -146,6 +148,7 @@ pub fn main() -> ExitCode {
             Command::Keys(command) => cli::keys::run(command, plaintext).await,
             Command::ApiKeys(command) => cli::api_keys::run(command, plaintext).await,
             Command::DevProvider(args) => cli::dev_provider::run(args).await,
+            Command::Build(args) => tokio::task::block_in_place(|| cli::build::run(args)),
             Command::New(args) => args.run().await,
             Command::Dev(args) => args.run().await,
             Command::Oauth2(args) => args.run().await,

@@ -1,14 +1,26 @@
-//! Builds a cargo workspace of guest connectors for `wasm32-wasip2` from a
-//! build script, the way wasmtime's `test-programs/artifacts` builds its test
-//! guests: into a folder under `OUT_DIR`, once per change of their sources.
+//! Builds guest connectors.
 //!
-//! Used by `crates/cli/build.rs` (the example connectors `serve --dev` embeds)
-//! and `tests/support/build.rs` (every guest the tests load).
+//! - [`build_workspace`]: a cargo workspace of Rust guests for
+//!   `wasm32-wasip2` from a build script, the way wasmtime's
+//!   `test-programs/artifacts` builds its test guests: into a folder under
+//!   `OUT_DIR`, once per change of their sources;
+//! - [`js`]: a JavaScript/TypeScript connector package, with componentize-js,
+//!   and [`build_js_folder`] for every package of a folder (once per change of
+//!   its sources).
+//!
+//! Used by `crates/cli/build.rs` (the example connectors `serve --dev`
+//! embeds), `tests/support/build.rs` (every guest the tests load) and
+//! `connector-host build` (through `connector-authoring`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub mod js;
+mod js_folder;
+
+pub use js_folder::build_js_folder;
 
 /// One component a guest build produced.
 #[derive(Debug, Clone)]

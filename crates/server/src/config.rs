@@ -157,6 +157,9 @@ pub struct ConnectorSettings {
     /// This connector's concurrent hook calls (the runtime's default share,
     /// `[limits] max_concurrent_calls_per_connector`, when absent).
     pub max_concurrent_calls: Option<u32>,
+    /// This connector's linear-memory cap per hook call, in bytes (`[limits]
+    /// memory_bytes`, the pool's slot size, when absent; at most that).
+    pub memory_bytes: Option<usize>,
     /// Lets a connector that declares `auth.apiKey.placement` `query` put the
     /// API key into a query string. Off by default: servers log URLs and echo
     /// them (`Location`, `Link`, error pages), so the key leaks more easily
@@ -253,6 +256,14 @@ impl HostConfig {
                     self.limits.max_concurrent_calls
                 );
             }
+            if let Some(bytes) = settings.memory_bytes
+                && !(1..=self.limits.memory_bytes).contains(&bytes)
+            {
+                anyhow::bail!(
+                    "connectors.{id}.memory_bytes: must be between 1 and [limits] memory_bytes ({})",
+                    self.limits.memory_bytes
+                );
+            }
             for (i, origin) in settings.allowed_hosts.iter().flatten().enumerate() {
                 AllowedOrigin::parse(origin)
                     .map_err(|e| anyhow::anyhow!("connectors.{id}.allowed_hosts[{i}]: {e}"))?;
@@ -289,6 +300,18 @@ mod tests {
                 .contains("retention.batch")
         );
         assert!(HostConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn a_connector_memory_cap_is_bounded_by_the_runtime_cap_and_names_its_key() {
+        let ok: HostConfig = toml::from_str("[connectors.js]\nmemory_bytes = 25165824").unwrap();
+        ok.validate().unwrap();
+        assert_eq!(ok.connectors["js"].memory_bytes, Some(24 << 20));
+        for bad in ["memory_bytes = 0", "memory_bytes = 134217728"] {
+            let config: HostConfig = toml::from_str(&format!("[connectors.js]\n{bad}")).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("connectors.js.memory_bytes"), "{error}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use connector_server::access::Role;
 use connector_server::builder::ServerBuilder;
 use connector_server::config::ConnectorSettings;
 use connector_server::flows::Flows;
+use connector_server::registry::CompileCache;
 use connector_server::store::crypto::Keyring;
 use connector_server::store::{
     ApiKeyStore, ConnectionStore, Database, ManagedStore, OAuthStateStore,
@@ -118,6 +119,13 @@ pub struct Options {
     /// The client secret the host holds for `test-client-credentials`
     /// (`cc-client-secret`; the provider's, [`CLIENT_SECRET`], when `None`).
     pub client_credentials_secret: Option<&'static str>,
+    /// Guests served in place of others, as (served guest, replaced guest of
+    /// [`CONNECTORS`]), e.g. `("ts_local_insightly", "local_insightly")`: the
+    /// TypeScript twin under the same connector id, settings and secrets.
+    pub substitutes: Vec<(&'static str, &'static str)>,
+    /// A compile cache shared by the hosts of a test run (none when `None`),
+    /// so a large component (a JavaScript engine) is compiled once.
+    pub compile_cache: Option<std::path::PathBuf>,
 }
 
 /// The public URL under which `test-issuer-realm`'s manifest names its issuer
@@ -145,6 +153,8 @@ impl Default for Options {
             realm_client_auth: None,
             realm_extra_headers: None,
             client_credentials_secret: None,
+            substitutes: Vec::new(),
+            compile_cache: None,
         }
     }
 }
@@ -244,7 +254,12 @@ impl Host {
         .unwrap();
         let plugins = tempfile::tempdir().unwrap();
         for name in CONNECTORS {
-            std::fs::copy(guest(name), plugins.path().join(format!("{name}.wasm"))).unwrap();
+            let served = options
+                .substitutes
+                .iter()
+                .find(|(_, replaced)| *replaced == name)
+                .map_or(name, |(served, _)| *served);
+            std::fs::copy(guest(served), plugins.path().join(format!("{name}.wasm"))).unwrap();
         }
         let audit = Arc::new(MemoryAuditSink::default());
         // OAuth client secrets: granted for the default purpose only.
@@ -387,6 +402,12 @@ impl Host {
             .lease_ttl_ms(options.lease_ttl_ms)
             .api_limits(options.api.clone())
             .record_versions(false)
+            .compile_cache(
+                options
+                    .compile_cache
+                    .clone()
+                    .map_or_else(CompileCache::disabled, CompileCache::new),
+            )
             .build(database.clone(), keys)
             .await
             .unwrap();

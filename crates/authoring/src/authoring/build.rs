@@ -1,6 +1,7 @@
 //! Building a connector crate into a `.wasm` component: `cargo build --release
 //! --target wasm32-wasip2`, with a progress display, the compiler's messages
-//! passed through, and clear errors when cargo or the target is missing.
+//! passed through, and clear errors when cargo or the target is missing. A
+//! JavaScript/TypeScript package folder is built by [`super::js`] instead.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,10 @@ pub enum BuildError {
     /// Not a connector crate.
     #[error("{0}")]
     NotACrate(String),
+    /// Building a JavaScript/TypeScript package failed (node or npm missing
+    /// or too old, type errors, componentize-js).
+    #[error(transparent)]
+    Js(#[from] connector_guest_build::js::JsBuildError),
     /// Compile errors (printed above as cargo reported them).
     #[error("the build of {package} failed: {summary}")]
     Failed {
@@ -42,18 +47,34 @@ pub enum BuildError {
     },
 }
 
-/// A connector crate on disk.
+/// The language of a connector folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// A Rust crate (`Cargo.toml`), built with cargo.
+    Rust,
+    /// A JavaScript/TypeScript package, built with componentize-js.
+    JavaScript,
+}
+
+/// A connector crate (or JavaScript/TypeScript package) on disk.
 #[derive(Debug, Clone)]
 pub struct ConnectorCrate {
-    /// The folder with `Cargo.toml`.
+    /// The folder with `Cargo.toml` (or `package.json`).
     pub dir: PathBuf,
     /// The package name.
     pub package: String,
+    /// Rust or JavaScript.
+    pub language: Language,
 }
 
 impl ConnectorCrate {
-    /// Reads `dir/Cargo.toml`; the crate must also have a `connector.json`.
+    /// Reads `dir/Cargo.toml`, or a JavaScript/TypeScript package (see
+    /// [`connector_guest_build::js::is_js_package`]); either must also have a
+    /// `connector.json`.
     pub fn open(dir: &Path) -> Result<Self, BuildError> {
+        if connector_guest_build::js::is_js_package(dir) {
+            return super::js::open_package(dir);
+        }
         let manifest = dir.join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).map_err(|e| {
             BuildError::NotACrate(format!(
@@ -80,20 +101,29 @@ impl ConnectorCrate {
             )));
         }
         let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        Ok(Self { dir, package })
+        Ok(Self {
+            dir,
+            package,
+            language: Language::Rust,
+        })
     }
 
-    /// The file cargo writes under `target_dir`.
+    /// The file the build writes under `target_dir`.
     pub fn wasm_path(&self, target_dir: &Path) -> PathBuf {
-        target_dir
-            .join(TARGET)
-            .join("release")
-            .join(format!("{}.wasm", self.package.replace('-', "_")))
+        let file = format!("{}.wasm", self.package.replace('-', "_"));
+        match self.language {
+            Language::Rust => target_dir.join(TARGET).join("release").join(file),
+            Language::JavaScript => target_dir.join(file),
+        }
     }
 
-    /// The default target folder: the crate's own `target/`.
+    /// The default target folder: the crate's own `target/` (`dist/` for a
+    /// JavaScript package).
     pub fn default_target_dir(&self) -> PathBuf {
-        self.dir.join("target")
+        match self.language {
+            Language::Rust => self.dir.join("target"),
+            Language::JavaScript => self.dir.join("dist"),
+        }
     }
 }
 
@@ -160,6 +190,9 @@ pub fn build_crate(
     target_dir: Option<&Path>,
     progress: &Progress,
 ) -> Result<PathBuf, BuildError> {
+    if krate.language == Language::JavaScript {
+        return super::js::build_package(krate, target_dir, progress);
+    }
     check_toolchain(krate)?;
     let target_dir = target_dir
         .map(Path::to_path_buf)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::call::call;
 use super::dev::{DevOptions, Say};
 use super::oauth2::{DEFAULT_PORT, OAuth2Options, PORT_ENV};
-use super::scaffold::{AuthTemplate, SdkSource, scaffold};
+use super::scaffold::{AuthTemplate, Lang, SdkSource, scaffold};
 use super::{LocalOptions, parse_key_value};
 
 /// Options shared by `dev`, `oauth2` and `call`.
@@ -51,14 +51,33 @@ pub struct NewArgs {
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
     /// Depend on a local `connector-sdk` folder (e.g. `crates/sdk` of a
-    /// connector-host checkout) instead of the published version.
+    /// connector-host checkout) instead of the published version (Rust only).
     #[arg(long, value_name = "DIR")]
     pub sdk_path: Option<PathBuf>,
+    /// The language: a Rust crate, or a TypeScript package (`sdk-js/`).
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    pub lang: Lang,
 }
 
 impl NewArgs {
     /// Creates the crate and says what to do next.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
+        if self.lang == Lang::Ts {
+            if self.sdk_path.is_some() {
+                anyhow::bail!(
+                    "--sdk-path is for Rust crates; a TypeScript package finds the JavaScript SDK itself (see its README)"
+                );
+            }
+            let dir = super::scaffold_ts::scaffold_ts(&self.dir, &self.name, self.auth)?;
+            println!("created {}", dir.display());
+            println!("next:");
+            println!("  cd {}", dir.display());
+            println!(
+                "  connector-host dev . --provider     # build, serve a login page, reload on change"
+            );
+            println!("  connector-host build .              # or just build it");
+            return Ok(ExitCode::SUCCESS);
+        }
         let sdk = match self.sdk_path {
             Some(path) => SdkSource::Path(path),
             None => SdkSource::default(),

@@ -43,8 +43,16 @@ pub const DEV_CLIENT_SECRET: &str = "dev-client-secret";
 pub const DEV_API_KEY: &str = "dev-api-key";
 /// Where `--provider` tries to listen first (a free port if taken).
 pub const PROVIDER_ADDR: &str = "127.0.0.1:9100";
-/// Files next to `Cargo.toml` whose change triggers a rebuild (plus `src/`).
-const WATCHED_FILES: &[&str] = &["connector.json", "Cargo.toml", "build.rs"];
+/// Files next to `Cargo.toml` (or `package.json`) whose change triggers a
+/// rebuild (plus `src/`).
+const WATCHED_FILES: &[&str] = &[
+    "connector.json",
+    "Cargo.toml",
+    "build.rs",
+    "package.json",
+    "index.ts",
+    "index.js",
+];
 
 /// What `dev` does.
 #[derive(Debug, Clone)]
@@ -224,10 +232,12 @@ pub async fn run(
         }
     })
     .map_err(|e| AuthoringError::Other(format!("cannot watch the sources: {e}")))?;
-    for (path, mode) in [
+    // A JavaScript package may keep its code at the top, without `src/`.
+    let folders = [
         (krate.dir.join("src"), RecursiveMode::Recursive),
         (krate.dir.clone(), RecursiveMode::NonRecursive),
-    ] {
+    ];
+    for (path, mode) in folders.into_iter().filter(|(path, _)| path.is_dir()) {
         watcher
             .watch(&path, mode)
             .map_err(|e| AuthoringError::Other(format!("cannot watch {}: {e}", path.display())))?;

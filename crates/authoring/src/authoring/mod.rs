@@ -1,9 +1,11 @@
 //! Tooling for connector authors: the `new`, `dev`, `oauth2` and `call`
 //! commands of the `connector-host` binary, as library functions.
 //!
-//! - [`scaffold`]: a new connector crate from a template (`new`);
+//! - [`scaffold`]: a new connector crate from a template (`new`), and
+//!   [`scaffold_ts`] a TypeScript package (`new --lang ts`);
 //! - [`build`]: `cargo build --target wasm32-wasip2` with progress and clear
-//!   errors when cargo or the target is missing;
+//!   errors when cargo or the target is missing; for a JavaScript/TypeScript
+//!   package, `js` (componentize-js through the SDK in `sdk-js/`);
 //! - [`dev`]: build, serve with a local login page, watch, rebuild, reload;
 //! - [`oauth2`]: a local OAuth login that keeps a test account's tokens
 //!   encrypted on disk, and refreshes them on the next run;
@@ -18,15 +20,17 @@ pub mod build;
 pub mod call;
 pub mod cli;
 pub mod dev;
+mod js;
 pub mod oauth2;
 mod progress;
 pub mod scaffold;
+pub mod scaffold_ts;
 
 mod local;
 
 use std::path::PathBuf;
 
-pub use build::{BuildError, ConnectorCrate, build_crate};
+pub use build::{BuildError, ConnectorCrate, Language, build_crate};
 pub use local::{
     ConnectorSource, LocalOptions, STATE_DIR, TEST_ACCOUNT, TEST_USER, dev_keyring, secret_env_var,
 };

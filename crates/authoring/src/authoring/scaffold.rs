@@ -18,6 +18,16 @@ pub enum AuthTemplate {
     ApiKey,
 }
 
+/// The language of a new connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Lang {
+    /// A Rust crate (the default).
+    #[default]
+    Rust,
+    /// A TypeScript package built with componentize-js (`sdk-js/`).
+    Ts,
+}
+
 /// The `connector-sdk` version a new crate depends on: the version of this
 /// host (the SDK and the host are released together).
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -123,6 +133,24 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
         .fold(template.to_string(), |text, (key, value)| {
             text.replace(&format!("{{{{{key}}}}}"), value)
         })
+}
+
+/// `{{key}}` → value, for every pair.
+pub(crate) fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
+    fill(template, values)
+}
+
+/// `acme-crm` → `Acme Crm`.
+pub(crate) fn title_of(id: &str) -> String {
+    title(id)
+}
+
+/// The manifest template of `auth` (shared by every language).
+pub(crate) fn manifest_template(auth: AuthTemplate) -> &'static str {
+    match auth {
+        AuthTemplate::Oauth => OAUTH_MANIFEST,
+        AuthTemplate::ApiKey => API_KEY_MANIFEST,
+    }
 }
 
 /// Creates the crate `name` (also its connector id) in `parent/name` and

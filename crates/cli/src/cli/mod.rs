@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod build;
 pub mod dev_demo;
 pub mod dev_provider;
 pub mod inspect;

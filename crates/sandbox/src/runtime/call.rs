@@ -31,6 +31,12 @@ pub struct CallReport {
     /// How long the call took, waiting for a slot included.
     #[serde(skip)]
     pub elapsed: std::time::Duration,
+    /// The guest asked for memory beyond its cap and was refused. A Rust
+    /// guest then traps; a JavaScript engine survives the refusal and throws
+    /// its own "out of memory" error, which [`flatten`] reports as
+    /// [`CallError::OutOfMemory`] all the same.
+    #[serde(skip)]
+    pub memory_cap_hit: bool,
 }
 
 /// The result of a hook call with its report.
@@ -55,6 +61,9 @@ pub struct Prepared {
     policy: Arc<ConnectorPolicy>,
     /// This connector's own slots (see `RuntimeLimits::max_concurrent_calls_per_connector`).
     slots: Arc<tokio::sync::Semaphore>,
+    /// This connector's linear-memory cap per call (the runtime's
+    /// `memory_bytes` unless the operator set a lower one).
+    memory_bytes: usize,
 }
 
 impl Prepared {
@@ -68,6 +77,7 @@ impl Prepared {
         policy: ConnectorPolicy,
     ) -> Self {
         let slots = runtime.connector_permits(&connector.id, None);
+        let memory_bytes = runtime.limits().memory_bytes;
         Self {
             runtime,
             connector: Arc::new(connector),
@@ -76,7 +86,24 @@ impl Prepared {
             config: Arc::new(config),
             policy: Arc::new(policy),
             slots,
+            memory_bytes,
         }
+    }
+
+    /// Caps this connector's linear memory per call at `bytes` instead of the
+    /// runtime's `memory_bytes` (the operator's `[connectors.<id>]
+    /// memory_bytes`). The runtime's cap is also the pool's slot size, so a
+    /// larger value is lowered to it.
+    pub fn with_memory_cap(mut self, bytes: Option<usize>) -> Self {
+        if let Some(bytes) = bytes {
+            self.memory_bytes = bytes.min(self.runtime.limits().memory_bytes);
+        }
+        self
+    }
+
+    /// This connector's linear-memory cap per call, in bytes.
+    pub fn memory_cap(&self) -> usize {
+        self.memory_bytes
     }
 
     /// Gives this connector `slots` concurrent calls instead of the runtime's
@@ -159,7 +186,7 @@ impl Prepared {
         let _own_permit = own_permit.expect("connector semaphore is never closed");
         let _permit = permit.expect("call semaphore is never closed");
         let state = CallState::new(
-            CallLimiter::new(limits.memory_bytes, 100_000),
+            CallLimiter::new(self.memory_bytes, 100_000),
             LogCapability::new(
                 self.connector.clone(),
                 limits.log_lines_per_call,
@@ -202,7 +229,7 @@ impl Prepared {
                 &store,
                 &connector,
                 hook,
-                limits.memory_bytes,
+                self.memory_bytes,
                 timeout,
             )),
             Err(_) => Err(CallError::Timeout {
@@ -298,6 +325,7 @@ fn finish(store: &mut Store<CallState>) -> CallReport {
         dropped_output_bytes,
         refused_requests: state.http.refused(),
         elapsed: std::time::Duration::ZERO,
+        memory_cap_hit: state.limiter.hit_memory_limit,
     }
 }
 
@@ -307,8 +335,14 @@ fn flatten<T: BoundedOutput>(
     outcome: Outcome<Result<T, ConnectorError>>,
     connector: &ConnectorRef,
     hook: Hook,
+    memory_bytes: usize,
 ) -> Outcome<T> {
     let result = match outcome.result {
+        Ok(Err(_)) if outcome.report.memory_cap_hit => Err(CallError::OutOfMemory {
+            connector: connector.clone(),
+            hook,
+            limit_bytes: memory_bytes,
+        }),
         Ok(Ok(value)) => match value.oversize() {
             None => Ok(value),
             Some(Oversize { field, size, limit }) => Err(CallError::OutputTooLarge {
@@ -351,7 +385,7 @@ macro_rules! fallible_hooks {
                             Box::pin(async move { c.connector_auth_hooks().$call(s, &input).await })
                         })
                         .await;
-                    flatten(outcome, &self.connector, Hook::$hook)
+                    flatten(outcome, &self.connector, Hook::$hook, self.memory_bytes)
                 }
             )*
         }

@@ -130,7 +130,8 @@ pub async fn load(
         settings.config,
         policy,
     )
-    .with_slots(settings.max_concurrent_calls);
+    .with_slots(settings.max_concurrent_calls)
+    .with_memory_cap(settings.memory_bytes);
 
     let loading = CallContext {
         deny_outbound: true,
