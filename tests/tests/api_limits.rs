@@ -43,6 +43,54 @@ async fn a_body_over_the_limit_is_refused_before_it_is_read() {
     assert_ne!(status, 413, "a small body passes the limit");
 }
 
+/// Publishing takes whole components (a JavaScript one is about 12 MB): its
+/// route has a limit of its own, and only an operator's body is read.
+#[tokio::test]
+async fn publishing_has_its_own_body_limit_and_reads_only_an_operators_body() {
+    let host = host(ApiLimits {
+        body_limit_bytes: 4096,
+        publish_body_limit_bytes: 64 << 10,
+        ..ApiLimits::default()
+    })
+    .await;
+    let operator = host.key(Role::Operator, &[]).await;
+    let service = host.key(Role::Service, &["acct-1"]).await;
+    let publish = |key: &str, size: usize| {
+        let body = json!({ "component": "A".repeat(size) });
+        let request = host
+            .http
+            .post(format!("{}/v1/components", host.base))
+            .bearer_auth(key)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    // Over the general limit, under publishing's: read and checked.
+    let (status, body) = publish(&operator, 32 << 10).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("component_rejected"), "{body}");
+    // Another role is refused before its body is read.
+    let (status, body) = publish(&service, 32 << 10).await;
+    assert_eq!(status, 403, "{body}");
+    // Over publishing's own limit.
+    let (status, body) = publish(&operator, 128 << 10).await;
+    assert_eq!(status, 413, "{body}");
+    // The other routes keep the general limit.
+    let (status, _) = host
+        .http
+        .post(format!("{}/v1/components/x/pin", host.base))
+        .bearer_auth(&operator)
+        .json(&json!({ "version": "1".repeat(8192) }))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(status, 413);
+}
+
 #[tokio::test]
 async fn a_key_over_its_rate_gets_429_and_other_keys_do_not() {
     let host = host(ApiLimits {

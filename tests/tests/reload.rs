@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use connector_sandbox::runtime::CallContext;
 use connector_server::registry::{CompileCache, Registry};
+use connector_test_support::wait::eventually;
 use connector_test_support::{connection, guest_bytes, test_runtime};
 
 /// Replaces `name` in `dir` atomically, the way operators are told to.
@@ -39,22 +40,6 @@ async fn version_of(registry: &Registry) -> Option<String> {
         .result
         .ok()?;
     Some(user.name)
-}
-
-/// Waits (bounded) until `condition` holds on the registry.
-async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +76,7 @@ async fn hot_reload_under_a_stream_of_calls_loses_no_call() {
         })
     };
     // Let the stream get going on v1, then replace the file.
-    eventually("calls on v1", || {
+    eventually("calls on v1", Duration::from_secs(30), || {
         let calls = calls.clone();
         async move { calls.load(Ordering::SeqCst) > 10 }
     })

@@ -6,7 +6,8 @@
 //! ([`databases`]), spawning `connector-host serve` and waiting for it
 //! ([`serve`], [`process`], and [`dev_demo`] for `serve --dev`), the OAuth
 //! login dance ([`oauth`]), local servers ([`servers`]), the webhook receiver
-//! ([`webhooks`]) and the benchmarks' percentiles ([`bench`]).
+//! ([`webhooks`]), bounded waiting ([`wait`]) and the benchmarks' percentiles
+//! ([`bench`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@ pub mod process;
 pub mod sandbox;
 pub mod serve;
 pub mod servers;
+pub mod wait;
 pub mod webhooks;
 
 use std::path::PathBuf;

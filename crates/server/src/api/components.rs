@@ -5,7 +5,7 @@
 //! through the database ([`crate::registry::distribution`]). Every change is
 //! recorded in the admin audit.
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,12 +20,16 @@ use crate::store::{
     AdminChange, ComponentStoreError, NewComponent, Published, PublishedVersion, ReplicaStatus,
 };
 
-/// `/v1/components` (POST), `/v1/components/{connector}` (GET), its
-/// `pin`, `unpin`, `rollback` and `versions/{version}/retire` (POST), and
-/// `/v1/replicas` (GET).
+/// `POST /v1/components` alone: it takes whole components, so it gets its
+/// own body limit (`[api] publish_body_limit_bytes`, see `ApiLimits::apply`).
+pub(super) fn publish_route() -> Router<AppState> {
+    Router::new().route("/v1/components", post(publish))
+}
+
+/// `/v1/components/{connector}` (GET), its `pin`, `unpin`, `rollback` and
+/// `versions/{version}/retire` (POST), and `/v1/replicas` (GET).
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/components", post(publish))
         .route("/v1/components/{connector}", get(versions))
         .route("/v1/components/{connector}/pin", post(pin))
         .route("/v1/components/{connector}/unpin", post(unpin))
@@ -113,14 +117,18 @@ impl From<PublishError> for ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/v1/components", tag = "components", request_body = PublishRequest, responses((status = 201, description = "Checked and stored; live unless another version is pinned", body = PublishResult), (status = 400, description = "The body or the base64 is malformed (field named)", body = ApiError), (status = 409, description = "This version is published with other bytes", body = ApiError), (status = 422, description = "The component fails the checks of `check`, or its signature is missing, invalid or untrusted; nothing changed", body = ApiError)))]
+#[utoipa::path(post, path = "/v1/components", tag = "components", request_body = PublishRequest, responses((status = 201, description = "Checked and stored; live unless another version is pinned", body = PublishResult), (status = 400, description = "The body or the base64 is malformed (field named)", body = ApiError), (status = 409, description = "This version is published with other bytes", body = ApiError), (status = 413, description = "The body is larger than `api.publish_body_limit_bytes`", body = ApiError), (status = 422, description = "The component fails the checks of `check`, or its signature is missing, invalid or untrusted; nothing changed", body = ApiError)))]
 pub(super) async fn publish(
     Caller(caller): Caller,
     State(state): State<AppState>,
-    body: Result<Json<PublishRequest>, axum::extract::rejection::JsonRejection>,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<PublishResult>), ApiError> {
+    // The role first: only an operator's body (up to the larger publishing
+    // limit) is ever read.
     caller.require_role(&[Role::Operator], "publish components")?;
-    let Json(request) = body.map_err(ApiError::bad_body)?;
+    let Json(request) = Json::<PublishRequest>::from_request(request, &state)
+        .await
+        .map_err(ApiError::bad_body)?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(request.component.trim())
         .map_err(|e| {

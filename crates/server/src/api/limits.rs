@@ -23,8 +23,14 @@ use super::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiLimits {
-    /// Largest request body, in bytes (413 above).
+    /// Largest request body, in bytes (413 above), of every route but the
+    /// two below.
     pub body_limit_bytes: usize,
+    /// Largest request body of `POST /v1/components` (publishing: a JSON
+    /// body with the component in base64; a JavaScript connector is about
+    /// 12 MB, 16 MiB encoded), in bytes (413 above). Read only for an
+    /// operator key.
+    pub publish_body_limit_bytes: usize,
     /// Largest request body, and largest response body, of the pass-through
     /// proxy (`…/proxy/{path}`), in bytes; enforced while streaming (413
     /// above for the request, the response is cut).
@@ -52,6 +58,7 @@ impl Default for ApiLimits {
     fn default() -> Self {
         Self {
             body_limit_bytes: 1 << 20,
+            publish_body_limit_bytes: 32 << 20,
             proxy_body_limit_bytes: 32 << 20,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
@@ -66,12 +73,18 @@ impl Default for ApiLimits {
 impl ApiLimits {
     /// Checks the settings, naming the key of a bad value.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, u64, u64, u64); 8] = [
+        let checks: [(&str, u64, u64, u64); 9] = [
             (
                 "body_limit_bytes",
                 self.body_limit_bytes as u64,
                 1024,
                 64 << 20,
+            ),
+            (
+                "publish_body_limit_bytes",
+                self.publish_body_limit_bytes as u64,
+                1024,
+                256 << 20,
             ),
             (
                 "proxy_body_limit_bytes",
@@ -106,10 +119,11 @@ impl ApiLimits {
 
     /// `router` with the body, time and in-flight limits around every route
     /// (the in-flight limit is one semaphore for the whole API: `Router::layer`
-    /// wraps each route separately), and `streamed` (the pass-through proxy,
-    /// which enforces `proxy_body_limit_bytes` while streaming) with the time
-    /// and in-flight limits only.
-    pub fn apply(&self, router: Router, streamed: Router) -> Router {
+    /// wraps each route separately), `publishing` the same with
+    /// `publish_body_limit_bytes` instead, and `streamed` (the pass-through
+    /// proxy, which enforces `proxy_body_limit_bytes` while streaming) with the
+    /// time and in-flight limits only.
+    pub fn apply(&self, router: Router, publishing: Router, streamed: Router) -> Router {
         let layers = ServiceBuilder::new()
             .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
                 overloaded(&error)
@@ -124,6 +138,13 @@ impl ApiLimits {
             .layer(tower_http::limit::RequestBodyLimitLayer::new(
                 self.body_limit_bytes,
             ))
+            .merge(
+                publishing
+                    .layer(DefaultBodyLimit::max(self.publish_body_limit_bytes))
+                    .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                        self.publish_body_limit_bytes,
+                    )),
+            )
             .merge(streamed)
             .layer(layers)
     }

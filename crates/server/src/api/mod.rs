@@ -139,8 +139,10 @@ fn limited_routes(state: AppState, limits: &limits::ApiLimits) -> Router {
         .merge(console::routes())
         .with_state(state.clone());
     // Streamed both ways: its own body limit, enforced while streaming.
-    let streamed = passthrough::routes(limits.proxy_body_limit_bytes).with_state(state);
-    limits.apply(routes, streamed)
+    let streamed = passthrough::routes(limits.proxy_body_limit_bytes).with_state(state.clone());
+    // Whole components: a body limit of its own.
+    let publishing = components::publish_route().with_state(state);
+    limits.apply(routes, publishing, streamed)
 }
 
 /// Readiness (`GET /readyz`, no key): `200` when this replica can serve —
@@ -317,6 +319,14 @@ impl ApiError {
     }
 
     fn bad_body(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        // A body that streamed past its route's limit (no `Content-Length`).
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                rejection.body_text(),
+            );
+        }
         Self {
             code: "invalid_body",
             message: rejection.body_text(),

@@ -1,17 +1,20 @@
-//! How a replica follows the published components: on PostgreSQL it
-//! `LISTEN`s on [`crate::store::COMPONENTS_CHANNEL`] (sqlx `PgListener`) and
-//! reconciles as soon as a live version changes; every
-//! `[publishing] reconcile_interval_secs` it reconciles anyway (a missed
-//! notification, a listener reconnecting, SQLite replicas sharing one file)
-//! and reports what it serves ([`crate::store::ReplicaStatus`]).
+//! How a replica follows the published components: it subscribes to the
+//! database's change feed ([`crate::store::changes`], on PostgreSQL the one
+//! `LISTEN` connection of the process) and reconciles as soon as a live
+//! version changes ([`Change::Component`]) or notices may have been missed
+//! ([`Change::Everything`]: the listener reconnected); every
+//! `[publishing] reconcile_interval_secs` it reconciles anyway (a lost
+//! notification, SQLite replicas sharing one file) and reports what it serves
+//! ([`crate::store::ReplicaStatus`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgNotification};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::Registry;
-use crate::store::{COMPONENTS_CHANNEL, ComponentStore, Database, ServedConnector, unix_seconds};
+use crate::store::changes::Change;
+use crate::store::{ComponentStore, Database, ServedConnector, unix_seconds};
 
 /// This replica's name when `[publishing] replica_id` is not set: the host
 /// name and the process id.
@@ -58,26 +61,22 @@ async fn follow(registry: Arc<Registry>, database: Database) {
     let interval = Duration::from_secs(registry.publishing().reconcile_interval_secs.max(1));
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut listener = None;
+    let mut changes = database.changes().subscribe();
     loop {
         tokio::select! {
-            notified = next_notification(&mut listener) => match notified {
-                Ok(Some(notification)) => {
-                    tracing::debug!(connector = notification.payload(), "published version changed");
+            heard = changes.recv() => match heard {
+                Ok(Change::Component(id)) => {
+                    tracing::debug!(connector = %id, "published version changed");
                 }
-                // The connection dropped; the listener reconnects on its next
-                // call, and whatever was sent meanwhile is read below.
-                Ok(None) => tracing::warn!("component notifications interrupted; reconciling"),
-                Err(error) => {
-                    tracing::warn!(%error, "component notifications unavailable; reconciling every {}s", interval.as_secs());
-                    listener = None;
+                Ok(Change::Everything) | Err(RecvError::Lagged(_)) => {
+                    tracing::info!("change notices may have been missed; reconciling");
                 }
+                // Other changes (API keys) are not this loop's concern.
+                Ok(Change::ApiKey(_)) => continue,
+                // The feed lives as long as `database`, which this loop holds.
+                Err(RecvError::Closed) => unreachable!("the change feed outlives its database"),
             },
-            _ = tick.tick() => {
-                if listener.is_none() && database.is_postgres() {
-                    listener = listen(&database).await;
-                }
-            }
+            _ = tick.tick() => {}
         }
         reconcile(&registry, &store).await;
         if let Err(error) = database
@@ -97,33 +96,5 @@ async fn reconcile(registry: &Registry, store: &ComponentStore) {
         }
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, "cannot read the published components"),
-    }
-}
-
-/// A listener on the components channel, or `None` (logged) when it cannot
-/// be opened now (the next tick tries again).
-async fn listen(database: &Database) -> Option<PgListener> {
-    let opened = async {
-        let mut listener = PgListener::connect(&database.url()).await?;
-        listener.listen(COMPONENTS_CHANNEL).await?;
-        Ok::<_, sqlx::Error>(listener)
-    };
-    match opened.await {
-        Ok(listener) => Some(listener),
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for component notifications");
-            None
-        }
-    }
-}
-
-/// The next notification, `Ok(None)` after a reconnection; pends forever
-/// without a listener.
-async fn next_notification(
-    listener: &mut Option<PgListener>,
-) -> Result<Option<PgNotification>, sqlx::Error> {
-    match listener {
-        Some(listener) => listener.try_recv().await,
-        None => std::future::pending().await,
     }
 }

@@ -1,6 +1,7 @@
-//! Change notices: after a write that readers cache (an API key revoked), the
-//! writer publishes a [`Change`], and every cache of every replica hears it
-//! and drops what it holds.
+//! Change notices: after a write that readers cache (an API key revoked, a
+//! connector version published or rolled back), the writer publishes a
+//! [`Change`], and every cache of every replica hears it and drops (or
+//! reloads) what it holds.
 //!
 //! - In one process the notice goes through a broadcast channel at once.
 //! - Across replicas on PostgreSQL it goes through `pg_notify` on
@@ -37,15 +38,19 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 pub enum Change {
     /// The API key with this id was revoked (or otherwise changed).
     ApiKey(String),
+    /// The live published version of the connector with this id changed
+    /// (published, pinned, unpinned, rolled back or retired).
+    Component(String),
     /// Notices may have been missed: drop every cached entry.
     Everything,
 }
 
 impl Change {
-    /// The notification payload: `api-key:<id>`.
-    fn payload(&self) -> Option<String> {
+    /// The notification payload: `api-key:<id>` or `component:<id>`.
+    pub(crate) fn payload(&self) -> Option<String> {
         match self {
             Change::ApiKey(id) => Some(format!("api-key:{id}")),
+            Change::Component(id) => Some(format!("component:{id}")),
             Change::Everything => None,
         }
     }
@@ -55,6 +60,7 @@ impl Change {
     fn parse(payload: &str) -> Change {
         match payload.split_once(':') {
             Some(("api-key", id)) => Change::ApiKey(id.to_string()),
+            Some(("component", id)) => Change::Component(id.to_string()),
             _ => Change::Everything,
         }
     }
@@ -225,9 +231,13 @@ mod tests {
 
     #[test]
     fn payloads_round_trip_and_unknown_ones_drop_everything() {
-        let change = Change::ApiKey("key_0123".into());
-        assert_eq!(Change::parse(&change.payload().unwrap()), change);
-        assert_eq!(Change::parse("component:x"), Change::Everything);
+        for change in [
+            Change::ApiKey("key_0123".into()),
+            Change::Component("insightly".into()),
+        ] {
+            assert_eq!(Change::parse(&change.payload().unwrap()), change);
+        }
+        assert_eq!(Change::parse("connection:x"), Change::Everything);
         assert_eq!(Change::parse("garbage"), Change::Everything);
         assert_eq!(Change::Everything.payload(), None);
     }

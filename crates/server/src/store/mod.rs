@@ -35,8 +35,7 @@ pub use api_keys::{
 };
 pub use audit::AuditWriter;
 pub use components::{
-    CHANNEL as COMPONENTS_CHANNEL, ComponentStore, ComponentStoreError, LiveComponent,
-    NewComponent, Published, PublishedVersion,
+    ComponentStore, ComponentStoreError, LiveComponent, NewComponent, Published, PublishedVersion,
 };
 pub use connect_sessions::{
     ConnectSession, ConnectSessionError, ConnectSessionStore, NewConnectSession, token_hash,
@@ -169,12 +168,6 @@ impl Database {
             self.pool.connect_options().database_url.scheme(),
             "postgres" | "postgresql"
         )
-    }
-
-    /// The URL the pool connects with (to open a listener on the same
-    /// database).
-    pub fn url(&self) -> String {
-        self.pool.connect_options().database_url.to_string()
     }
 
     /// Closes the pool: every later query fails (shutdown; tests that take

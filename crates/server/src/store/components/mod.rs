@@ -1,9 +1,9 @@
 //! Published components (migration 0015): each version's bytes, digest,
 //! manifest, publisher and signer; which version of each connector is live
 //! (and whether an operator pinned it). Every change of a live version
-//! notifies the replicas on PostgreSQL (`NOTIFY` on [`CHANNEL`], sent when
-//! the transaction commits); SQLite has no notifications, the replicas'
-//! periodic reconciliation reads the same rows. Changing which version is
+//! notifies the replicas on PostgreSQL (a [`Change::Component`] notice on the
+//! change feed's channel, sent when the transaction commits); SQLite has no
+//! notifications, the replicas' periodic reconciliation reads the same rows. Changing which version is
 //! live (pin, unpin, roll back) and retiring one: [`versions`].
 
 use serde::Serialize;
@@ -11,11 +11,8 @@ use sqlx::Row;
 
 mod versions;
 
+use super::changes::{self, Change};
 use super::{Database, leases::unix_millis};
-
-/// The PostgreSQL channel a live-version change is announced on (payload:
-/// the connector id).
-pub const CHANNEL: &str = "connector_host_components";
 
 /// A component that passed the checks, to store.
 #[derive(Debug, Clone)]
@@ -301,8 +298,8 @@ impl ComponentStore {
             // Selecting the `void` of pg_notify itself is not decodable
             // through the Any driver: count it instead.
             sqlx::query("SELECT COUNT(*) FROM (SELECT pg_notify($1, $2)) AS sent")
-                .bind(CHANNEL)
-                .bind(connector_id)
+                .bind(changes::CHANNEL)
+                .bind(Change::Component(connector_id.to_string()).payload())
                 .execute(&mut **tx)
                 .await?;
         }

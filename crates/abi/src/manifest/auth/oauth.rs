@@ -1,47 +1,11 @@
-//! The manifest's `auth` block: App Connect's `auth` (OAuth and API-key form)
-//! with the Membrane OAuth options, and its validation.
+//! `auth.oauth`: App Connect's OAuth values with the Membrane options (grant
+//! type, discovery, admin-managed applications), and their validation.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiKeyPlacementDecl, ManifestError, absolute_url};
-
-/// The manifest's auth mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum AuthKind {
-    /// OAuth 2.0 authorization code.
-    #[serde(rename = "oauth")]
-    OAuth,
-    /// API key plus form fields.
-    #[serde(rename = "apiKey")]
-    ApiKey,
-}
-
-impl std::fmt::Display for AuthKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            AuthKind::OAuth => "oauth",
-            AuthKind::ApiKey => "apiKey",
-        })
-    }
-}
-
-/// App Connect's `auth` block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AuthBlock {
-    /// `oauth` or `apiKey`.
-    #[serde(rename = "type")]
-    pub kind: AuthKind,
-    /// Client-visible OAuth values; required when `type` is `oauth`.
-    #[serde(default)]
-    pub oauth: Option<OAuthBlock>,
-    /// The API-key login page; required when `type` is `apiKey`.
-    #[serde(default)]
-    pub api_key: Option<ApiKeyBlock>,
-}
+use super::super::{ManifestError, absolute_url};
 
 /// Where the OAuth client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,116 +169,10 @@ impl ManagedOAuthValue {
     }
 }
 
-/// App Connect `auth.apiKey`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ApiKeyBlock {
-    /// Where the host may put the key; the `basic-auth` hook, if implemented,
-    /// must answer exactly this.
-    pub placement: ApiKeyPlacementDecl,
-    /// The login form.
-    pub page: ApiKeyPage,
-}
-
-/// The API-key login form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ApiKeyPage {
-    /// Form title.
-    pub title: String,
-    /// Text shown above the form.
-    #[serde(default)]
-    pub warning: Option<String>,
-    /// The fields.
-    pub content: Vec<FormField>,
-}
-
-/// Value type of a form field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub enum FieldType {
-    /// Text.
-    String,
-    /// A number.
-    Number,
-    /// A whole number.
-    Integer,
-    /// true/false.
-    Boolean,
-}
-
-/// Who an admin-managed value belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub enum ManagedScope {
-    /// One value per account.
-    Account,
-    /// One value per user.
-    User,
-}
-
-/// One field of the API-key form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FormField {
-    /// The field's key (`apiKey` is the API key itself).
-    #[serde(rename = "const")]
-    pub key: String,
-    /// Label.
-    pub title: String,
-    /// Value type.
-    #[serde(rename = "type")]
-    pub field_type: FieldType,
-    /// The user must fill it.
-    #[serde(default)]
-    pub required: bool,
-    /// An admin provides the value.
-    #[serde(default)]
-    pub managed: bool,
-    /// Whose value an admin provides (`account` or `user`; `account` when
-    /// absent).
-    #[serde(default)]
-    pub managed_scope: Option<ManagedScope>,
-    /// Not shown to normal users.
-    #[serde(default)]
-    pub hidden: bool,
-    /// A secret (an API secret, a password, a client secret): stored
-    /// encrypted, never returned by any route or shown to admins, and handed
-    /// to the connector only as a credential reference the host fills in
-    /// (`{const}` in a `basic` template, or `credential::host-secret` with
-    /// `secret: "field:<const>"`). Only on `string` fields; `apiKey` is
-    /// always secret.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub secret: bool,
-    /// Rendering hints passed to the client as is.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub ui_schema: Option<serde_json::Value>,
-}
-
 /// Shortest `auth.oauth.defaultTokenLifetimeSeconds` (one minute).
 pub const MIN_DEFAULT_TOKEN_LIFETIME_SECONDS: u64 = 60;
 /// Longest `auth.oauth.defaultTokenLifetimeSeconds` (one year).
 pub const MAX_DEFAULT_TOKEN_LIFETIME_SECONDS: u64 = 365 * 86_400;
-
-/// The const of the form field that holds the API key.
-pub const API_KEY_FIELD: &str = "apiKey";
-
-/// How a connector names a secret form field in a credential reference:
-/// `credential::host-secret` with `secret: "field:<const>"` (host secret
-/// names cannot contain `:`).
-pub const SECRET_FIELD_REF_PREFIX: &str = "field:";
-
-impl FormField {
-    /// True for the API key and every field declared `secret`.
-    pub fn is_secret(&self) -> bool {
-        self.secret || self.key == API_KEY_FIELD
-    }
-}
 
 /// Checks an issuer identifier (RFC 8414 §2): an absolute `https` URL (or
 /// `http` on a loopback host, for local providers) without userinfo, query or
@@ -350,105 +208,71 @@ pub fn check_issuer(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl AuthBlock {
+impl OAuthBlock {
+    /// Checks `auth.oauth`, naming the field at fault.
     pub(super) fn validate(&self) -> Result<(), ManifestError> {
-        match self.kind {
-            AuthKind::OAuth => {
-                let oauth = self.oauth.as_ref().ok_or_else(|| {
-                    ManifestError::new("auth.oauth", "required when `auth.type` is `oauth`")
-                })?;
-                if self.api_key.is_some() {
-                    return Err(ManifestError::new(
-                        "auth.apiKey",
-                        "only allowed when `auth.type` is `apiKey`",
-                    ));
-                }
-                oauth.validate_grant()?;
-                if let Some(issuer) = &oauth.issuer {
-                    check_issuer(issuer)
-                        .map_err(|message| ManifestError::new("auth.oauth.issuer", message))?;
-                }
-                if let Some(url) = &oauth.discovery_url {
-                    super::check_discovery_url(url).map_err(|message| {
-                        ManifestError::new("auth.oauth.discoveryUrl", message)
-                    })?;
-                }
-                if let Some(lifetime) = oauth.default_token_lifetime_seconds
-                    && !(MIN_DEFAULT_TOKEN_LIFETIME_SECONDS..=MAX_DEFAULT_TOKEN_LIFETIME_SECONDS)
-                        .contains(&lifetime)
-                {
-                    return Err(ManifestError::new(
-                        "auth.oauth.defaultTokenLifetimeSeconds",
-                        format!(
-                            "{lifetime} is outside {MIN_DEFAULT_TOKEN_LIFETIME_SECONDS} to {MAX_DEFAULT_TOKEN_LIFETIME_SECONDS} seconds (one minute to one year)"
-                        ),
-                    ));
-                }
-                if oauth.client_id.trim().is_empty() {
-                    return Err(ManifestError::new(
-                        "auth.oauth.clientId",
-                        "must not be empty",
-                    ));
-                }
-                for (i, name) in oauth.callback_params.iter().enumerate() {
-                    let reserved = ["code", "state", "iss", "error", "error_description"];
-                    let valid = !name.is_empty()
-                        && name.len() <= 64
-                        && name
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-                    if !valid || reserved.contains(&name.as_str()) {
-                        return Err(ManifestError::new(
-                            format!("auth.oauth.callbackParams[{i}]"),
-                            format!(
-                                "`{name}` cannot be a callback parameter (letters, digits, `-_.`; not one the host reads itself)"
-                            ),
-                        ));
-                    }
-                }
-                if let Some(managed) = &oauth.admin_managed {
-                    let mut seen = BTreeSet::new();
-                    for (i, value) in managed.required.iter().enumerate() {
-                        if !seen.insert(value) {
-                            return Err(ManifestError::new(
-                                format!("auth.oauth.adminManaged.required[{i}]"),
-                                format!("`{}` is listed twice", value.as_str()),
-                            ));
-                        }
-                    }
-                    if !seen.contains(&ManagedOAuthValue::ClientId) {
-                        return Err(ManifestError::new(
-                            "auth.oauth.adminManaged.required",
-                            "must contain `clientId`: the tenant's application is what makes it admin-managed",
-                        ));
-                    }
-                }
-                Ok(())
-            }
-            AuthKind::ApiKey => {
-                let api_key = self.api_key.as_ref().ok_or_else(|| {
-                    ManifestError::new("auth.apiKey", "required when `auth.type` is `apiKey`")
-                })?;
-                if self.oauth.is_some() {
-                    return Err(ManifestError::new(
-                        "auth.oauth",
-                        "only allowed when `auth.type` is `oauth`",
-                    ));
-                }
-                api_key.page.validate()?;
-                let fields: Vec<&str> = api_key
-                    .page
-                    .content
-                    .iter()
-                    .map(|f| f.key.as_str())
-                    .collect();
-                api_key.placement.validate("auth.apiKey.placement", &fields)
+        self.validate_grant()?;
+        if let Some(issuer) = &self.issuer {
+            check_issuer(issuer)
+                .map_err(|message| ManifestError::new("auth.oauth.issuer", message))?;
+        }
+        if let Some(url) = &self.discovery_url {
+            super::super::check_discovery_url(url)
+                .map_err(|message| ManifestError::new("auth.oauth.discoveryUrl", message))?;
+        }
+        if let Some(lifetime) = self.default_token_lifetime_seconds
+            && !(MIN_DEFAULT_TOKEN_LIFETIME_SECONDS..=MAX_DEFAULT_TOKEN_LIFETIME_SECONDS)
+                .contains(&lifetime)
+        {
+            return Err(ManifestError::new(
+                "auth.oauth.defaultTokenLifetimeSeconds",
+                format!(
+                    "{lifetime} is outside {MIN_DEFAULT_TOKEN_LIFETIME_SECONDS} to {MAX_DEFAULT_TOKEN_LIFETIME_SECONDS} seconds (one minute to one year)"
+                ),
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(ManifestError::new(
+                "auth.oauth.clientId",
+                "must not be empty",
+            ));
+        }
+        for (i, name) in self.callback_params.iter().enumerate() {
+            let reserved = ["code", "state", "iss", "error", "error_description"];
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !valid || reserved.contains(&name.as_str()) {
+                return Err(ManifestError::new(
+                    format!("auth.oauth.callbackParams[{i}]"),
+                    format!(
+                        "`{name}` cannot be a callback parameter (letters, digits, `-_.`; not one the host reads itself)"
+                    ),
+                ));
             }
         }
+        if let Some(managed) = &self.admin_managed {
+            let mut seen = BTreeSet::new();
+            for (i, value) in managed.required.iter().enumerate() {
+                if !seen.insert(value) {
+                    return Err(ManifestError::new(
+                        format!("auth.oauth.adminManaged.required[{i}]"),
+                        format!("`{}` is listed twice", value.as_str()),
+                    ));
+                }
+            }
+            if !seen.contains(&ManagedOAuthValue::ClientId) {
+                return Err(ManifestError::new(
+                    "auth.oauth.adminManaged.required",
+                    "must contain `clientId`: the tenant's application is what makes it admin-managed",
+                ));
+            }
+        }
+        Ok(())
     }
-}
 
-impl OAuthBlock {
     /// True when the host obtains the tokens with the client-credentials
     /// grant (no user redirect, no refresh token: renewed by a new grant).
     pub fn is_client_credentials(&self) -> bool {
@@ -488,83 +312,10 @@ impl OAuthBlock {
     }
 }
 
-impl ApiKeyPage {
-    fn validate(&self) -> Result<(), ManifestError> {
-        let mut seen = BTreeSet::new();
-        for (i, field) in self.content.iter().enumerate() {
-            let path = format!("auth.apiKey.page.content[{i}]");
-            let valid_key = !field.key.is_empty()
-                && field
-                    .key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !valid_key {
-                return Err(ManifestError::new(
-                    format!("{path}.const"),
-                    format!(
-                        "`{}` is not a field key (letters, digits, `_`, `-`)",
-                        field.key
-                    ),
-                ));
-            }
-            if !seen.insert(field.key.as_str()) {
-                return Err(ManifestError::new(
-                    format!("{path}.const"),
-                    format!("`{}` is used twice", field.key),
-                ));
-            }
-            if field.secret && field.field_type != FieldType::String {
-                return Err(ManifestError::new(
-                    format!("{path}.secret"),
-                    "only allowed on `string` fields",
-                ));
-            }
-            if field.managed_scope.is_some() && !field.managed {
-                return Err(ManifestError::new(
-                    format!("{path}.managedScope"),
-                    "only allowed with `managed: true`",
-                ));
-            }
-        }
-        if !seen.contains(API_KEY_FIELD) {
-            return Err(ManifestError::new(
-                "auth.apiKey.page.content",
-                format!("needs a field with `const: \"{API_KEY_FIELD}\"` (the API key itself)"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The managed fields of one scope (fields without `managedScope` are
-    /// account-scoped).
-    pub fn managed_fields(&self, scope: ManagedScope) -> impl Iterator<Item = &FormField> {
-        self.content
-            .iter()
-            .filter(move |f| f.managed && f.managed_scope.unwrap_or(ManagedScope::Account) == scope)
-    }
-
-    /// True when `key` names a secret field (the API key included).
-    pub fn is_secret(&self, key: &str) -> bool {
-        self.content.iter().any(|f| f.key == key && f.is_secret())
-    }
-
-    /// The secret fields other than the API key itself.
-    pub fn secret_fields(&self) -> impl Iterator<Item = &FormField> {
-        self.content
-            .iter()
-            .filter(|f| f.secret && f.key != API_KEY_FIELD)
-    }
-
-    /// The fields a normal user fills in: without hidden managed fields.
-    pub fn user_fields(&self) -> impl Iterator<Item = &FormField> {
-        self.content.iter().filter(|f| !(f.hidden && f.managed))
-    }
-}
-
 #[cfg(test)]
 mod issuer_tests {
-    use super::super::Manifest;
     use super::check_issuer;
+    use crate::manifest::Manifest;
 
     fn with_issuer(issuer: &str) -> Result<Manifest, super::ManifestError> {
         let value = serde_json::json!({
@@ -615,8 +366,8 @@ mod issuer_tests {
 
 #[cfg(test)]
 mod grant_tests {
-    use super::super::Manifest;
     use super::GrantType;
+    use crate::manifest::Manifest;
 
     fn with_oauth(oauth: serde_json::Value) -> Result<Manifest, super::ManifestError> {
         let value = serde_json::json!({
