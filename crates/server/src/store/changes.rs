@@ -1,4 +1,5 @@
-//! Change notices: after a write that readers cache (an API key revoked), the
+//! Change notices: after a write that readers cache (an API key revoked, a
+//! connection's tokens or status written), the
 //! writer publishes a [`Change`], and every cache of every replica hears it
 //! and drops what it holds.
 //!
@@ -37,16 +38,20 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 pub enum Change {
     /// The API key with this id was revoked (or otherwise changed).
     ApiKey(String),
+    /// The connection with this id was written (tokens, status, identity).
+    Connection(String),
     /// Notices may have been missed: drop every cached entry.
     Everything,
 }
 
 impl Change {
-    /// The notification payload: `api-key:<id>`.
+    /// The notification payload: `api-key:<id>`, `connection:<id>`,
+    /// `everything`.
     fn payload(&self) -> Option<String> {
         match self {
             Change::ApiKey(id) => Some(format!("api-key:{id}")),
-            Change::Everything => None,
+            Change::Connection(id) => Some(format!("connection:{id}")),
+            Change::Everything => Some("everything".to_string()),
         }
     }
 
@@ -55,6 +60,7 @@ impl Change {
     fn parse(payload: &str) -> Change {
         match payload.split_once(':') {
             Some(("api-key", id)) => Change::ApiKey(id.to_string()),
+            Some(("connection", id)) => Change::Connection(id.to_string()),
             _ => Change::Everything,
         }
     }
@@ -190,7 +196,7 @@ async fn listen(
         live.store(false, Ordering::Release);
         let _ = sender.send(Change::Everything);
         if let Err(error) = heard {
-            tracing::warn!(%error, "change notices: the listening connection failed; cached API keys are bypassed until it is back");
+            tracing::warn!(%error, "change notices: the listening connection failed; cached API keys and connections are bypassed until it is back");
         }
         tokio::select! {
             _ = &mut stopped => return,
@@ -227,9 +233,14 @@ mod tests {
     fn payloads_round_trip_and_unknown_ones_drop_everything() {
         let change = Change::ApiKey("key_0123".into());
         assert_eq!(Change::parse(&change.payload().unwrap()), change);
+        let change = Change::Connection("conn_0123".into());
+        assert_eq!(Change::parse(&change.payload().unwrap()), change);
         assert_eq!(Change::parse("component:x"), Change::Everything);
         assert_eq!(Change::parse("garbage"), Change::Everything);
-        assert_eq!(Change::Everything.payload(), None);
+        assert_eq!(
+            Change::parse(&Change::Everything.payload().unwrap()),
+            Change::Everything
+        );
     }
 
     #[test]

@@ -120,6 +120,7 @@ impl State {
                     self.heard += 1;
                     self.entries.retain(|_, entry| entry.principal.key_id != id);
                 }
+                Ok(Change::Connection(_)) => {}
                 Ok(Change::Everything) | Err(TryRecvError::Lagged(_)) => {
                     self.heard += 1;
                     self.entries.clear();
