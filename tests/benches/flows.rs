@@ -326,10 +326,16 @@ async fn flows(prefix: &str, bench: &Bench, pids: Pids, short_provider: &Provide
 /// Validations that each refresh the token first: [`REFRESH_CONNECTIONS`]
 /// connections at `short_provider`, validated in turn [`FLOWS`] times.
 async fn validate_with_refresh(prefix: &str, bench: &Bench, pids: Pids, short_provider: &Provider) {
+    // The user approves at the short-lived provider, which issued the code.
+    let at_short = Bench {
+        provider_url: short_provider.url.clone(),
+        provider_host: short_provider.host.clone(),
+        ..bench.clone()
+    };
     let mut connections = Vec::new();
     for i in 0..REFRESH_CONNECTIONS {
         let user = format!("r-{i}");
-        let id = bench
+        let id = at_short
             .oauth_login(&user, &short_provider.host)
             .await
             .expect("a login at the short-lived provider");
