@@ -33,6 +33,10 @@ pub struct DevProviderArgs {
     /// `/realms/<name>/oauth/`, its issuer `http://<listen>/realms/<name>`.
     #[arg(long)]
     pub realm: Vec<String>,
+    /// `expires_in` of the access tokens it issues, in seconds; `0` issues
+    /// tokens already due for refresh (benchmarks of the refresh path).
+    #[arg(long, default_value_t = 3600)]
+    pub access_token_lifetime_secs: u64,
 }
 
 /// Runs the provider until Ctrl-C or SIGTERM.
@@ -44,6 +48,7 @@ pub async fn run(args: DevProviderArgs) -> anyhow::Result<ExitCode> {
         redirect_uri,
         api_key,
         realm,
+        access_token_lifetime_secs,
     } = args;
     let config = DevProviderConfig {
         clients: vec![DevClient {
@@ -53,6 +58,7 @@ pub async fn run(args: DevProviderArgs) -> anyhow::Result<ExitCode> {
         }],
         api_keys: api_key,
         realms: realm.clone(),
+        access_token_lifetime_secs,
         ..DevProviderConfig::default()
     };
     let provider = DevProvider::start_on(listen, config).await?;

@@ -71,8 +71,8 @@ async fn follow(registry: Arc<Registry>, database: Database) {
                 Ok(Change::Everything) | Err(RecvError::Lagged(_)) => {
                     tracing::info!("change notices may have been missed; reconciling");
                 }
-                // Other changes (API keys) are not this loop's concern.
-                Ok(Change::ApiKey(_)) => continue,
+                // Other changes (API keys, connections) are not this loop's concern.
+                Ok(Change::ApiKey(_) | Change::Connection(_)) => continue,
                 // The feed lives as long as `database`, which this loop holds.
                 Err(RecvError::Closed) => unreachable!("the change feed outlives its database"),
             },

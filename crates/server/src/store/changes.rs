@@ -1,7 +1,7 @@
 //! Change notices: after a write that readers cache (an API key revoked, a
-//! connector version published or rolled back), the writer publishes a
-//! [`Change`], and every cache of every replica hears it and drops (or
-//! reloads) what it holds.
+//! connector version published or rolled back, a connection's tokens or
+//! status written), the writer publishes a [`Change`], and every cache of
+//! every replica hears it and drops (or reloads) what it holds.
 //!
 //! - In one process the notice goes through a broadcast channel at once.
 //! - Across replicas on PostgreSQL it goes through `pg_notify` on
@@ -41,17 +41,21 @@ pub enum Change {
     /// The live published version of the connector with this id changed
     /// (published, pinned, unpinned, rolled back or retired).
     Component(String),
+    /// The connection with this id was written (tokens, status, identity).
+    Connection(String),
     /// Notices may have been missed: drop every cached entry.
     Everything,
 }
 
 impl Change {
-    /// The notification payload: `api-key:<id>` or `component:<id>`.
+    /// The notification payload: `api-key:<id>`, `component:<id>`,
+    /// `connection:<id>`, `everything`.
     pub(crate) fn payload(&self) -> Option<String> {
         match self {
             Change::ApiKey(id) => Some(format!("api-key:{id}")),
             Change::Component(id) => Some(format!("component:{id}")),
-            Change::Everything => None,
+            Change::Connection(id) => Some(format!("connection:{id}")),
+            Change::Everything => Some("everything".to_string()),
         }
     }
 
@@ -61,6 +65,7 @@ impl Change {
         match payload.split_once(':') {
             Some(("api-key", id)) => Change::ApiKey(id.to_string()),
             Some(("component", id)) => Change::Component(id.to_string()),
+            Some(("connection", id)) => Change::Connection(id.to_string()),
             _ => Change::Everything,
         }
     }
@@ -196,7 +201,7 @@ async fn listen(
         live.store(false, Ordering::Release);
         let _ = sender.send(Change::Everything);
         if let Err(error) = heard {
-            tracing::warn!(%error, "change notices: the listening connection failed; cached API keys are bypassed until it is back");
+            tracing::warn!(%error, "change notices: the listening connection failed; cached API keys and connections are bypassed until it is back");
         }
         tokio::select! {
             _ = &mut stopped => return,
@@ -234,12 +239,16 @@ mod tests {
         for change in [
             Change::ApiKey("key_0123".into()),
             Change::Component("insightly".into()),
+            Change::Connection("conn_0123".into()),
         ] {
             assert_eq!(Change::parse(&change.payload().unwrap()), change);
         }
-        assert_eq!(Change::parse("connection:x"), Change::Everything);
+        assert_eq!(Change::parse("webhook:x"), Change::Everything);
         assert_eq!(Change::parse("garbage"), Change::Everything);
-        assert_eq!(Change::Everything.payload(), None);
+        assert_eq!(
+            Change::parse(&Change::Everything.payload().unwrap()),
+            Change::Everything
+        );
     }
 
     #[test]

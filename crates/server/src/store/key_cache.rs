@@ -120,8 +120,8 @@ impl State {
                     self.heard += 1;
                     self.entries.retain(|_, entry| entry.principal.key_id != id);
                 }
-                // Published components are not keys.
-                Ok(Change::Component(_)) => {}
+                // Published components and connections are not keys.
+                Ok(Change::Component(_)) | Ok(Change::Connection(_)) => {}
                 Ok(Change::Everything) | Err(TryRecvError::Lagged(_)) => {
                     self.heard += 1;
                     self.entries.clear();

@@ -6,6 +6,7 @@
 mod admin_audit;
 mod api_keys;
 mod audit;
+mod audit_writer;
 pub mod changes;
 mod components;
 mod connect_sessions;
@@ -33,7 +34,7 @@ pub use admin_audit::{AdminAudit, AdminChange, AdminEvent};
 pub use api_keys::{
     ApiKeyError, ApiKeyRecord, ApiKeyStore, DEFAULT_CACHE_TTL as DEFAULT_KEY_CACHE_TTL, KEY_PREFIX,
 };
-pub use audit::AuditWriter;
+pub use audit_writer::AuditWriter;
 pub use components::{
     ComponentStore, ComponentStoreError, LiveComponent, NewComponent, Published, PublishedVersion,
 };

@@ -6,6 +6,14 @@
 use super::*;
 
 impl Database {
+    /// After a test's write behind the stores: drops every cached entry of
+    /// this process (as [`changes::Change::Everything`]), so the next read
+    /// sees the write. A real writer outside the host sends no notice: the
+    /// caches then see its write when their entries expire.
+    async fn written_behind_the_stores(&self) {
+        self.publish(changes::Change::Everything).await;
+    }
+
     /// Test support: runs `sql` with `binds` (all text) as someone with write
     /// access to the database would; returns the rows affected. Not used by
     /// the host.
@@ -15,6 +23,7 @@ impl Database {
         for bind in binds {
             query = query.bind(*bind);
         }
+        // No change notice: caches see this write when their entries expire.
         Ok(query.execute(&self.pool).await?.rows_affected())
     }
 
@@ -43,6 +52,7 @@ impl Database {
         .bind(to)
         .execute(&self.pool)
         .await?;
+        self.written_behind_the_stores().await;
         Ok(())
     }
 
@@ -128,6 +138,7 @@ impl Database {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.written_behind_the_stores().await;
         Ok(())
     }
 
@@ -142,6 +153,7 @@ impl Database {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        self.written_behind_the_stores().await;
         Ok(())
     }
 
@@ -234,6 +246,7 @@ impl Database {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        self.written_behind_the_stores().await;
         Ok(())
     }
 
@@ -283,6 +296,7 @@ impl Database {
             sqlx::query("UPDATE connections SET expires_at = 1 WHERE expires_at IS NOT NULL")
                 .execute(&self.pool)
                 .await?;
+        self.written_behind_the_stores().await;
         Ok(done.rows_affected())
     }
 }

@@ -13,6 +13,7 @@ use sqlx::any::AnyRow;
 use super::crypto::{Aad, CryptoError, Keyring};
 use super::{Database, unix_seconds};
 
+mod cache;
 mod rotation;
 mod state;
 mod validated;
@@ -223,12 +224,26 @@ const COLUMNS: &str = "id, account_id, user_id, connector_id, auth_type, status,
 pub struct ConnectionStore {
     database: Database,
     keys: Arc<Keyring>,
+    /// The rows [`ConnectionStore::get_with_secrets`] read (see [`cache`]).
+    cache: Arc<cache::ConnectionCache>,
 }
 
 impl ConnectionStore {
     /// A store over `database` using `keys`.
     pub fn new(database: Database, keys: Arc<Keyring>) -> Self {
-        Self { database, keys }
+        Self {
+            database,
+            keys,
+            cache: Arc::default(),
+        }
+    }
+
+    /// Tells every cache, in this process and in the other replicas, that
+    /// connection `id` was written.
+    async fn changed(&self, id: &str) {
+        self.database
+            .publish(super::changes::Change::Connection(id.to_string()))
+            .await;
     }
 
     /// The master keys this store encrypts with.
@@ -308,19 +323,22 @@ impl ConnectionStore {
         let secret_fields = seal(SECRET_FIELDS_COLUMN, &secret_fields);
         let info = serde_json::to_string(&new.additional_info).expect("pairs of strings serialise");
         let now = unix_seconds();
+        // One statement writes the row and returns it (`RETURNING`), so a
+        // login does not read it back.
         let query = if existing.is_some() {
             "UPDATE connections SET auth_type = $4, status = 'active', refresh_failures = 0,
              next_refresh_at = NULL, last_refresh_error = NULL, last_refreshed_at_ms = NULL, hostname = $5, platform_user_id = $6,
              user_name = $7, timezone_name = $8, timezone_offset = $9, additional_info = $10, expires_at = $11,
              access_token = $12, refresh_token = $13, api_key = $14, updated_at = $15, secret_fields = $16
-             WHERE id = $1 AND account_id = $2 AND connector_id = $3"
+             WHERE id = $1 AND account_id = $2 AND connector_id = $3 RETURNING "
         } else {
             "INSERT INTO connections (id, account_id, connector_id, auth_type, status, hostname, platform_user_id,
              user_name, timezone_name, timezone_offset, additional_info, expires_at, access_token, refresh_token,
              api_key, created_at, updated_at, secret_fields, user_id)
-             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)"
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17) RETURNING "
         };
-        let mut statement = sqlx::query(query)
+        let query = format!("{query}{COLUMNS}");
+        let mut statement = sqlx::query(&query)
             .bind(&id)
             .bind(&new.account_id)
             .bind(&new.connector_id)
@@ -340,13 +358,12 @@ impl ConnectionStore {
         if existing.is_none() {
             statement = statement.bind(&new.user_id);
         }
-        statement.execute(&self.database.pool).await?;
-        let at = ConnectionRef {
-            account_id: &new.account_id,
-            user_id: &new.user_id,
-            id: &id,
-        };
-        Ok(self.get(at).await?.expect("just saved"))
+        let row = statement.fetch_one(&self.database.pool).await?;
+        if existing.is_some() {
+            // A new id cannot be cached anywhere yet; a replaced one can.
+            self.changed(&id).await;
+        }
+        connection(&row)
     }
 
     /// A connection by id, within its account and user (an id used with
@@ -436,11 +453,34 @@ impl ConnectionStore {
             .collect())
     }
 
-    /// A connection and its decrypted secrets in one query (the proxy's path).
+    /// A connection and its decrypted secrets (the proxy routes' path): one
+    /// query, or none when the row is cached ([`cache`]: push-invalidated on
+    /// every write, at most `cache::TTL`, 5 s, old). The secrets are decrypted on
+    /// every call; only their envelopes are kept.
     pub async fn get_with_secrets(
         &self,
         at: ConnectionRef<'_>,
     ) -> Result<Option<(Connection, ConnectionSecrets)>, ConnectionStoreError> {
+        let feed = self.database.changes();
+        let row = match self.cache.lookup(feed, at.id, at.account_id, at.user_id) {
+            Ok(row) => row,
+            Err(ticket) => {
+                let Some(row) = self.read_row(at).await? else {
+                    return Ok(None);
+                };
+                self.cache.remember(feed, ticket, &row);
+                row
+            }
+        };
+        let secrets = self.decrypt_envelopes(&row.connection, &row.envelopes)?;
+        Ok(Some((row.connection, secrets)))
+    }
+
+    /// A connection's row from the database, its secrets still encrypted.
+    async fn read_row(
+        &self,
+        at: ConnectionRef<'_>,
+    ) -> Result<Option<cache::Row>, ConnectionStoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM connections WHERE id = $1 AND account_id = $2 AND user_id = $3"
         ))
@@ -450,10 +490,11 @@ impl ConnectionStore {
         .fetch_optional(&self.database.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let connection = connection(&row)?;
         // `COLUMNS` holds the three secret columns from index 13.
-        let secrets = self.decrypt(&connection, &row, 13)?;
-        Ok(Some((connection, secrets)))
+        Ok(Some(cache::Row {
+            connection: connection(&row)?,
+            envelopes: envelopes(&row, 13)?,
+        }))
     }
 
     /// Decrypts the secret columns found in `row` from index `first`.
@@ -463,9 +504,18 @@ impl ConnectionStore {
         row: &AnyRow,
         first: usize,
     ) -> Result<ConnectionSecrets, ConnectionStoreError> {
+        self.decrypt_envelopes(connection, &envelopes(row, first)?)
+    }
+
+    /// Decrypts a connection's secret envelopes (in [`SECRET_COLUMNS`] order).
+    fn decrypt_envelopes(
+        &self,
+        connection: &Connection,
+        envelopes: &[Option<String>; 3],
+    ) -> Result<ConnectionSecrets, ConnectionStoreError> {
         let mut secrets = ConnectionSecrets::default();
-        for (index, column) in SECRET_COLUMNS.iter().enumerate() {
-            let Some(envelope) = row.try_get::<Option<String>, _>(first + index)? else {
+        for (column, envelope) in SECRET_COLUMNS.iter().zip(envelopes) {
+            let Some(envelope) = envelope else {
                 continue;
             };
             let aad = Self::aad(
@@ -474,7 +524,7 @@ impl ConnectionStore {
                 &connection.id,
                 column,
             );
-            let plain = self.keys.decrypt(&envelope, aad).map_err(|source| {
+            let plain = self.keys.decrypt(envelope, aad).map_err(|source| {
                 ConnectionStoreError::Crypto {
                     id: connection.id.clone(),
                     column,
@@ -490,6 +540,15 @@ impl ConnectionStore {
         }
         Ok(secrets)
     }
+}
+
+/// The three secret envelopes of `row` from index `first`.
+fn envelopes(row: &AnyRow, first: usize) -> Result<[Option<String>; 3], sqlx::Error> {
+    Ok([
+        row.try_get(first)?,
+        row.try_get(first + 1)?,
+        row.try_get(first + 2)?,
+    ])
 }
 
 fn new_id() -> String {

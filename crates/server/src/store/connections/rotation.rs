@@ -73,6 +73,11 @@ impl ConnectionStore {
                 report.rotated += done.rows_affected();
             }
         }
+        if report.rotated > 0 {
+            self.database
+                .publish(crate::store::changes::Change::Everything)
+                .await;
+        }
         Ok(report)
     }
 }

@@ -4,6 +4,7 @@
 use sqlx::Row;
 
 use super::*;
+use crate::store::changes::Change;
 
 impl ConnectionStore {
     /// Sets a connection's status.
@@ -22,6 +23,7 @@ impl ConnectionStore {
         .bind(unix_seconds())
         .execute(&self.database.pool)
         .await?;
+        self.changed(at.id).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -45,6 +47,7 @@ impl ConnectionStore {
         .bind(error)
         .execute(&self.database.pool)
         .await?;
+        self.changed(at.id).await;
         Ok(self.refresh_state(at).await?.0)
     }
 
@@ -131,6 +134,9 @@ impl ConnectionStore {
         .bind(unix_seconds())
         .fetch_all(&self.database.pool)
         .await?;
+        if !rows.is_empty() {
+            self.database.publish(Change::Everything).await;
+        }
         rows.iter().map(connection).collect()
     }
 
@@ -157,6 +163,7 @@ impl ConnectionStore {
         .bind(unix_seconds())
         .execute(&self.database.pool)
         .await?;
+        self.changed(at.id).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -175,6 +182,7 @@ impl ConnectionStore {
         .bind(unix_seconds())
         .execute(&self.database.pool)
         .await?;
+        self.changed(at.id).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -230,6 +238,7 @@ impl ConnectionStore {
             query = query.bind(owner);
         }
         let done = query.execute(&self.database.pool).await?;
+        self.changed(&connection.id).await;
         Ok(done.rows_affected() == 1)
     }
 }
