@@ -247,15 +247,42 @@ fn engine_config(limits: &RuntimeLimits, pooling: bool) -> Config {
         pool.max_memories_per_component(MAX_MEMORIES_PER_COMPONENT);
         pool.max_tables_per_component(MAX_TABLES_PER_COMPONENT);
         pool.max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT);
-        // Reuse warm slots without page faults: reset dirty pages with memset
+        // Reuse warm slots without page faults: reset dirty pages in place
         // (found through PAGEMAP_SCAN where the kernel has it) instead of
-        // madvise-and-refault. Hook calls touch little memory, so this is cheap.
-        pool.linear_memory_keep_resident(1 << 20);
+        // madvise-and-refault, up to a resident cap per slot.
+        pool.linear_memory_keep_resident(memory_keep_resident());
         pool.table_keep_resident(64 << 10);
         pool.pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
+    // A memory's initial image (a JavaScript engine's pre-initialised heap)
+    // is mapped copy-on-write, from the compile-cache entry when the
+    // component was loaded from one: a fresh instance copies no bytes and
+    // shares every page it does not write. (wasmtime's default, stated.)
+    config.memory_init_cow(true);
     config
+}
+
+/// The most of a linear-memory pool slot kept resident after a call, with
+/// `PAGEMAP_SCAN` (Linux 6.7+): wasmtime then resets exactly the pages the
+/// call wrote, by copying them back from the image, so this is a cap that
+/// only a connector dirtying that much reaches (a JavaScript engine's heap
+/// does; a Rust hook dirties a few pages), and a warm slot serves the next
+/// call of the same connector without page faults. Dirty pages beyond it are
+/// released and fault in again next time.
+pub const KEEP_RESIDENT_WITH_PAGEMAP: usize = 8 << 20;
+/// The same without `PAGEMAP_SCAN`: the first bytes of the slot are reset
+/// after every call whether written or not, so it stays small.
+pub const KEEP_RESIDENT_WITHOUT_PAGEMAP: usize = 1 << 20;
+
+/// [`KEEP_RESIDENT_WITH_PAGEMAP`] where the kernel has `PAGEMAP_SCAN`, else
+/// [`KEEP_RESIDENT_WITHOUT_PAGEMAP`].
+pub fn memory_keep_resident() -> usize {
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        KEEP_RESIDENT_WITH_PAGEMAP
+    } else {
+        KEEP_RESIDENT_WITHOUT_PAGEMAP
+    }
 }
 
 /// Advances the engine epoch every [`EPOCH_TICK`] until dropped.
