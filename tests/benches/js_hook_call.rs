@@ -117,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
     println!("js_wasm_size: {} bytes", js.len());
     println!(
         "slot_keep_resident: {:.1} MiB (pagemap_scan available: {})",
-        connector_sandbox::runtime::memory_keep_resident() as f64 / 1048576.0,
+        connector_sandbox::runtime::MEMORY_KEEP_RESIDENT as f64 / 1048576.0,
         wasmtime::PoolingAllocationConfig::is_pagemap_scan_available()
     );
 

@@ -250,7 +250,7 @@ fn engine_config(limits: &RuntimeLimits, pooling: bool) -> Config {
         // Reuse warm slots without page faults: reset dirty pages in place
         // (found through PAGEMAP_SCAN where the kernel has it) instead of
         // madvise-and-refault, up to a resident cap per slot.
-        pool.linear_memory_keep_resident(memory_keep_resident());
+        pool.linear_memory_keep_resident(MEMORY_KEEP_RESIDENT);
         pool.table_keep_resident(64 << 10);
         pool.pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -263,27 +263,13 @@ fn engine_config(limits: &RuntimeLimits, pooling: bool) -> Config {
     config
 }
 
-/// The most of a linear-memory pool slot kept resident after a call, with
-/// `PAGEMAP_SCAN` (Linux 6.7+): wasmtime then resets exactly the pages the
-/// call wrote, by copying them back from the image, so this is a cap that
-/// only a connector dirtying that much reaches (a JavaScript engine's heap
-/// does; a Rust hook dirties a few pages), and a warm slot serves the next
-/// call of the same connector without page faults. Dirty pages beyond it are
-/// released and fault in again next time.
-pub const KEEP_RESIDENT_WITH_PAGEMAP: usize = 8 << 20;
-/// The same without `PAGEMAP_SCAN`: the first bytes of the slot are reset
-/// after every call whether written or not, so it stays small.
-pub const KEEP_RESIDENT_WITHOUT_PAGEMAP: usize = 1 << 20;
-
-/// [`KEEP_RESIDENT_WITH_PAGEMAP`] where the kernel has `PAGEMAP_SCAN`, else
-/// [`KEEP_RESIDENT_WITHOUT_PAGEMAP`].
-pub fn memory_keep_resident() -> usize {
-    if PoolingAllocationConfig::is_pagemap_scan_available() {
-        KEEP_RESIDENT_WITH_PAGEMAP
-    } else {
-        KEEP_RESIDENT_WITHOUT_PAGEMAP
-    }
-}
+/// The most of a linear-memory pool slot kept resident after a call: the
+/// pages a call wrote are reset in place (found with `PAGEMAP_SCAN` where the
+/// kernel has it) instead of released, so the next call of the same
+/// connector faults none of them in. Measured with `js_hook_call`
+/// (`js_warm_slots_resident`): a JavaScript hook call writes about 0.2 MiB
+/// of its engine's heap, a Rust one a few pages, so 1 MiB keeps all of it.
+pub const MEMORY_KEEP_RESIDENT: usize = 1 << 20;
 
 /// Advances the engine epoch every [`EPOCH_TICK`] until dropped.
 struct EpochTicker {
