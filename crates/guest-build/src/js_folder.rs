@@ -72,10 +72,11 @@ fn build_in_parallel(guests: &[&Guest], sdk_dir: &Path, out_dir: &Path, fingerpr
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
-                while let Some(guest) = {
-                    let next = queue.lock().expect("queue lock").next();
-                    next
-                } {
+                loop {
+                    // The lock is released at the end of this statement.
+                    let Some(guest) = queue.lock().expect("queue lock").next() else {
+                        break;
+                    };
                     match js::build_package(&guest.crate_dir, sdk_dir, &guest.path) {
                         Ok(_) => std::fs::write(stamp_of(guest, out_dir), fingerprint)
                             .expect("write the build fingerprint"),
