@@ -6,6 +6,7 @@
  */
 import type * as Wit from "connector:auth/hooks@0.1.0";
 import { errors, toConnectorError } from "./errors.js";
+import { log } from "./log.js";
 
 /** The hook signatures, generated from the WIT (`jco types`). */
 type WitHooks = typeof Wit;
@@ -71,15 +72,49 @@ export function defineConnector(connector: Connector): Hooks {
   return hooks as unknown as Hooks;
 }
 
-/** Calls `hook`, turning whatever it throws into a `ConnectorError`. */
+/**
+ * Calls `hook`, turning whatever it throws into a `ConnectorError`, except
+ * the engine's own failures (see {@link isEngineFailure}): those abort the
+ * call, so the host reports a trap, as it does for a Rust connector whose
+ * stack runs out.
+ */
 function guarded(hook: (arg: unknown) => unknown): (arg: unknown) => unknown {
   return (arg) => {
     try {
       return hook(arg);
     } catch (thrown) {
+      if (isEngineFailure(thrown)) {
+        abortCall(thrown);
+      }
       throw toConnectorError(thrown);
     }
   };
+}
+
+/**
+ * Whether the engine itself gave up (SpiderMonkey's `InternalError`, e.g.
+ * "too much recursion"): not a failure the connector chose, so not a typed
+ * connector error. (Running out of memory stays an error here: the host
+ * knows its cap was hit and reports `OutOfMemory` itself.)
+ */
+function isEngineFailure(thrown: unknown): boolean {
+  const InternalErrorClass = (globalThis as { InternalError?: new () => Error }).InternalError;
+  return InternalErrorClass !== undefined && thrown instanceof InternalErrorClass;
+}
+
+/**
+ * Logs why and rethrows `thrown` as is: an `Error` without a `payload`
+ * escaping an export makes the component trap (componentize-js lowers only
+ * a `payload` as the WIT error).
+ */
+function abortCall(thrown: unknown): never {
+  const reason = thrown instanceof Error ? thrown.message : String(thrown);
+  try {
+    log.error(`the JavaScript engine stopped the hook: ${reason}; the call traps`);
+  } catch {
+    // The log budget or the stack may be exhausted: the trap still happens.
+  }
+  throw thrown;
 }
 
 /** A value of `connection.additionalInfo` (form fields, saved values), by key. */

@@ -4,12 +4,16 @@
 //! - `js_hook_call_fresh_p50/p99` and `rust_hook_call_fresh_p50/p99`: the
 //!   host's call (fresh store + instance per call, limits armed) of the
 //!   `basic-auth` hook of the TypeScript and the Rust Insightly example;
+//! - `js_auth_type_fresh_p50` and `rust_auth_type_fresh_p50`: the smallest
+//!   hook (a constant), i.e. what a fresh instance costs before any work;
+//! - `js_vs_rust_p50_ratio`: the JS call over the Rust call, same run;
 //! - `js_compile_ms`, `js_load_from_cache_ms`, `js_wasm_size`;
 //! - `js_rss_idle_per_connector`: RSS growth when one JS connector is
 //!   loaded from the compile cache (after compiling it once, whose memory
 //!   stays with the allocator and is left out) and not yet called;
 //!   `js_rss_after_calls`: RSS growth after the calls (warm pool slots
-//!   touched by the JS heap).
+//!   touched by the JS heap); each with its target (10 MiB idle, 64 MiB
+//!   after 1,000 calls) and whether it was met.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +62,13 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
 
+/// Target of `js_rss_idle_per_connector`, MiB.
+const IDLE_TARGET_MIB: f64 = 10.0;
+/// Target of `js_hook_call_fresh_p50`, µs.
+const JS_P50_TARGET_US: f64 = 100.0;
+/// Target of `js_rss_after_calls`, MiB.
+const AFTER_CALLS_TARGET_MIB: f64 = 64.0;
+
 /// `CALLS` timed `basic-auth` calls after a warm-up.
 async fn time_calls(loaded: &LoadedConnector) -> anyhow::Result<Vec<Duration>> {
     let ctx = CallContext::default();
@@ -78,6 +89,25 @@ async fn time_calls(loaded: &LoadedConnector) -> anyhow::Result<Vec<Duration>> {
     Ok(samples)
 }
 
+/// `CALLS` timed `auth-type` calls (the hook returns a constant): the cost
+/// of a fresh instance itself.
+async fn time_auth_type(loaded: &LoadedConnector) -> anyhow::Result<Vec<Duration>> {
+    let ctx = CallContext::default();
+    let mut samples = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        let outcome = loaded.prepared.auth_type(&ctx).await;
+        samples.push(started.elapsed());
+        outcome.result?;
+    }
+    Ok(samples)
+}
+
+/// `met` or `missed`, for a figure against its target.
+fn verdict(value: f64, target: f64) -> &'static str {
+    if value <= target { "met" } else { "missed" }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let runtime = Arc::new(Runtime::new(RuntimeLimits::default())?);
@@ -85,6 +115,11 @@ async fn main() -> anyhow::Result<()> {
     let cache = CompileCache::new(cache_dir.path());
     let js = guest_bytes("ts_local_insightly");
     println!("js_wasm_size: {} bytes", js.len());
+    println!(
+        "slot_keep_resident: {:.1} MiB (pagemap_scan available: {})",
+        connector_sandbox::runtime::MEMORY_KEEP_RESIDENT as f64 / 1048576.0,
+        wasmtime::PoolingAllocationConfig::is_pagemap_scan_available()
+    );
 
     // Compiling fills the cache; what the compiler allocated stays with the
     // allocator, so memory is measured from here on.
@@ -127,15 +162,30 @@ async fn main() -> anyhow::Result<()> {
         "js_rss_idle_per_connector: {idle:.1} MiB ({})",
         rss_breakdown()
     );
+    println!(
+        "js_rss_idle_target: {IDLE_TARGET_MIB:.1} MiB ({})",
+        verdict(idle, IDLE_TARGET_MIB)
+    );
 
     let mut js_samples = time_calls(&loaded[0]).await?;
-    let grown = rss_kib().saturating_sub(rss_loaded) as f64 / 1024.0;
+    let after_calls = idle + rss_kib().saturating_sub(rss_loaded) as f64 / 1024.0;
     println!(
-        "js_rss_after_calls: {:.1} MiB for the called connector after {} calls ({})",
-        idle + grown,
+        "js_rss_after_calls: {after_calls:.1} MiB for the called connector after {} calls ({})",
         CALLS + WARMUP,
         rss_breakdown()
     );
+    println!(
+        "js_rss_after_calls_target: {AFTER_CALLS_TARGET_MIB:.1} MiB ({})",
+        verdict(after_calls, AFTER_CALLS_TARGET_MIB)
+    );
+    if let Some(pool) = runtime.engine().pooling_allocator_metrics() {
+        println!(
+            "js_warm_slots_resident: {:.2} MiB in {} warm memory slots",
+            pool.unused_memory_bytes_resident() as f64 / 1048576.0,
+            pool.unused_warm_memories()
+        );
+    }
+    let mut js_auth_type = time_auth_type(&loaded[0]).await?;
 
     let rust = guest_bytes("local_insightly");
     let loaded_rust = load(
@@ -147,22 +197,32 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let mut rust_samples = time_calls(&loaded_rust).await?;
+    let mut rust_auth_type = time_auth_type(&loaded_rust).await?;
 
-    println!(
-        "js_hook_call_fresh_p50: {:.1} us",
-        percentile_us(&mut js_samples, 0.5)
-    );
+    let js_p50 = percentile_us(&mut js_samples, 0.5);
+    println!("js_hook_call_fresh_p50: {js_p50:.1} us");
     println!(
         "js_hook_call_fresh_p99: {:.1} us",
         percentile_us(&mut js_samples, 0.99)
     );
-    println!(
-        "rust_hook_call_fresh_p50: {:.1} us",
-        percentile_us(&mut rust_samples, 0.5)
-    );
+    let rust_p50 = percentile_us(&mut rust_samples, 0.5);
+    println!("rust_hook_call_fresh_p50: {rust_p50:.1} us");
     println!(
         "rust_hook_call_fresh_p99: {:.1} us",
         percentile_us(&mut rust_samples, 0.99)
+    );
+    println!(
+        "js_auth_type_fresh_p50: {:.1} us",
+        percentile_us(&mut js_auth_type, 0.5)
+    );
+    println!(
+        "rust_auth_type_fresh_p50: {:.1} us",
+        percentile_us(&mut rust_auth_type, 0.5)
+    );
+    println!("js_vs_rust_p50_ratio: {:.1} x", js_p50 / rust_p50);
+    println!(
+        "js_hook_call_p50_target: {JS_P50_TARGET_US:.0} us ({})",
+        verdict(js_p50, JS_P50_TARGET_US)
     );
     Ok(())
 }

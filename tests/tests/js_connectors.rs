@@ -181,73 +181,84 @@ async fn typescript_oauth_login_validation_and_logout() {
     assert_no_secret_in_logs();
 }
 
+/// The connection that makes `js_hostile`'s user-info misbehave so.
+fn misbehave(kind: &str) -> connector_sandbox::wit::hooks::ConnectionInfo {
+    probe_request(&[("misbehave", kind)])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misbehaving_js_guests_get_the_typed_errors_of_their_rust_twins() {
     let runtime = js_runtime();
     let ctx = CallContext::default();
-    let spin = load_js(&runtime, "js_spin").await;
-    match spin.prepared.user_info(&ctx, connection()).await.result {
+    let hostile = load_js(&runtime, "js_hostile").await;
+    let call = |kind: &'static str| hostile.prepared.user_info(&ctx, misbehave(kind));
+    match call("spin").await.result {
         Err(CallError::Timeout {
             connector, hook, ..
         }) => {
             assert_eq!(
                 (connector.id.as_str(), hook),
-                ("test-js-spin", Hook::UserInfo)
+                ("test-js-hostile", Hook::UserInfo)
             )
         }
         other => panic!("spin: expected a timeout, got {other:?}"),
     }
-    let bomb = load_js(&runtime, "js_memory_bomb").await;
-    match bomb.prepared.user_info(&ctx, connection()).await.result {
-        Err(CallError::OutOfMemory {
-            connector,
-            limit_bytes,
-            ..
-        }) => {
-            assert_eq!(connector.id, "test-js-memory-bomb");
+    match call("memory-bomb").await.result {
+        Err(CallError::OutOfMemory { limit_bytes, .. }) => {
             assert_eq!(limit_bytes, RuntimeLimits::default().memory_bytes);
         }
         other => panic!("memory bomb: expected out of memory, got {other:?}"),
     }
-    // The engine's own recursion limit stops JavaScript before the wasm
-    // stack runs out: a typed internal error (the Rust twin traps with a
-    // stack overflow), never a crash of the host.
-    let recursion = load_js(&runtime, "js_recursion").await;
-    match recursion
-        .prepared
-        .user_info(&ctx, connection())
-        .await
-        .result
-    {
+    // Recursion without end: the same trap as the Rust twin (tests/sandbox.rs
+    // expects `CallError::Trap` too), not a typed connector error the guest
+    // seems to have chosen, and never a crash of the host. The engine's own
+    // recursion limit comes first ("too much recursion"): the SDK makes it a
+    // trap and logs the engine's reason.
+    let outcome = call("recursion").await;
+    match outcome.result {
+        Err(CallError::Trap {
+            connector, hook, ..
+        }) => assert_eq!(
+            (connector.id.as_str(), hook),
+            ("test-js-hostile", Hook::UserInfo)
+        ),
+        other => panic!("recursion: expected a trap like the Rust twin, got {other:?}"),
+    }
+    let said: Vec<&str> = outcome
+        .report
+        .logs
+        .iter()
+        .map(|line| line.message.as_str())
+        .collect();
+    assert!(
+        said.iter().any(|line| line.contains("too much recursion")),
+        "the SDK names the engine's reason: {said:?}"
+    );
+    // A typed error the connector chose stays a typed error.
+    match call("no-such-misbehaviour").await.result {
         Err(CallError::Guest { error, .. }) => assert!(
-            format!("{error:?}").contains("too much recursion"),
+            format!("{error:?}").contains("unknown misbehaviour"),
             "{error:?}"
         ),
-        Err(CallError::Trap { message, .. }) => {
-            assert!(message.contains("stack overflow"), "{message}")
-        }
-        other => panic!("recursion: expected a typed error, got {other:?}"),
+        other => panic!("expected the connector's internal error, got {other:?}"),
     }
     // After all that, the same runtime still serves a well-behaved call.
-    let ambient = load_js(&runtime, "js_ambient").await;
-    let fine = ambient
-        .prepared
-        .user_info(&ctx, connection())
-        .await
-        .result
-        .expect("a polite call");
+    let fine = call("ambient").await.result.expect("a polite call");
     assert_eq!(fine.name, "call #1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_js_guest_has_no_ambient_authority_and_a_fresh_instance_per_call() {
     let runtime = js_runtime();
-    let ambient = load_js(&runtime, "js_ambient").await;
+    let ambient = load_js(&runtime, "js_hostile").await;
     let call = |probe: &'static str| {
         let prepared = &ambient.prepared;
         async move {
             prepared
-                .user_info(&CallContext::default(), probe_request(&[("probe", probe)]))
+                .user_info(
+                    &CallContext::default(),
+                    probe_request(&[("misbehave", "ambient"), ("probe", probe)]),
+                )
                 .await
         }
     };
@@ -328,7 +339,7 @@ async fn a_js_guest_never_reads_an_injected_secret() {
     let probe = load_file(
         &runtime,
         &compile_cache(),
-        &guest("js_secret_probe"),
+        &guest("js_hostile"),
         &Default::default(),
     )
     .await
@@ -348,6 +359,7 @@ async fn a_js_guest_never_reads_an_injected_secret() {
             ..CallContext::default()
         };
         let info = probe_request(&[
+            ("misbehave", "secret-probe"),
             ("url", &format!("{base}/reflect")),
             ("credential", credential),
         ]);
@@ -585,18 +597,18 @@ async fn a_per_connector_memory_cap_is_enforced_below_the_runtime_cap() {
             },
         )])
     };
-    let bomb = load_file(
+    let hostile = load_file(
         &runtime,
         &compile_cache(),
-        &guest("js_memory_bomb"),
-        &capped("test-js-memory-bomb"),
+        &guest("js_hostile"),
+        &capped("test-js-hostile"),
     )
     .await
     .unwrap();
-    assert_eq!(bomb.prepared.memory_cap(), CAP);
-    match bomb
+    assert_eq!(hostile.prepared.memory_cap(), CAP);
+    match hostile
         .prepared
-        .user_info(&CallContext::default(), connection())
+        .user_info(&CallContext::default(), misbehave("memory-bomb"))
         .await
         .result
     {
@@ -604,17 +616,9 @@ async fn a_per_connector_memory_cap_is_enforced_below_the_runtime_cap() {
         other => panic!("expected out of memory at the connector's cap, got {other:?}"),
     }
     // A JS connector's hooks run within that cap (the engine starts at 9.1 MiB).
-    let ambient = load_file(
-        &runtime,
-        &compile_cache(),
-        &guest("js_ambient"),
-        &capped("test-js-ambient"),
-    )
-    .await
-    .unwrap();
-    let user = ambient
+    let user = hostile
         .prepared
-        .user_info(&CallContext::default(), connection())
+        .user_info(&CallContext::default(), misbehave("ambient"))
         .await
         .result;
     assert_eq!(user.unwrap().name, "call #1");
@@ -622,9 +626,9 @@ async fn a_per_connector_memory_cap_is_enforced_below_the_runtime_cap() {
     let wide = load_file(
         &runtime,
         &compile_cache(),
-        &guest("js_ambient"),
+        &guest("js_hostile"),
         &BTreeMap::from([(
-            "test-js-ambient".to_string(),
+            "test-js-hostile".to_string(),
             connector_server::config::ConnectorSettings {
                 memory_bytes: Some(usize::MAX),
                 ..Default::default()
@@ -637,4 +641,193 @@ async fn a_per_connector_memory_cap_is_enforced_below_the_runtime_cap() {
         wide.prepared.memory_cap(),
         RuntimeLimits::default().memory_bytes
     );
+}
+
+/// The lines of this process's memory map that map `path`.
+fn mappings_of(path: &std::path::Path) -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let path = path.canonicalize().unwrap();
+    let path = path.to_str().unwrap();
+    maps.lines().filter(|line| line.ends_with(path)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loaders_of_one_component_compile_it_once_and_map_the_cached_entry() {
+    // The compile cache is the same for every language; a small Rust guest
+    // keeps this test fast. Two loaders at once, an empty cache: one
+    // compiles while the other waits for its lock and maps what it wrote.
+    let runtime = connector_test_support::test_runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CompileCache::new(dir.path());
+    let file = guest("apikey_insightly");
+    let settings = BTreeMap::new();
+    let (first, second) = tokio::join!(
+        load_file(&runtime, &cache, &file, &settings),
+        load_file(&runtime, &cache, &file, &settings),
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(
+        [first.from_cache, second.from_cache]
+            .iter()
+            .filter(|cached| !**cached)
+            .count(),
+        1,
+        "exactly one of them compiled"
+    );
+    // Both map the entry (file-backed pages, shared), the compiler included:
+    // it maps what it wrote instead of keeping its private copy.
+    let entry = cache
+        .entry(&runtime, &first.info.sha256)
+        .expect("a cache entry");
+    assert!(
+        mappings_of(&entry) >= 2,
+        "the compiled code is mapped from {}",
+        entry.display()
+    );
+    for loaded in [&first, &second] {
+        let placement = loaded
+            .prepared
+            .basic_auth(&CallContext::default(), connection())
+            .await
+            .result;
+        assert!(placement.is_ok(), "{placement:?}");
+    }
+    // A damaged entry is discarded and compiled again, never loaded. (It is
+    // swapped in by a rename, as the cache writes: a mapped entry must never
+    // be rewritten in place.)
+    drop((first, second));
+    let damaged = dir.path().join("damaged");
+    std::fs::write(&damaged, b"not compiled code").unwrap();
+    std::fs::rename(&damaged, &entry).unwrap();
+    let again = load_file(&runtime, &cache, &file, &Default::default())
+        .await
+        .unwrap();
+    assert!(!again.from_cache);
+    assert!(std::fs::metadata(&entry).unwrap().len() > 1024);
+}
+
+/// Runs `command`, returning whether it succeeded and its stdout as JSON.
+fn json_output(command: &mut std::process::Command) -> (bool, serde_json::Value) {
+    let output = tokio::task::block_in_place(|| command.output().unwrap());
+    let json = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.success(), json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_oauth2_and_dev_work_on_a_typescript_folder() {
+    use connector_authoring::dev_provider::{DevClient, DevProvider, DevProviderConfig};
+    use connector_test_support::process::Process;
+    use std::process::Command;
+    use std::time::Duration;
+    // Each JavaScript build takes ~20 s and each first compile of its
+    // component as long again (a debug host): generous bounds, no sleeps.
+    const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+    const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+
+    let work = tempfile::tempdir().unwrap();
+    connector_test_support::process::run_ok(
+        Command::new(BIN)
+            .args(["new", "ts-loop", "--auth", "oauth", "--lang", "ts", "--dir"])
+            .arg(work.path()),
+    );
+    let package = work.path().join("ts-loop");
+    // One state folder: its compile cache serves every command after the
+    // first, and an unchanged package is not built again.
+    let state = work.path().join("state");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let provider = DevProvider::start(DevProviderConfig {
+        clients: vec![DevClient {
+            client_id: "ts-loop-client".into(),
+            client_secret: "test-client-secret".into(),
+            redirect_uris: vec![format!("http://127.0.0.1:{port}/callback")],
+        }],
+        ..DevProviderConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = provider.base_url();
+    let command = |verb: &str| {
+        let mut command = Command::new(BIN);
+        command
+            .arg(verb)
+            .arg(&package)
+            .arg("--state-dir")
+            .arg(&state)
+            .env("OAUTH2_PORT", port.to_string())
+            .env(
+                "CONNECTOR_SECRET_TS_LOOP_CLIENT_SECRET",
+                "test-client-secret",
+            );
+        command
+    };
+
+    // `call`: builds the folder, runs one hook, prints it as JSON.
+    let (ok, out) = json_output(
+        command("call")
+            .args(["oauth-info", "--json", "--set"])
+            .arg(format!("base-url={base}")),
+    );
+    assert!(ok, "{out:#}");
+    assert_eq!(out["connector"], "ts-loop@0.1.0");
+    assert_eq!(out["result"]["clientId"], "ts-loop-client");
+    assert_eq!(
+        out["result"]["accessTokenUri"],
+        format!("{base}/oauth/token")
+    );
+    // Again: the package is unchanged, so it is neither built nor compiled
+    // again (the compile cache of the state folder).
+    let (ok, out) = json_output(command("call").args(["auth-type", "--json"]));
+    assert!(ok, "{out:#}");
+    assert_eq!(out["result"], "oauth");
+    let cache = std::fs::read_dir(state.join("compile-cache"))
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".cwasm"))
+        .count();
+    assert_eq!(cache, 1, "one compiled entry for the unchanged package");
+
+    // `oauth2`: a login through the provider (the test is the browser).
+    let mut running = Process::spawn(
+        command("oauth2")
+            .args(["--timeout", "120", "--set"])
+            .arg(format!("base-url={base}")),
+    );
+    let url = tokio::task::block_in_place(|| {
+        running.next_line_within(BUILD_TIMEOUT, |l| {
+            l.starts_with(&format!("{base}/oauth/authorize"))
+        })
+    });
+    let page = reqwest::get(&url).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Logged in"));
+    let (ok, lines) = tokio::task::block_in_place(|| running.finish(STEP_TIMEOUT));
+    assert!(ok, "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("logged in:")),
+        "{lines:#?}"
+    );
+    assert_eq!(provider.stats().authorization_code_grants, 1);
+
+    // `dev`: serves the folder and builds it again on save.
+    let mut dev = Process::spawn(command("dev").args(["--listen", "127.0.0.1:0"]));
+    dev.next_line_within(BUILD_TIMEOUT, |l| l.starts_with("dev server: "));
+    let manifest = package.join("connector.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("\"0.1.0\"", "\"0.2.0\"")).unwrap();
+    dev.next_line_within(BUILD_TIMEOUT, |l| l.starts_with("reloaded ts-loop@0.2.0"));
+    // A type error keeps the last good version and says so.
+    let index = package.join("src/index.ts");
+    let code = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(
+        &index,
+        format!("{code}\nconst broken: number = \"text\";\n"),
+    )
+    .unwrap();
+    let failed = dev.next_line_within(BUILD_TIMEOUT, |l| l.starts_with("build failed"));
+    assert!(failed.contains("ts-loop"), "{failed}");
 }

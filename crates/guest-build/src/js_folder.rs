@@ -2,8 +2,6 @@
 //! `tests/guests-js/`), built from a build script into `out_dir`, skipping
 //! the componentize step when nothing the build reads has changed.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use crate::Guest;
@@ -26,34 +24,79 @@ pub fn build_js_folder(folder: &Path, sdk_dir: &Path, out_dir: &Path, prefix: &s
     for input in &inputs {
         println!("cargo:rerun-if-changed={}", input.display());
     }
-    let fingerprint = fingerprint(&inputs);
+    let fingerprint = js::fingerprint(&inputs);
     let mut guests: Vec<Guest> = packages(folder)
         .into_iter()
-        .map(|(name, dir)| {
-            let artifact = format!("{prefix}{}", name.replace('-', "_"));
-            let path = out_dir.join(format!("{artifact}.wasm"));
-            let stamp = out_dir.join(format!("{artifact}.fingerprint"));
-            let fresh = path.is_file()
-                && std::fs::read_to_string(&stamp).is_ok_and(|old| old == fingerprint);
-            if !fresh {
-                if let Err(error) = js::build_package(&dir, sdk_dir, &path) {
-                    panic!(
-                        "building the JavaScript connector {}: {error}",
-                        dir.display()
-                    );
-                }
-                std::fs::write(&stamp, &fingerprint).expect("write the build fingerprint");
-            }
-            Guest {
-                artifact,
-                path,
-                crate_dir: dir,
-            }
+        .map(|(name, dir)| Guest {
+            artifact: format!("{prefix}{}", name.replace('-', "_")),
+            path: out_dir.join(format!("{prefix}{}.wasm", name.replace('-', "_"))),
+            crate_dir: dir,
         })
         .collect();
     guests.sort_by(|a, b| a.artifact.cmp(&b.artifact));
+    let stale: Vec<&Guest> = guests
+        .iter()
+        .filter(|guest| !is_fresh(guest, out_dir, &fingerprint))
+        .collect();
+    build_in_parallel(&stale, sdk_dir, out_dir, &fingerprint);
     guests
 }
+
+/// Where the fingerprint of a guest's last build is kept.
+fn stamp_of(guest: &Guest, out_dir: &Path) -> PathBuf {
+    out_dir.join(format!("{}.fingerprint", guest.artifact))
+}
+
+/// Whether the guest was built from exactly these inputs.
+fn is_fresh(guest: &Guest, out_dir: &Path, fingerprint: &str) -> bool {
+    guest.path.is_file()
+        && std::fs::read_to_string(stamp_of(guest, out_dir)).is_ok_and(|old| old == fingerprint)
+}
+
+/// Componentizes `guests`, [`PARALLEL_BUILDS`] at a time (a build is one
+/// mostly single-threaded node process of about 20 s); panics with the first
+/// failure.
+fn build_in_parallel(guests: &[&Guest], sdk_dir: &Path, out_dir: &Path, fingerprint: &str) {
+    if guests.is_empty() {
+        return;
+    }
+    // Once, before the builds: they would otherwise race to run `npm ci`.
+    if let Err(error) = js::check_node().and_then(|_| js::ensure_dependencies(sdk_dir)) {
+        panic!("building the JavaScript connectors: {error}");
+    }
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, PARALLEL_BUILDS);
+    let queue = std::sync::Mutex::new(guests.iter());
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    // The lock is released at the end of this statement.
+                    let Some(guest) = queue.lock().expect("queue lock").next() else {
+                        break;
+                    };
+                    match js::build_package(&guest.crate_dir, sdk_dir, &guest.path) {
+                        Ok(_) => std::fs::write(stamp_of(guest, out_dir), fingerprint)
+                            .expect("write the build fingerprint"),
+                        Err(error) => failures.lock().expect("failures lock").push(format!(
+                            "building the JavaScript connector {}: {error}",
+                            guest.crate_dir.display()
+                        )),
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("failures lock");
+    if let Some(first) = failures.first() {
+        panic!("{first}");
+    }
+}
+
+/// How many JavaScript builds run at once.
+const PARALLEL_BUILDS: usize = 4;
 
 /// The packages one level below `folder`, by folder name.
 fn packages(folder: &Path) -> Vec<(String, PathBuf)> {
@@ -65,37 +108,4 @@ fn packages(folder: &Path) -> Vec<(String, PathBuf)> {
         .filter(|dir| dir.is_dir() && js::is_js_package(dir))
         .filter_map(|dir| Some((dir.file_name()?.to_str()?.to_string(), dir)))
         .collect()
-}
-
-/// A hash of the names and contents of every file under `inputs` (outside
-/// `node_modules`), in a stable order.
-fn fingerprint(inputs: &[PathBuf]) -> String {
-    let mut files = Vec::new();
-    for input in inputs {
-        collect_files(input, &mut files);
-    }
-    files.sort();
-    let mut hasher = DefaultHasher::new();
-    for file in files {
-        file.hash(&mut hasher);
-        std::fs::read(&file).unwrap_or_default().hash(&mut hasher);
-    }
-    format!("{:016x}", hasher.finish())
-}
-
-fn collect_files(path: &Path, files: &mut Vec<PathBuf>) {
-    if path.is_file() {
-        files.push(path.to_path_buf());
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.file_name().is_some_and(|n| n == "node_modules") {
-            continue;
-        }
-        collect_files(&path, files);
-    }
 }

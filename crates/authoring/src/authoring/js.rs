@@ -53,11 +53,17 @@ pub(crate) fn build_package(
         .unwrap_or_else(|| krate.default_target_dir());
     let sdk = js::find_sdk(&krate.dir, Some(Path::new(CHECKOUT_SDK)))?;
     progress.step(format!(
-        "building {} with componentize-js (type-check, bundle, componentize)",
+        "building {} with componentize-js (type-check, bundle, componentize) unless unchanged",
         krate.package
     ));
     let out = krate.wasm_path(&target_dir);
-    let built = js::build_package(&krate.dir, &sdk, &out)?;
+    let (built, rebuilt) = js::build_package_if_changed(&krate.dir, &sdk, &out)?;
+    if !rebuilt {
+        progress.step(format!(
+            "{} is unchanged since its last build",
+            krate.package
+        ));
+    }
     progress.step(format!("hooks: {}", built.hooks.join(", ")));
     Ok(built.path)
 }

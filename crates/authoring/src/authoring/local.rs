@@ -170,6 +170,24 @@ pub fn dev_keyring(state_dir: &Path) -> Result<Keyring, AuthoringError> {
     Keyring::from_spec(&spec).map_err(|e| AuthoringError::Other(format!("{}: {e}", path.display())))
 }
 
+/// The compile cache of the state folder (`compile-cache/`, owner-only), so
+/// that `call`, `oauth2` and `dev` compile an unchanged component once, not
+/// per command: a JavaScript connector carries a whole JS engine, whose
+/// compilation takes seconds. Disabled (the commands still work) when the
+/// folder cannot be made private.
+fn local_compile_cache(state_dir: &Path) -> CompileCache {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = state_dir.join("compile-cache");
+    let created = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir);
+    match created {
+        Ok(()) => CompileCache::checked(dir),
+        Err(_) => CompileCache::disabled(),
+    }
+}
+
 /// A local host serving one connector.
 pub(crate) struct LocalHost {
     pub registry: Arc<Registry>,
@@ -235,7 +253,7 @@ impl LocalHost {
         let registry = Arc::new(Registry::new(
             runtime,
             &plugins_dir,
-            CompileCache::disabled(),
+            local_compile_cache(state_dir),
             settings,
         ));
         let keyring = Arc::new(dev_keyring(state_dir)?);

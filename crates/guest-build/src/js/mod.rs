@@ -6,12 +6,14 @@
 //! A JavaScript connector is a folder with a `package.json` (or an
 //! `index.ts`/`src/index.ts`) and a `connector.json`, and no `Cargo.toml`.
 
+mod fingerprint;
 mod sections;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub use fingerprint::{build_inputs, fingerprint};
 pub use toolchain::{MIN_NODE_MAJOR, check_node, ensure_dependencies, find_sdk, node_major};
 
 /// Why a JavaScript build failed. Each message names the fix when there is one.
@@ -115,6 +117,39 @@ pub fn build_package(dir: &Path, sdk_dir: &Path, out: &Path) -> Result<JsCompone
         path: out.to_path_buf(),
         hooks,
     })
+}
+
+/// Like [`build_package`], but returns the last build (and `false`) when
+/// nothing it reads changed since then ([`build_inputs`]; the fingerprint
+/// and the hooks are kept in `OUT` with the extension `fingerprint`).
+pub fn build_package_if_changed(
+    dir: &Path,
+    sdk_dir: &Path,
+    out: &Path,
+) -> Result<(JsComponent, bool), JsBuildError> {
+    let stamp = out.with_extension("fingerprint");
+    let fingerprint = fingerprint(&build_inputs(dir, sdk_dir));
+    let last = std::fs::read_to_string(&stamp).unwrap_or_default();
+    if let Some((last_fingerprint, hooks)) = last.split_once('\n')
+        && last_fingerprint == fingerprint
+        && out.is_file()
+    {
+        let hooks = hooks
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+            .collect();
+        return Ok((
+            JsComponent {
+                path: out.to_path_buf(),
+                hooks,
+            },
+            false,
+        ));
+    }
+    let built = build_package(dir, sdk_dir, out)?;
+    let _ = std::fs::write(&stamp, format!("{fingerprint}\n{}", built.hooks.join(",")));
+    Ok((built, true))
 }
 
 /// Runs `node bin/build.mjs DIR OUT`; returns the hooks it reports.
