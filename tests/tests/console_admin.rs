@@ -35,7 +35,8 @@ async fn console_login(host: &Host, key: &str) -> String {
     assert_eq!(admitted.status().as_u16(), 303, "the key is admitted");
     let session = cookie_named(&admitted, "console_session");
     assert_eq!(
-        admitted.headers()["location"], "/console/admin",
+        admitted.headers()["location"],
+        "/console/admin",
         "an admin starts on the admin pages"
     );
     session
@@ -308,7 +309,10 @@ async fn a_stored_secret_never_appears_in_a_page() {
         .send("GET", "/v1/accounts/acct-1/admin-audit", Some(&admin), None)
         .await;
     let audit = audit.to_string();
-    assert!(audit.contains("(console)"), "console changes audited: {audit}");
+    assert!(
+        audit.contains("(console)"),
+        "console changes audited: {audit}"
+    );
     assert!(!audit.contains(partner) && !audit.contains(TENANT_CLIENT_SECRET));
 }
 
@@ -342,7 +346,10 @@ async fn saving_an_application_first_confirms_how_many_connections_need_reauth()
     let session = console_login(&host, &admin).await;
     let (status, html) = page(&host, OAUTH_PAGE, &session).await;
     assert_eq!(status, 200);
-    assert!(html.contains("<strong id=\"reauth-count\">2</strong>"), "{html}");
+    assert!(
+        html.contains("<strong id=\"reauth-count\">2</strong>"),
+        "{html}"
+    );
     let csrf = csrf_of(&html);
     let form = app_form(&api, &csrf);
 
@@ -364,7 +371,9 @@ async fn saving_an_application_first_confirms_how_many_connections_need_reauth()
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("2 existing connection(s)"), "{html}");
     assert!(!html.contains("id=\"reauth-warning\""), "none left: {html}");
-    let (_, listed) = host.get("/v1/accounts/acct-1/users/user-1/connections").await;
+    let (_, listed) = host
+        .get("/v1/accounts/acct-1/users/user-1/connections")
+        .await;
     assert_eq!(listed[0]["status"], "needs_reauth", "{listed}");
 
     // A missing value is named and nothing is stored.

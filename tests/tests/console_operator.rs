@@ -185,8 +185,15 @@ async fn webhook_deliveries_are_listed_by_state_without_payloads() {
     for state in ["pending", "delivered", "failed"] {
         let (_, html) = page(&host, &format!("/console/webhooks?state={state}"), &session).await;
         assert_eq!(rows(&html, "delivery"), 1, "{state}: {html}");
-        assert!(html.contains(&format!("id=\"delivery-evt_{state}\"")), "{html}");
+        assert!(
+            html.contains(&format!("id=\"delivery-evt_{state}\"")),
+            "{html}"
+        );
     }
     let (status, html) = page(&host, "/console/webhooks?state=bogus", &session).await;
-    assert_eq!((status, rows(&html, "delivery")), (200, 3), "an unknown state is any");
+    assert_eq!(
+        (status, rows(&html, "delivery")),
+        (200, 3),
+        "an unknown state is any"
+    );
 }

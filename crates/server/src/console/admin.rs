@@ -179,9 +179,15 @@ pub fn oauth_input(posted: &BTreeMap<String, String>) -> ManagedOAuthInput {
 pub fn submitted_names(input: &ManagedOAuthInput) -> Vec<&'static str> {
     [
         (ManagedOAuthValue::ClientId, input.client_id.is_some()),
-        (ManagedOAuthValue::ClientSecret, input.client_secret.is_some()),
+        (
+            ManagedOAuthValue::ClientSecret,
+            input.client_secret.is_some(),
+        ),
         (ManagedOAuthValue::TokenUrl, input.token_url.is_some()),
-        (ManagedOAuthValue::AuthorizationUrl, input.authorization_url.is_some()),
+        (
+            ManagedOAuthValue::AuthorizationUrl,
+            input.authorization_url.is_some(),
+        ),
         (ManagedOAuthValue::RedirectUri, input.redirect_uri.is_some()),
         (ManagedOAuthValue::Hostname, input.hostname.is_some()),
         (ManagedOAuthValue::Issuer, input.issuer.is_some()),

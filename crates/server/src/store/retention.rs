@@ -200,16 +200,20 @@ pub async fn prune_once(
         .saturating_mul(1000);
     let outbox_cut = now.saturating_sub(days(settings.webhook_outbox_days));
     let admin_cut = now.saturating_sub(days(settings.admin_audit_days));
-    let sessions_cut = now
-        .saturating_sub(i64::try_from(settings.sessions_after_expiry_secs).unwrap_or(i64::MAX));
+    let sessions_cut =
+        now.saturating_sub(i64::try_from(settings.sessions_after_expiry_secs).unwrap_or(i64::MAX));
     Ok(Pruned {
         oauth_states: OAUTH_STATES.prune(database, states_cut, batch).await?,
         outbound_audit: OUTBOUND_AUDIT.prune(database, audit_cut_ms, batch).await?,
         webhook_outbox: WEBHOOK_DELIVERED.prune(database, outbox_cut, batch).await?
             + WEBHOOK_FAILED.prune(database, outbox_cut, batch).await?,
         admin_audit: ADMIN_AUDIT.prune(database, admin_cut, batch).await?,
-        sessions: CONNECT_SESSIONS.prune(database, sessions_cut, batch).await?
-            + CONSOLE_SESSIONS.prune(database, sessions_cut, batch).await?,
+        sessions: CONNECT_SESSIONS
+            .prune(database, sessions_cut, batch)
+            .await?
+            + CONSOLE_SESSIONS
+                .prune(database, sessions_cut, batch)
+                .await?,
     })
 }
 

@@ -39,7 +39,11 @@ fn page(name: &'static str, status: StatusCode, view: impl Serialize) -> Respons
 }
 
 /// The admin of the request, scoped to `account`; else the answer.
-async fn admin_of(state: &AppState, jar: &CookieJar, account: &str) -> Result<ConsoleUser, Response> {
+async fn admin_of(
+    state: &AppState,
+    jar: &CookieJar,
+    account: &str,
+) -> Result<ConsoleUser, Response> {
     let user = admin(state, jar).await?;
     match user
         .principal()
@@ -173,7 +177,12 @@ async fn oauth_page(
         Ok(view) => view,
         Err(error) => return flow_error_page(&error),
     };
-    let reauth = match state.console.overview.reauth_count(&account, &connector).await {
+    let reauth = match state
+        .console
+        .overview
+        .reauth_count(&account, &connector)
+        .await
+    {
         Ok(count) => count,
         Err(error) => return internal_page(&error),
     };
@@ -201,8 +210,15 @@ pub(super) async fn oauth(
 ) -> Response {
     match admin_of(&state, &jar, &account).await {
         Ok(user) => {
-            oauth_page(&state, &user, account, connector, StatusCode::OK, OAuthOutcome::default())
-                .await
+            oauth_page(
+                &state,
+                &user,
+                account,
+                connector,
+                StatusCode::OK,
+                OAuthOutcome::default(),
+            )
+            .await
         }
         Err(response) => response,
     }
@@ -224,7 +240,12 @@ pub(super) async fn save_oauth(
     if !user.csrf_ok(posted.get("csrf").map(String::as_str)) {
         return forged();
     }
-    let reauth = match state.console.overview.reauth_count(&account, &connector).await {
+    let reauth = match state
+        .console
+        .overview
+        .reauth_count(&account, &connector)
+        .await
+    {
         Ok(count) => count,
         Err(error) => return internal_page(&error),
     };
@@ -237,7 +258,15 @@ pub(super) async fn save_oauth(
             confirm_needed: true,
             ..OAuthOutcome::default()
         };
-        return oauth_page(&state, &user, account, connector, StatusCode::CONFLICT, outcome).await;
+        return oauth_page(
+            &state,
+            &user,
+            account,
+            connector,
+            StatusCode::CONFLICT,
+            outcome,
+        )
+        .await;
     }
     let input = oauth_input(&posted);
     let submitted = crate::console::admin::submitted_names(&input);
@@ -273,7 +302,15 @@ pub(super) async fn save_oauth(
                 error: Some((error.field().map(str::to_string), error.to_string())),
                 ..OAuthOutcome::default()
             };
-            oauth_page(&state, &user, account, connector, StatusCode::BAD_REQUEST, outcome).await
+            oauth_page(
+                &state,
+                &user,
+                account,
+                connector,
+                StatusCode::BAD_REQUEST,
+                outcome,
+            )
+            .await
         }
         Err(error) => flow_error_page(&error),
     }
@@ -375,7 +412,13 @@ pub(super) async fn save_fields(
     let changed: Vec<String> = update
         .values
         .iter()
-        .map(|(k, v)| if v.is_null() { format!("{k} (cleared)") } else { k.clone() })
+        .map(|(k, v)| {
+            if v.is_null() {
+                format!("{k} (cleared)")
+            } else {
+                k.clone()
+            }
+        })
         .collect();
     let (account, connector) = &at;
     match state

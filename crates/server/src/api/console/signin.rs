@@ -91,9 +91,9 @@ async fn session_user(state: &AppState, jar: &CookieJar) -> Result<Option<Consol
         Ok(keys) => keys,
         Err(error) => return Err(internal_page(&error)),
     };
-    let key = keys.into_iter().find(|k| {
-        k.id == key_id && k.revoked_at.is_none() && CONSOLE_ROLES.contains(&k.role)
-    });
+    let key = keys
+        .into_iter()
+        .find(|k| k.id == key_id && k.revoked_at.is_none() && CONSOLE_ROLES.contains(&k.role));
     Ok(key.map(|key| ConsoleUser { cookie, key }))
 }
 
@@ -254,12 +254,7 @@ pub(super) async fn logout(
     if !user.csrf_ok(form.csrf.as_deref()) {
         return forged();
     }
-    if let Err(error) = state
-        .console
-        .operator_sessions
-        .delete(&user.cookie)
-        .await
-    {
+    if let Err(error) = state.console.operator_sessions.delete(&user.cookie).await {
         return internal_page(&error);
     }
     (
