@@ -2,7 +2,9 @@
 //! local provider: an end user logs in with an API key (keyboard only,
 //! every input labelled) and with OAuth (back to the platform's page); a
 //! reused link, an expired one and a form with a forged CSRF token are
-//! refused. Screenshots of every page: `target/browser-screenshots/`.
+//! refused; an account admin saves the managed OAuth application after the
+//! page warns how many connections must log in again, and managed fields.
+//! Screenshots of every page: `target/browser-screenshots/`.
 
 mod browser_support;
 
@@ -391,4 +393,127 @@ async fn serve_dev_prints_a_page_that_starts_a_demo_login_without_curl() {
     browser.wait_for_heading("Connected", "connected").await;
     browser.close().await;
     assert_eq!(connections(&server).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_saves_managed_credentials() {
+    use connector_server::access::Role;
+    use connector_test_support::harness::{Host, TENANT_CLIENT_ID, TENANT_CLIENT_SECRET};
+
+    // The account's application, and two users connected with it.
+    let host = Host::start().await;
+    let admin = host.key(Role::AccountAdmin, &["acct-1"]).await;
+    let api = host.api_url();
+    let managed = "/v1/accounts/acct-1/connectors/test-managed-oauth/managed-oauth";
+    let app = json!({"clientId": TENANT_CLIENT_ID, "clientSecret": TENANT_CLIENT_SECRET,
+                     "tokenUrl": format!("{api}/oauth/token"),
+                     "authorizationUrl": format!("{api}/oauth/authorize")});
+    assert_eq!(
+        host.send("PUT", managed, Some(&admin), Some(app)).await.0,
+        200
+    );
+    for user in ["user-1", "user-2"] {
+        let (_, started) = host
+            .post(
+                "/v1/connectors/test-managed-oauth/oauth/start",
+                json!({"accountId": "acct-1", "userId": user}),
+            )
+            .await;
+        let (status, connected) = connector_test_support::oauth::complete(&host, &started).await;
+        assert_eq!(status, 200, "{connected}");
+    }
+
+    let mut browser = Browser::open("admin-managed-credentials").await;
+    browser
+        .goto(&format!("{}/console/login", host.base), "login")
+        .await;
+    browser
+        .wait_for("#key")
+        .await
+        .send_keys(&admin)
+        .await
+        .unwrap();
+    browser.wait_for("#submit").await.click().await.unwrap();
+    browser
+        .wait_for_heading("Managed credentials", "accounts")
+        .await;
+    assert_eq!(browser.assert_every_input_labelled().await, ["account"]);
+    browser
+        .wait_for("#oauth-test-managed-oauth")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_heading("OAuth application", "oauth-form")
+        .await;
+    assert_eq!(browser.text("#reauth-count").await, "2", "the warning");
+    let stored = browser.text("#stored").await;
+    assert!(
+        stored.contains(TENANT_CLIENT_ID) && stored.contains("set"),
+        "{stored}"
+    );
+    let html = browser.client.source().await.unwrap();
+    assert!(
+        !html.contains(TENANT_CLIENT_SECRET),
+        "the secret is not in the page"
+    );
+    browser.assert_every_input_labelled().await;
+
+    // A new secret, saved without confirming: the confirmation step.
+    let rotated = "cs-tenant-acct-1-rotated";
+    let secret = browser.wait_for("#clientSecret").await;
+    secret.send_keys(rotated).await.unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+    browser.wait_for("#not-saved").await;
+    let warning = browser.text("#reauth-warning").await;
+    assert!(warning.contains("2 active connection(s)"), "{warning}");
+    assert_eq!(browser.text("#reauth-count").await, "2");
+    browser.screenshot("confirm-step").await;
+    let html = browser.client.source().await.unwrap();
+    assert!(!html.contains(rotated), "the typed secret is not echoed");
+
+    browser
+        .wait_for("#clientSecret")
+        .await
+        .send_keys(rotated)
+        .await
+        .unwrap();
+    browser.wait_for("#confirm").await.click().await.unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+    let saved = browser.text("#saved").await;
+    assert!(saved.contains("2 existing connection(s)"), "{saved}");
+    browser.screenshot("saved").await;
+    let (_, view) = host.send("GET", managed, Some(&admin), None).await;
+    assert_eq!(view["pending"]["clientSecret"], "********", "{view}");
+    let (_, listed) = host
+        .get("/v1/accounts/acct-1/users/user-1/connections")
+        .await;
+    assert_eq!(listed[0]["status"], "needs_reauth", "{listed}");
+
+    // The managed API-key field of the account.
+    browser
+        .goto(
+            &format!(
+                "{}/console/admin/acct-1/fields/test-managed-apikey",
+                host.base
+            ),
+            "fields-form",
+        )
+        .await;
+    assert_eq!(
+        browser.assert_every_input_labelled().await,
+        ["field-tenantId"]
+    );
+    browser
+        .wait_for("#field-tenantId")
+        .await
+        .send_keys("tenant-42")
+        .await
+        .unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+    browser.wait_for("#saved").await;
+    browser.screenshot("fields-saved").await;
+    assert_eq!(browser.text("#state-tenantId").await, "(set)");
+    browser.close().await;
 }

@@ -105,7 +105,8 @@ async fn old_rows_are_pruned_and_recent_ones_kept() {
                 oauth_states: 3,
                 outbound_audit: 3,
                 webhook_outbox: 6,
-                admin_audit: 3
+                admin_audit: 3,
+                sessions: 0,
             },
             "{backend}"
         );
@@ -151,6 +152,58 @@ async fn a_state_is_kept_for_its_grace_period_after_expiry() {
         ["expired-recently"],
         "a late callback is still told its state expired for an hour"
     );
+}
+
+#[tokio::test]
+async fn expired_connect_and_console_sessions_are_pruned_after_their_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = 2_000_000_000;
+    for (backend, url) in fresh_databases(dir.path()).await {
+        let database = Database::connect(&url).await.unwrap();
+        let pool = raw_pool(&url).await;
+        // Expired two hours ago (past the hour of grace), expired a minute
+        // ago (within it), and live for ten more minutes.
+        for (key, expires_at) in [
+            ("long-ago", now - 7_200),
+            ("recently", now - 60),
+            ("live", now + 600),
+        ] {
+            sqlx::query(
+                "INSERT INTO connect_sessions (token_hash, account_id, user_id, connector_id,
+                 created_by, created_at, expires_at) VALUES ($1, 'a', 'u', 'c', 'k', $2, $3)",
+            )
+            .bind(key)
+            .bind(expires_at - 1_800)
+            .bind(expires_at)
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO console_sessions (session_hash, key_id, created_at, expires_at)
+                 VALUES ($1, 'k', $2, $3)",
+            )
+            .bind(key)
+            .bind(expires_at - 3_600)
+            .bind(expires_at)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let pruned = prune_once(&database, &RetentionSettings::default(), now)
+            .await
+            .unwrap();
+        assert_eq!(pruned.sessions, 2, "{backend}: one of each table");
+        for query in [
+            "SELECT token_hash FROM connect_sessions",
+            "SELECT session_hash FROM console_sessions",
+        ] {
+            assert_eq!(
+                keys(&pool, query).await,
+                ["live", "recently"],
+                "{backend}: {query}"
+            );
+        }
+    }
 }
 
 /// Without `0008_retention.sql` every one of these is a full table scan.

@@ -142,7 +142,7 @@ pub fn fields(
 }
 
 /// `raw` as a JSON value of `field_type`, if it is one.
-fn typed(field_type: FieldType, raw: &str) -> Option<serde_json::Value> {
+pub(crate) fn typed(field_type: FieldType, raw: &str) -> Option<serde_json::Value> {
     match field_type {
         FieldType::String => Some(raw.into()),
         FieldType::Integer => raw.parse::<i64>().ok().map(Into::into),
@@ -155,7 +155,7 @@ fn typed(field_type: FieldType, raw: &str) -> Option<serde_json::Value> {
     }
 }
 
-fn type_name(field_type: FieldType) -> &'static str {
+pub(crate) fn type_name(field_type: FieldType) -> &'static str {
     match field_type {
         FieldType::String => "text",
         FieldType::Integer => "whole number",

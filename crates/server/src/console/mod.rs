@@ -4,12 +4,14 @@
 //! templates ([`templates`]). No HTTP here: the handlers are in
 //! `crate::api::console`.
 
+pub mod admin;
 pub mod connect;
 pub mod form;
 pub mod templates;
 
 use serde::Deserialize;
 
+use crate::store::console_overview::ConsoleOverview;
 use crate::store::{ConnectSessionStore, ConsoleSessionStore, Database};
 
 /// Shortest connect or console session.
@@ -23,7 +25,7 @@ pub const MAX_SESSION_SECS: u64 = 86_400;
 /// [console]
 /// public_url = "https://connect.example.com"  # where browsers reach the host
 /// connect_session_secs = 1800                 # lifetime of a connect link
-/// operator_session_secs = 3600                # lifetime of an operator's console login
+/// operator_session_secs = 3600                # lifetime of an operator's or admin's console login
 /// ```
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -36,7 +38,8 @@ pub struct ConsoleSettings {
     pub public_url: Option<String>,
     /// How long a connect session may be used, in seconds (60 to 86400).
     pub connect_session_secs: u64,
-    /// How long an operator's console session lasts, in seconds (60 to 86400).
+    /// How long an operator's or account admin's console session lasts, in
+    /// seconds (60 to 86400).
     pub operator_session_secs: u64,
     /// `serve --dev` only (never from the file): `/connect/demo` starts a
     /// demo login for user `me` of account `demo` without an API key.
@@ -104,8 +107,10 @@ pub struct Console {
     pub settings: ConsoleSettings,
     /// Connect sessions.
     pub connect_sessions: ConnectSessionStore,
-    /// Operators' console sessions.
+    /// Console sessions of operators and account admins.
     pub operator_sessions: ConsoleSessionStore,
+    /// What the operator's and admin's pages list and count.
+    pub overview: ConsoleOverview,
 }
 
 impl Console {
@@ -114,7 +119,8 @@ impl Console {
         Self {
             settings,
             connect_sessions: ConnectSessionStore::new(database.clone()),
-            operator_sessions: ConsoleSessionStore::new(database),
+            operator_sessions: ConsoleSessionStore::new(database.clone()),
+            overview: ConsoleOverview::new(database),
         }
     }
 

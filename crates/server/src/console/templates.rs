@@ -14,7 +14,7 @@ pub const STYLESHEET: &str = include_str!("../../templates/console.css");
 pub const STYLESHEET_PATH: &str = "/console/static/console.css";
 
 /// The templates by name.
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "connect_login.html",
@@ -41,6 +41,30 @@ const TEMPLATES: [(&str, &str); 9] = [
     (
         "operator_keys.html",
         include_str!("../../templates/operator_keys.html"),
+    ),
+    (
+        "operator_connections.html",
+        include_str!("../../templates/operator_connections.html"),
+    ),
+    (
+        "operator_webhooks.html",
+        include_str!("../../templates/operator_webhooks.html"),
+    ),
+    (
+        "admin_base.html",
+        include_str!("../../templates/admin_base.html"),
+    ),
+    (
+        "admin_home.html",
+        include_str!("../../templates/admin_home.html"),
+    ),
+    (
+        "admin_oauth.html",
+        include_str!("../../templates/admin_oauth.html"),
+    ),
+    (
+        "admin_fields.html",
+        include_str!("../../templates/admin_fields.html"),
     ),
 ];
 

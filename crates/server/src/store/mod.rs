@@ -11,6 +11,7 @@ pub mod changes;
 mod components;
 mod connect_sessions;
 mod connections;
+pub mod console_overview;
 mod console_sessions;
 pub mod crypto;
 mod key_cache;

@@ -1,9 +1,10 @@
 //! Background pruning: expired OAuth states, old outbound-audit rows, settled
-//! webhook-outbox rows and old admin-audit rows are removed by a task of their
-//! own, in bounded batches, so no request does work that grows with a table.
+//! webhook-outbox rows, old admin-audit rows and expired connect and console
+//! sessions are removed by a task of their own, in bounded batches, so no
+//! request does work that grows with a table.
 //!
 //! Every prune query is a range scan of an index made for it
-//! (`migrations/*/0008_retention.sql`); the batches keep each write
+//! (`migrations/*/0008_retention.sql`, `0016_console.sql`); the batches keep each write
 //! transaction short, so pruning never holds the database for long.
 
 use std::time::Duration;
@@ -26,6 +27,9 @@ pub struct RetentionSettings {
     pub webhook_outbox_days: u64,
     /// Days admin-audit rows are kept.
     pub admin_audit_days: u64,
+    /// Seconds an expired connect session or console session is kept (a
+    /// late click on a connect link is still told "expired").
+    pub sessions_after_expiry_secs: u64,
     /// Seconds between two pruning passes.
     pub interval_secs: u64,
     /// Rows removed per statement; a pass repeats until a batch is not full.
@@ -39,6 +43,7 @@ impl Default for RetentionSettings {
             outbound_audit_days: 30,
             webhook_outbox_days: 7,
             admin_audit_days: 365,
+            sessions_after_expiry_secs: 3600,
             interval_secs: 60,
             batch: 5_000,
         }
@@ -66,6 +71,9 @@ impl RetentionSettings {
         if self.oauth_states_after_expiry_secs > 30 * 86_400 {
             return Err("retention.oauth_states_after_expiry_secs: at most 30 days".into());
         }
+        if self.sessions_after_expiry_secs > 30 * 86_400 {
+            return Err("retention.sessions_after_expiry_secs: at most 30 days".into());
+        }
         Ok(())
     }
 }
@@ -81,6 +89,8 @@ pub struct Pruned {
     pub webhook_outbox: u64,
     /// Admin-audit rows.
     pub admin_audit: u64,
+    /// Expired connect sessions and console sessions.
+    pub sessions: u64,
 }
 
 /// One prune statement: a table, its key, and the indexed condition of the
@@ -120,6 +130,19 @@ const ADMIN_AUDIT: Rule = Rule {
     key: "id",
     // index: admin_audit_by_time
     condition: "at < $1",
+};
+
+const CONNECT_SESSIONS: Rule = Rule {
+    table: "connect_sessions",
+    key: "token_hash",
+    // index: connect_sessions_expiry
+    condition: "expires_at < $1",
+};
+const CONSOLE_SESSIONS: Rule = Rule {
+    table: "console_sessions",
+    key: "session_hash",
+    // index: console_sessions_expiry
+    condition: "expires_at < $1",
 };
 
 impl Rule {
@@ -177,12 +200,20 @@ pub async fn prune_once(
         .saturating_mul(1000);
     let outbox_cut = now.saturating_sub(days(settings.webhook_outbox_days));
     let admin_cut = now.saturating_sub(days(settings.admin_audit_days));
+    let sessions_cut =
+        now.saturating_sub(i64::try_from(settings.sessions_after_expiry_secs).unwrap_or(i64::MAX));
     Ok(Pruned {
         oauth_states: OAUTH_STATES.prune(database, states_cut, batch).await?,
         outbound_audit: OUTBOUND_AUDIT.prune(database, audit_cut_ms, batch).await?,
         webhook_outbox: WEBHOOK_DELIVERED.prune(database, outbox_cut, batch).await?
             + WEBHOOK_FAILED.prune(database, outbox_cut, batch).await?,
         admin_audit: ADMIN_AUDIT.prune(database, admin_cut, batch).await?,
+        sessions: CONNECT_SESSIONS
+            .prune(database, sessions_cut, batch)
+            .await?
+            + CONSOLE_SESSIONS
+                .prune(database, sessions_cut, batch)
+                .await?,
     })
 }
 
@@ -194,6 +225,8 @@ pub fn prune_selections() -> Vec<(&'static str, String)> {
         &WEBHOOK_DELIVERED,
         &WEBHOOK_FAILED,
         &ADMIN_AUDIT,
+        &CONNECT_SESSIONS,
+        &CONSOLE_SESSIONS,
     ]
     .into_iter()
     .map(|rule| (rule.table, rule.selection()))

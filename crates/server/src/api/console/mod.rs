@@ -1,17 +1,20 @@
 //! The web console over HTTP: the JSON route a platform's backend creates
 //! connect sessions with ([`sessions`]), and the connect pages an end user
-//! logs in through ([`connect`]), and the operator's pages ([`operator`]
-//! for the login and session, [`operator_pages`] for the pages). Every page is server-rendered HTML sent
+//! logs in through ([`connect`]), the console login of operators and
+//! account admins ([`signin`]), the operator's pages ([`operator_pages`], [`operator_lists`])
+//! and the account admin's ([`admin_pages`]). Every page is server-rendered HTML sent
 //! with a strict Content-Security-Policy (no script at all, styles from the
 //! host only, forms posting to the host only, never framed), `no-store`
 //! and no referrer ([`security_headers`]).
 
+mod admin_pages;
 mod connect;
 mod demo;
 mod login_view;
-mod operator;
+mod operator_lists;
 mod operator_pages;
 pub(super) mod sessions;
+mod signin;
 
 use axum::Router;
 use axum::http::header::{
@@ -40,13 +43,25 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/connect/oauth/callback", get(connect::oauth_callback))
         .route("/connect/demo", get(demo::page))
         .route("/connect/demo/{id}", get(demo::start))
+        .route("/console", get(signin::start))
         .route(
             "/console/login",
-            get(operator::login_page).post(operator::login),
+            get(signin::login_page).post(signin::login),
         )
-        .route("/console/logout", post(operator::logout))
+        .route("/console/logout", post(signin::logout))
+        .route("/console/admin", get(admin_pages::home))
+        .route(
+            "/console/admin/{account}/oauth/{connector}",
+            get(admin_pages::oauth).post(admin_pages::save_oauth),
+        )
+        .route(
+            "/console/admin/{account}/fields/{connector}",
+            get(admin_pages::fields).post(admin_pages::save_fields),
+        )
         .route("/console/connectors", get(operator_pages::connectors))
         .route("/console/connectors/{id}/audit", get(operator_pages::audit))
+        .route("/console/connections", get(operator_lists::connections))
+        .route("/console/webhooks", get(operator_lists::webhooks))
         .route(
             "/console/keys",
             get(operator_pages::keys).post(operator_pages::create_key),

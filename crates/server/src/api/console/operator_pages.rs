@@ -2,7 +2,7 @@
 //! files that failed to load; a connector's outbound audit with filters;
 //! the API keys, created and revoked from the page (the new key's secret
 //! is shown once). Every page needs an operator session
-//! ([`super::operator::operator`]); every form its CSRF token.
+//! ([`super::signin::operator`]); every form its CSRF token.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
-use super::operator::{forged, operator};
+use super::signin::{forged, operator};
 use super::{html, internal_page};
 use crate::access::Role;
 use crate::api::AppState;
@@ -235,7 +235,7 @@ pub(super) async fn revoke_key(
     State(state): State<AppState>,
     jar: CookieJar,
     Path(id): Path<String>,
-    Form(form): Form<super::operator::CsrfForm>,
+    Form(form): Form<super::signin::CsrfForm>,
 ) -> Response {
     let operator = match operator(&state, &jar).await {
         Ok(operator) => operator,
