@@ -66,12 +66,12 @@ mod tests {
         std::fs::create_dir_all(dir.join("dist")).unwrap();
         std::fs::create_dir_all(dir.join("node_modules")).unwrap();
         std::fs::write(dir.join("index.js"), "export default 1;").unwrap();
-        let before = fingerprint(&[dir.clone()]);
+        let before = fingerprint(std::slice::from_ref(&dir));
         std::fs::write(dir.join("dist/out.wasm"), "built").unwrap();
         std::fs::write(dir.join("node_modules/x.js"), "dep").unwrap();
-        assert_eq!(fingerprint(&[dir.clone()]), before);
+        assert_eq!(fingerprint(std::slice::from_ref(&dir)), before);
         std::fs::write(dir.join("index.js"), "export default 2;").unwrap();
-        assert_ne!(fingerprint(&[dir.clone()]), before);
+        assert_ne!(fingerprint(std::slice::from_ref(&dir)), before);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
