@@ -815,7 +815,8 @@ async fn call_oauth2_and_dev_work_on_a_typescript_folder() {
 
     // `dev`: serves the folder and builds it again on save.
     let mut dev = Process::spawn(command("dev").args(["--listen", "127.0.0.1:0"]));
-    dev.next_line_within(BUILD_TIMEOUT, |l| l.starts_with("dev server: "));
+    // Edit only once the watcher is set up: it says so after its watches.
+    dev.next_line_within(BUILD_TIMEOUT, |l| l.starts_with("watching "));
     let manifest = package.join("connector.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace("\"0.1.0\"", "\"0.2.0\"")).unwrap();
