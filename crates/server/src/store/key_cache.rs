@@ -1,7 +1,8 @@
 //! The API keys recently presented, kept in memory so that a request does not
 //! wait for a database read to learn who is calling.
 //!
-//! Staleness is bounded by push invalidation ([`super::changes`]):
+//! Staleness is bounded by push invalidation ([`super::changes`], through
+//! the shared [`super::feed_cache::FeedCache`]):
 //! - a key revoked through this process is refused by its next request;
 //! - one revoked through another replica on PostgreSQL as soon as the
 //!   notice arrives (milliseconds; `tests/benches/key_revocation.rs`);
@@ -11,80 +12,35 @@
 //!   process writes).
 //!
 //! Only keys that exist and are live are kept (an unknown key is read from the
-//! database each time, so guessing fills nothing), at most [`MAX_ENTRIES`].
+//! database each time, so guessing fills nothing), at most [`crate::store::feed_cache::MAX_ENTRIES`].
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-use tokio::sync::broadcast::{self, error::TryRecvError};
+use std::time::Duration;
 
 use super::changes::{Change, ChangeFeed};
+use super::feed_cache::{FeedCache, Invalidate, Ticket};
 use crate::access::Principal;
-
-/// The most keys kept; when full, the oldest half is dropped.
-pub const MAX_ENTRIES: usize = 10_000;
 
 /// The keys of one store, by the SHA-256 of their secret.
 pub(crate) struct KeyCache {
-    ttl: Duration,
-    state: Mutex<State>,
-}
-
-struct State {
-    entries: HashMap<String, Entry>,
-    /// `None` until the first lookup subscribes (it may need the runtime).
-    changes: Option<broadcast::Receiver<Change>>,
-    /// Counts every change heard, so a read can tell whether one arrived
-    /// while it was away at the database.
-    heard: u64,
-}
-
-struct Entry {
-    principal: Principal,
-    read_at: Instant,
-}
-
-/// What a lookup saw, to be handed back with the database's answer.
-pub(crate) struct Ticket {
-    heard: u64,
-    live: bool,
+    keys: FeedCache<Principal>,
 }
 
 impl KeyCache {
     /// A cache whose entries live at most `ttl` (zero: nothing is kept).
     pub(crate) fn new(ttl: Duration) -> Self {
         Self {
-            ttl,
-            state: Mutex::new(State {
-                entries: HashMap::new(),
-                changes: None,
-                heard: 0,
-            }),
+            keys: FeedCache::new(ttl, invalidated),
         }
     }
 
     /// The live principal of `hash`, when it is known and may be trusted now;
     /// otherwise a ticket for [`KeyCache::remember`] after the database read.
     pub(crate) fn lookup(&self, feed: &ChangeFeed, hash: &str) -> Result<Principal, Ticket> {
-        let mut state = self.state.lock().expect("not poisoned");
-        state.apply_changes(feed);
-        let live = feed.is_live() && !self.ttl.is_zero();
-        if live
-            && let Some(entry) = state.entries.get(hash)
-            && entry.read_at.elapsed() < self.ttl
-        {
-            return Ok(entry.principal.clone());
-        }
-        Err(Ticket {
-            heard: state.heard,
-            live,
-        })
+        self.keys.lookup(feed, hash, |_| true)
     }
 
     /// Keeps what the database answered for `hash`, unless a change was heard
-    /// since the ticket was taken (the answer may already be stale) or the
-    /// feed was not live at either end.
+    /// since the ticket was taken or the feed was not live at either end.
     pub(crate) fn remember(
         &self,
         feed: &ChangeFeed,
@@ -92,56 +48,16 @@ impl KeyCache {
         hash: &str,
         principal: &Principal,
     ) {
-        let mut state = self.state.lock().expect("not poisoned");
-        state.apply_changes(feed);
-        if !ticket.live || !feed.is_live() || state.heard != ticket.heard {
-            return;
-        }
-        if state.entries.len() >= MAX_ENTRIES {
-            state.drop_oldest_half();
-        }
-        state.entries.insert(
-            hash.to_string(),
-            Entry {
-                principal: principal.clone(),
-                read_at: Instant::now(),
-            },
-        );
+        self.keys.remember(feed, ticket, hash, principal);
     }
 }
 
-impl State {
-    /// Applies every change heard since the last lookup.
-    fn apply_changes(&mut self, feed: &ChangeFeed) {
-        let changes = self.changes.get_or_insert_with(|| feed.subscribe());
-        loop {
-            match changes.try_recv() {
-                Ok(Change::ApiKey(id)) => {
-                    self.heard += 1;
-                    self.entries.retain(|_, entry| entry.principal.key_id != id);
-                }
-                // Published components and connections are not keys.
-                Ok(Change::Component(_)) | Ok(Change::Connection(_)) => {}
-                Ok(Change::Everything) | Err(TryRecvError::Lagged(_)) => {
-                    self.heard += 1;
-                    self.entries.clear();
-                }
-                Err(TryRecvError::Empty) => return,
-                Err(TryRecvError::Closed) => {
-                    self.heard += 1;
-                    self.entries.clear();
-                    self.changes = None;
-                    return;
-                }
-            }
-        }
-    }
-
-    fn drop_oldest_half(&mut self) {
-        let mut ages: Vec<Instant> = self.entries.values().map(|e| e.read_at).collect();
-        ages.sort_unstable();
-        let cut = ages[ages.len() / 2];
-        self.entries.retain(|_, entry| entry.read_at > cut);
+/// A key's change drops its entry (cached by hash, so found by key id);
+/// published components and connections are not keys.
+fn invalidated(change: Change) -> Invalidate<Principal> {
+    match change {
+        Change::ApiKey(id) => Invalidate::Where(Box::new(move |p: &Principal| p.key_id == id)),
+        Change::Component(_) | Change::Connection(_) | Change::Everything => Invalidate::Nothing,
     }
 }
 
@@ -149,6 +65,7 @@ impl State {
 mod tests {
     use super::*;
     use crate::access::{AccountScope, Role};
+    use crate::store::feed_cache::MAX_ENTRIES;
 
     fn principal(id: &str) -> Principal {
         Principal {
@@ -210,7 +127,7 @@ mod tests {
         for i in 0..(MAX_ENTRIES + 10) {
             remembered(&cache, &feed, &format!("h{i}"), &format!("key_{i}"));
         }
-        let kept = cache.state.lock().unwrap().entries.len();
+        let kept = cache.keys.len();
         assert!(kept <= MAX_ENTRIES, "{kept} entries");
         assert!(
             cache

@@ -14,6 +14,7 @@ mod connections;
 pub mod console_overview;
 mod console_sessions;
 pub mod crypto;
+mod feed_cache;
 mod key_cache;
 mod leases;
 mod managed;

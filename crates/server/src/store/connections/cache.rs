@@ -4,7 +4,8 @@
 //! decrypts them again); nothing decrypted stays in memory.
 //!
 //! Staleness is bounded as for API keys (`store/key_cache.rs`), by push
-//! invalidation ([`crate::store::changes`]):
+//! invalidation ([`crate::store::changes`], through the shared
+//! [`crate::store::feed_cache::FeedCache`]):
 //! - every write of [`super::ConnectionStore`] publishes
 //!   [`Change::Connection`]: this process's next read goes to the database;
 //! - another replica on PostgreSQL drops its entry when the notice arrives
@@ -14,21 +15,16 @@
 //!   (the bound when a notice is lost, or for a SQLite file that another
 //!   process writes).
 //!
-//! Only connections that exist are kept, at most [`MAX_ENTRIES`].
+//! Only connections that exist are kept, at most [`crate::store::feed_cache::MAX_ENTRIES`].
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-use tokio::sync::broadcast::{self, error::TryRecvError};
+use std::time::Duration;
 
 use super::Connection;
 use crate::store::changes::{Change, ChangeFeed};
+use crate::store::feed_cache::{FeedCache, Invalidate, Ticket};
 
 /// The longest an entry is answered from memory after it was read.
 pub const TTL: Duration = Duration::from_secs(5);
-/// The most connections kept; when full, the oldest half is dropped.
-pub const MAX_ENTRIES: usize = 10_000;
 
 /// A connection's row as read: the connection, and its three secret
 /// envelopes (access token, refresh token, API key), still encrypted.
@@ -39,30 +35,16 @@ pub(super) struct Row {
 }
 
 /// The cached rows of one store, by connection id.
-#[derive(Default)]
 pub(super) struct ConnectionCache {
-    state: Mutex<State>,
+    rows: FeedCache<Row>,
 }
 
-#[derive(Default)]
-struct State {
-    entries: HashMap<String, Entry>,
-    /// `None` until the first lookup subscribes (it may need the runtime).
-    changes: Option<broadcast::Receiver<Change>>,
-    /// Counts every change heard, so a read can tell whether one arrived
-    /// while it was away at the database.
-    heard: u64,
-}
-
-struct Entry {
-    row: Row,
-    read_at: Instant,
-}
-
-/// What a lookup saw, to be handed back with the database's answer.
-pub(super) struct Ticket {
-    heard: u64,
-    live: bool,
+impl Default for ConnectionCache {
+    fn default() -> Self {
+        Self {
+            rows: FeedCache::new(TTL, invalidated),
+        }
+    }
 }
 
 impl ConnectionCache {
@@ -75,20 +57,8 @@ impl ConnectionCache {
         account_id: &str,
         user_id: &str,
     ) -> Result<Row, Ticket> {
-        let mut state = self.state.lock().expect("not poisoned");
-        state.apply_changes(feed);
-        let live = feed.is_live();
-        if live
-            && let Some(entry) = state.entries.get(id)
-            && entry.read_at.elapsed() < TTL
-            && entry.row.connection.account_id == account_id
-            && entry.row.connection.user_id == user_id
-        {
-            return Ok(entry.row.clone());
-        }
-        Err(Ticket {
-            heard: state.heard,
-            live,
+        self.rows.lookup(feed, id, |row| {
+            row.connection.account_id == account_id && row.connection.user_id == user_id
         })
     }
 
@@ -96,57 +66,16 @@ impl ConnectionCache {
     /// the ticket was taken (the row may already be stale) or the feed was
     /// not live at either end.
     pub(super) fn remember(&self, feed: &ChangeFeed, ticket: Ticket, row: &Row) {
-        let mut state = self.state.lock().expect("not poisoned");
-        state.apply_changes(feed);
-        if !ticket.live || !feed.is_live() || state.heard != ticket.heard {
-            return;
-        }
-        if state.entries.len() >= MAX_ENTRIES {
-            state.drop_oldest_half();
-        }
-        state.entries.insert(
-            row.connection.id.clone(),
-            Entry {
-                row: row.clone(),
-                read_at: Instant::now(),
-            },
-        );
+        self.rows.remember(feed, ticket, &row.connection.id, row);
     }
 }
 
-impl State {
-    /// Applies every change heard since the last lookup: a connection change
-    /// drops that connection, [`Change::Everything`] all of them; either
-    /// counts as heard (a row read while it arrived is not kept).
-    fn apply_changes(&mut self, feed: &ChangeFeed) {
-        let changes = self.changes.get_or_insert_with(|| feed.subscribe());
-        loop {
-            match changes.try_recv() {
-                Ok(Change::Connection(id)) => {
-                    self.heard += 1;
-                    self.entries.remove(&id);
-                }
-                Ok(Change::ApiKey(_) | Change::Component(_)) => {}
-                Ok(Change::Everything) | Err(TryRecvError::Lagged(_)) => {
-                    self.heard += 1;
-                    self.entries.clear();
-                }
-                Err(TryRecvError::Empty) => return,
-                Err(TryRecvError::Closed) => {
-                    self.heard += 1;
-                    self.entries.clear();
-                    self.changes = None;
-                    return;
-                }
-            }
-        }
-    }
-
-    fn drop_oldest_half(&mut self) {
-        let mut ages: Vec<Instant> = self.entries.values().map(|e| e.read_at).collect();
-        ages.sort_unstable();
-        let cut = ages[ages.len() / 2];
-        self.entries.retain(|_, entry| entry.read_at > cut);
+/// A connection's change drops that connection; API keys and published
+/// components are not connections.
+fn invalidated(change: Change) -> Invalidate<Row> {
+    match change {
+        Change::Connection(id) => Invalidate::Key(id),
+        Change::ApiKey(_) | Change::Component(_) | Change::Everything => Invalidate::Nothing,
     }
 }
 
@@ -154,6 +83,7 @@ impl State {
 mod tests {
     use super::*;
     use crate::store::ConnectionStatus;
+    use crate::store::feed_cache::MAX_ENTRIES;
 
     fn row(id: &str) -> Row {
         Row {
@@ -248,7 +178,7 @@ mod tests {
         for i in 0..(MAX_ENTRIES + 10) {
             remembered(&cache, &feed, &format!("c{i}"));
         }
-        let kept = cache.state.lock().unwrap().entries.len();
+        let kept = cache.rows.len();
         assert!(kept <= MAX_ENTRIES, "{kept} entries");
     }
 }
