@@ -62,9 +62,10 @@ async fn follow(registry: Arc<Registry>, database: Database) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut changes = database.changes().subscribe();
+    let mut feed_open = true;
     loop {
         tokio::select! {
-            heard = changes.recv() => match heard {
+            heard = changes.recv(), if feed_open => match heard {
                 Ok(Change::Component(id)) => {
                     tracing::debug!(connector = %id, "published version changed");
                 }
@@ -73,8 +74,13 @@ async fn follow(registry: Arc<Registry>, database: Database) {
                 }
                 // Other changes (API keys, connections) are not this loop's concern.
                 Ok(Change::ApiKey(_) | Change::Connection(_)) => continue,
-                // The feed lives as long as `database`, which this loop holds.
-                Err(RecvError::Closed) => unreachable!("the change feed outlives its database"),
+                // The feed lives as long as `database`, which this loop
+                // holds; should it close anyway, the interval still reconciles.
+                Err(RecvError::Closed) => {
+                    tracing::warn!("the change feed closed: published components are followed by the reconcile interval only");
+                    feed_open = false;
+                    continue;
+                }
             },
             _ = tick.tick() => {}
         }
