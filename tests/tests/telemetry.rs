@@ -2,9 +2,12 @@
 //! operator key) moves with a login — the login route, the connection event,
 //! the hook call and the outbound request — and shows slot and database-pool
 //! gauges; every answer carries a request id, which the log lines of that
-//! request name, also as JSON (`--log-format json`).
+//! request name, also as JSON (`--log-format json`); and with an OTLP
+//! endpoint, the request and hook spans reach a real collector on loopback,
+//! the last of them at SIGTERM, with no secret among them.
 
 use connector_server::access::Role;
+use connector_test_support::dev_demo;
 use connector_test_support::harness::{API_KEY, Host, captured_logs};
 use connector_test_support::serve::Serve;
 use serde_json::{Value, json};
@@ -204,4 +207,145 @@ async fn json_logs_are_one_object_per_line_and_name_the_request() {
         .line(|line| line.contains("listening on http://"));
     let entry: Value = serde_json::from_str(&listening).expect("every line is JSON");
     assert_eq!(entry["level"], "INFO");
+}
+
+/// An OTLP/HTTP collector on loopback: keeps the body of every
+/// `POST /v1/traces` (protobuf).
+async fn collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<bytes::Bytes>>>) {
+    use axum::http::{HeaderMap, StatusCode, header::CONTENT_TYPE};
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: HeaderMap, body: bytes::Bytes| {
+            let kept = kept.clone();
+            async move {
+                if headers[CONTENT_TYPE] != "application/x-protobuf" {
+                    return StatusCode::UNSUPPORTED_MEDIA_TYPE;
+                }
+                kept.lock().unwrap().push(body);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, bodies)
+}
+
+/// A span as the collector received it: name, trace, parent and string attributes.
+#[derive(Debug)]
+struct Exported {
+    name: String,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    parent_span_id: Vec<u8>,
+    attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// Decodes every export request; also returns the `service.name` of each.
+fn exported_spans(bodies: &[bytes::Bytes]) -> (Vec<Exported>, Vec<String>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value as Any};
+    use prost::Message as _;
+    let text = |attributes: &[KeyValue]| {
+        attributes
+            .iter()
+            .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                Any::StringValue(s) => Some((kv.key.clone(), s.clone())),
+                _ => None,
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (mut spans, mut services) = (Vec::new(), Vec::new());
+    for body in bodies {
+        let request = ExportTraceServiceRequest::decode(body.clone()).expect("OTLP protobuf");
+        for resource in request.resource_spans {
+            let attributes = resource.resource.map(|r| text(&r.attributes));
+            services.extend(attributes.and_then(|a| a.get("service.name").cloned()));
+            for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
+                spans.push(Exported {
+                    attributes: text(&span.attributes),
+                    name: span.name,
+                    trace_id: span.trace_id,
+                    span_id: span.span_id,
+                    parent_span_id: span.parent_span_id,
+                });
+            }
+        }
+    }
+    (spans, services)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_and_hook_spans_reach_an_otlp_collector_by_shutdown() {
+    let (endpoint, bodies) = collector().await;
+    let work = tempfile::tempdir().unwrap();
+    let server = dev_demo::start_with(std::path::Path::new(BIN), work.path(), |serve| {
+        serve.env("CONNECTOR_HOST_OTLP_ENDPOINT", &endpoint)
+    });
+    let login = json!({
+        "accountId": "demo", "userId": "me",
+        "fields": {"apiKey": "dev-api-key", "apiUrl": server.provider}
+    });
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/connectors/local-insightly/api-key/login",
+            server.base
+        ))
+        .bearer_auth(&server.service_key)
+        .header("x-request-id", "otlp-login-1")
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let service_key = server.service_key.clone();
+
+    // The last spans are sent at shutdown: nothing here waits for a batch.
+    let (exited, lines) = server.server.terminate(std::time::Duration::from_secs(60));
+    assert!(
+        exited,
+        "serve exits cleanly on SIGTERM:\n{}",
+        lines.join("\n")
+    );
+    let bodies = bodies.lock().unwrap().clone();
+    let (spans, services) = exported_spans(&bodies);
+    assert!(!services.is_empty() && services.iter().all(|s| s == "connector-host"));
+
+    let request = spans
+        .iter()
+        .find(|s| {
+            s.name == "request"
+                && s.attributes.get("request_id").map(String::as_str) == Some("otlp-login-1")
+        })
+        .unwrap_or_else(|| panic!("the login's request span: {spans:#?}"));
+    assert_eq!(request.attributes["method"], "POST");
+    let hook = spans
+        .iter()
+        .find(|s| s.name == "hook" && s.trace_id == request.trace_id)
+        .unwrap_or_else(|| panic!("a hook span in the login's trace: {spans:#?}"));
+    assert_eq!(hook.attributes["connector"], "local-insightly@1.0.0");
+    // The hook span descends from the request span.
+    let mut parent = hook.parent_span_id.clone();
+    let mut hops = 0;
+    while parent != request.span_id {
+        let up = spans
+            .iter()
+            .find(|s| s.span_id == parent)
+            .unwrap_or_else(|| panic!("the hook span's ancestors lead to the request: {spans:#?}"));
+        parent = up.parent_span_id.clone();
+        hops += 1;
+        assert!(hops < 10, "{spans:#?}");
+    }
+    // Neither the provider's API key nor the caller's service key is exported.
+    for body in &bodies {
+        for secret in ["dev-api-key", service_key.as_str()] {
+            assert!(
+                memchr::memmem::find(body, secret.as_bytes()).is_none(),
+                "an export carries a secret"
+            );
+        }
+    }
 }

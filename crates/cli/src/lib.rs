@@ -9,10 +9,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use connector_server::config::HostConfig;
 use connector_server::store::{Database, PlaintextRemote};
 
 mod cli;
 mod examples;
+mod logging;
+mod trace_export;
+
+use logging::LogFormat;
 
 #[derive(Parser)]
 #[command(
@@ -43,32 +48,6 @@ struct Cli {
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
-}
-
-/// How log lines are written (to standard error).
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    /// Human-readable text.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// Sets up logging: `RUST_LOG` or the default filter, in `format`.
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn,sqlx=warn".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-    }
 }
 
 #[derive(Subcommand)]
@@ -128,44 +107,71 @@ enum Command {
 /// command on a multi-threaded tokio runtime and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let plaintext = PlaintextRemote::allowed_if(cli.database_allow_plaintext_remote);
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => cli::serve::run(args, plaintext)
-                .await
-                .map(|()| ExitCode::SUCCESS),
-            Command::Inspect {
-                file,
-                signature,
-                json,
-            } => cli::inspect::inspect_file(&file, signature.as_deref(), json),
-            Command::Check { file } => cli::inspect::check_file(&file).await,
-            Command::Keys(command) => cli::keys::run(command, plaintext).await,
-            Command::ApiKeys(command) => cli::api_keys::run(command, plaintext).await,
-            Command::DevProvider(args) => cli::dev_provider::run(args).await,
-            Command::Build(args) => tokio::task::block_in_place(|| cli::build::run(args)),
-            Command::New(args) => args.run().await,
-            Command::Dev(args) => args.run().await,
-            Command::Oauth2(args) => args.run().await,
-            Command::Call(args) => args.run().await,
-            Command::Audit(args) => cli::audit::run(args, plaintext).await,
-            Command::Publish(args) => cli::publish::publish(args).await,
-            Command::Components(command) => cli::publish::components(command).await,
-            Command::SigningKey(args) => cli::sign::signing_key(args),
-            Command::Sign(args) => cli::sign::sign_file(args),
-        }
-    });
-    match result {
+    match run(cli, &runtime) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Sets up logging (and, for `serve`, trace export from its config file),
+/// runs the command, then sends the spans still waiting.
+fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+    let serve_config = match &cli.command {
+        Command::Serve(args) => Some(args.load_config()?),
+        _ => None,
+    };
+    let traces = match (&cli.command, &serve_config) {
+        (Command::Serve(args), Some(config)) => args.trace_export(config)?,
+        _ => None,
+    };
+    let exporter = logging::init(cli.log_format, traces, runtime.handle())?;
+    let plaintext = PlaintextRemote::allowed_if(cli.database_allow_plaintext_remote);
+    let result = runtime.block_on(run_command(cli.command, serve_config, plaintext));
+    if let Some(exporter) = exporter {
+        exporter.shutdown();
+    }
+    result
+}
+
+/// Runs one command.
+async fn run_command(
+    command: Command,
+    serve_config: Option<HostConfig>,
+    plaintext: PlaintextRemote,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => {
+            let config = serve_config.unwrap_or_default();
+            cli::serve::run(args, config, plaintext)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Command::Inspect {
+            file,
+            signature,
+            json,
+        } => cli::inspect::inspect_file(&file, signature.as_deref(), json),
+        Command::Check { file } => cli::inspect::check_file(&file).await,
+        Command::Keys(command) => cli::keys::run(command, plaintext).await,
+        Command::ApiKeys(command) => cli::api_keys::run(command, plaintext).await,
+        Command::DevProvider(args) => cli::dev_provider::run(args).await,
+        Command::Build(args) => tokio::task::block_in_place(|| cli::build::run(args)),
+        Command::New(args) => args.run().await,
+        Command::Dev(args) => args.run().await,
+        Command::Oauth2(args) => args.run().await,
+        Command::Call(args) => args.run().await,
+        Command::Audit(args) => cli::audit::run(args, plaintext).await,
+        Command::Publish(args) => cli::publish::publish(args).await,
+        Command::Components(command) => cli::publish::components(command).await,
+        Command::SigningKey(args) => cli::sign::signing_key(args),
+        Command::Sign(args) => cli::sign::sign_file(args),
     }
 }
 

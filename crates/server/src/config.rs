@@ -65,6 +65,10 @@
 //! [console]                            # the connect pages (docs/operating.md)
 //! public_url = "https://connect.example.com"   # where browsers reach the host; OAuth redirect URI {public_url}/connect/oauth/callback
 //! connect_session_secs = 1800          # how long a connect link may be used (60–86400)
+//!
+//! [telemetry]                          # OpenTelemetry trace export, off unless an endpoint is set
+//! otlp_endpoint = "http://127.0.0.1:4318"   # OTLP/HTTP base URL: spans go to {otlp_endpoint}/v1/traces
+//! service_name = "connector-host"      # the service.name resource attribute
 //! ```
 //!
 //! `[webhooks]` ([`WebhookConfig`]) is absent by default: no events are sent.
@@ -144,6 +148,77 @@ pub struct HostConfig {
     pub publishing: crate::registry::PublishingSettings,
     /// The web console: its public URL and connect sessions (`[console]`).
     pub console: ConsoleSettings,
+    /// OpenTelemetry trace export (`[telemetry]`); off by default.
+    pub telemetry: TelemetrySettings,
+}
+
+/// OpenTelemetry trace export over OTLP/HTTP (`[telemetry]`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// The collector's OTLP/HTTP base URL (`http` or `https`, no query, no
+    /// user name or password: collector credentials go in
+    /// `OTEL_EXPORTER_OTLP_HEADERS`). Spans are sent to
+    /// `{otlp_endpoint}/v1/traces`. No export when absent.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute of every exported span.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "connector-host".into(),
+        }
+    }
+}
+
+impl TelemetrySettings {
+    /// The traces URL, `{otlp_endpoint}/v1/traces`, when export is on; the
+    /// error names the key and what was expected.
+    pub fn traces_url(&self) -> Result<Option<url::Url>, String> {
+        let Some(endpoint) = &self.otlp_endpoint else {
+            return Ok(None);
+        };
+        traces_url(endpoint).map(Some)
+    }
+
+    /// Checks the endpoint and the service name.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.service_name.trim().is_empty() {
+            return Err("telemetry.service_name: must not be empty".into());
+        }
+        self.traces_url().map(|_| ())
+    }
+}
+
+/// `{endpoint}/v1/traces` for an OTLP/HTTP base URL (the OpenTelemetry
+/// convention for `OTEL_EXPORTER_OTLP_ENDPOINT`).
+pub fn traces_url(endpoint: &str) -> Result<url::Url, String> {
+    let fail = |why: &str| {
+        Err(format!(
+            "telemetry.otlp_endpoint: {why} (expected an http(s) base URL such as http://127.0.0.1:4318)"
+        ))
+    };
+    let Ok(base) = url::Url::parse(endpoint) else {
+        return fail("not a URL");
+    };
+    if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+        return fail("only http and https URLs with a host are accepted");
+    }
+    if !base.username().is_empty() || base.password().is_some() {
+        return fail(
+            "must not carry a user name or password; put collector credentials in OTEL_EXPORTER_OTLP_HEADERS",
+        );
+    }
+    if base.query().is_some() || base.fragment().is_some() {
+        return fail("must not have a query or fragment");
+    }
+    let path = base.path().trim_end_matches('/');
+    let mut url = base.clone();
+    url.set_path(&format!("{path}/v1/traces"));
+    Ok(url)
 }
 
 /// Operator settings for one connector.
@@ -278,6 +353,7 @@ impl HostConfig {
         self.validation.validate().map_err(anyhow::Error::msg)?;
         self.publishing.validate().map_err(anyhow::Error::msg)?;
         self.console.validate().map_err(anyhow::Error::msg)?;
+        self.telemetry.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }
@@ -408,5 +484,42 @@ mod tests {
             error.contains("secret `k`") && error.contains("not set"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_otlp_endpoint_is_a_base_url_and_errors_name_the_key() {
+        let config: HostConfig = toml::from_str("").unwrap();
+        assert_eq!(config.telemetry.traces_url(), Ok(None), "off by default");
+        for (endpoint, traces) in [
+            ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"),
+            ("https://otel.example/", "https://otel.example/v1/traces"),
+            (
+                "https://otel.example/base/",
+                "https://otel.example/base/v1/traces",
+            ),
+        ] {
+            let config: HostConfig =
+                toml::from_str(&format!("[telemetry]\notlp_endpoint = \"{endpoint}\"")).unwrap();
+            config.validate().unwrap();
+            let url = config.telemetry.traces_url().unwrap().unwrap();
+            assert_eq!(url.as_str(), traces);
+        }
+        for (endpoint, why) in [
+            ("127.0.0.1:4318", "http"),
+            ("ftp://otel.example", "http"),
+            ("https://user:pw@otel.example", "OTEL_EXPORTER_OTLP_HEADERS"),
+            ("https://otel.example/?key=1", "query"),
+        ] {
+            let config: HostConfig =
+                toml::from_str(&format!("[telemetry]\notlp_endpoint = \"{endpoint}\"")).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(
+                error.starts_with("telemetry.otlp_endpoint: ") && error.contains(why),
+                "{endpoint}: {error}"
+            );
+        }
+        let config: HostConfig = toml::from_str("[telemetry]\nservice_name = \" \"").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("telemetry.service_name"), "{error}");
     }
 }

@@ -23,12 +23,18 @@ pub struct DevServer {
 /// Starts `program serve --dev` in `work` (a SQLite file there, an ephemeral
 /// port) and waits until the host and its dev provider say where they listen.
 pub fn start(program: &Path, work: &Path) -> DevServer {
-    let mut server = Serve::new(program)
+    start_with(program, work, |serve| serve)
+}
+
+/// [`start`], with `more` adding to the command (an environment variable, a
+/// flag) before it starts.
+pub fn start_with(program: &Path, work: &Path, more: impl FnOnce(Serve) -> Serve) -> DevServer {
+    let serve = Serve::new(program)
         .arg("--dev")
         .database_url(&sqlite_url(&work.join("dev.db")))
         .env_remove("CONNECTOR_HOST_MASTER_KEYS")
-        .current_dir(work)
-        .start();
+        .current_dir(work);
+    let mut server = more(serve).start();
     let provider = server.process.announced(DEV_PROVIDER_LISTENING);
     let dev_keys = std::fs::read_to_string(work.join(".connector-host/dev-api-keys"))
         .expect("--dev wrote .connector-host/dev-api-keys");

@@ -120,6 +120,18 @@ impl Server {
     pub fn pid(&self) -> u32 {
         self.process.id()
     }
+
+    /// Sends SIGTERM (what a service manager sends) and waits, within
+    /// `timeout`, for the process to exit: whether it exited with success,
+    /// and every line it wrote.
+    pub fn terminate(self, timeout: std::time::Duration) -> (bool, Vec<String>) {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {}", self.pid());
+        self.process.finish(timeout)
+    }
 }
 
 /// A key made by `api-keys create`.

@@ -14,6 +14,7 @@ use connector_server::registry::CompileCache;
 use connector_server::store::{AuditWriter, PlaintextRemote};
 
 use super::{dev_demo, shutdown_signal};
+use crate::trace_export::TraceExport;
 use crate::{examples, open_database};
 
 /// Where `serve --dev` keeps the demo's API keys.
@@ -52,14 +53,46 @@ pub struct ServeArgs {
     /// allow credentials over plain http (`[network] require_https = false`).
     #[arg(long)]
     dev: bool,
+    /// Export traces to this OpenTelemetry collector (OTLP/HTTP base URL,
+    /// e.g. `http://127.0.0.1:4318`); wins over `[telemetry] otlp_endpoint`.
+    #[arg(long, env = "CONNECTOR_HOST_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
-/// `serve`: the HTTP API with the connectors of a plugins folder.
-pub async fn run(args: ServeArgs, plaintext: PlaintextRemote) -> anyhow::Result<()> {
-    let mut file_config = match &args.config {
-        Some(path) => HostConfig::load(path)?,
-        None => HostConfig::default(),
-    };
+impl ServeArgs {
+    /// Reads the configuration file (`--config`), or the defaults.
+    pub fn load_config(&self) -> anyhow::Result<HostConfig> {
+        match &self.config {
+            Some(path) => HostConfig::load(path),
+            None => Ok(HostConfig::default()),
+        }
+    }
+
+    /// Where spans are exported, if anywhere: `--otlp-endpoint`, else
+    /// `[telemetry] otlp_endpoint`.
+    pub fn trace_export(&self, config: &HostConfig) -> anyhow::Result<Option<TraceExport>> {
+        let mut telemetry = config.telemetry.clone();
+        if let Some(endpoint) = &self.otlp_endpoint {
+            telemetry.otlp_endpoint = Some(endpoint.clone());
+        }
+        telemetry.validate().map_err(anyhow::Error::msg)?;
+        Ok(telemetry
+            .traces_url()
+            .map_err(anyhow::Error::msg)?
+            .map(|traces_url| TraceExport {
+                traces_url,
+                service_name: telemetry.service_name.clone(),
+            }))
+    }
+}
+
+/// `serve`: the HTTP API with the connectors of a plugins folder, with
+/// `file_config` read by [`ServeArgs::load_config`].
+pub async fn run(
+    args: ServeArgs,
+    mut file_config: HostConfig,
+    plaintext: PlaintextRemote,
+) -> anyhow::Result<()> {
     let listen = args
         .listen
         .or(file_config.listen)
