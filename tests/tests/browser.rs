@@ -3,8 +3,10 @@
 //! every input labelled) and with OAuth (back to the platform's page); a
 //! reused link, an expired one and a form with a forged CSRF token are
 //! refused; an account admin saves the managed OAuth application after the
-//! page warns how many connections must log in again, and managed fields.
-//! Screenshots of every page: `target/browser-screenshots/`.
+//! page warns how many connections must log in again, and managed fields;
+//! the `serve --dev` demo page logs in with both connectors
+//! (`browser_support/demo_tests.rs`). Screenshots of every page:
+//! `target/browser-screenshots/`.
 
 mod browser_support;
 
@@ -270,6 +272,7 @@ async fn operator_login(browser: &mut Browser, base: &str, key: &str) {
     browser.wait_for_heading("Connectors", "connectors").await;
 }
 
+/// Also the operator's connections and webhook pages, with screenshots.
 #[tokio::test]
 async fn an_operator_reads_a_connectors_audit() {
     let (work, server) = demo();
@@ -321,6 +324,17 @@ async fn an_operator_reads_a_connectors_audit() {
     browser.screenshot("audit-refused-only").await;
     let url = browser.client.current_url().await.unwrap();
     assert!(url.as_str().contains("outcome=refused"), "{url}");
+
+    // The connections page counts the login; the webhook page (no webhooks
+    // configured) lists no delivery.
+    let connections = format!("{}/console/connections", server.base);
+    browser.goto(&connections, "connections").await;
+    let count = browser.text("#count-local-insightly-active").await;
+    assert!(count.ends_with('1'), "{count}");
+    assert!(browser.text("#connections").await.contains("Ada Lovelace"));
+    let webhooks = format!("{}/console/webhooks", server.base);
+    browser.goto(&webhooks, "webhooks").await;
+    browser.wait_for("#no-deliveries").await;
     browser.close().await;
 }
 
@@ -361,38 +375,6 @@ async fn a_forged_csrf_token_is_refused_in_the_operator_console() {
         4,
         "the service key still works"
     );
-}
-
-#[tokio::test]
-async fn serve_dev_prints_a_page_that_starts_a_demo_login_without_curl() {
-    let (_work, mut server) = demo();
-    let demo_url = server.server.process.announced("open ");
-    assert!(demo_url.ends_with("/connect/demo"), "{demo_url}");
-    let mut browser = Browser::open("dev-demo").await;
-    browser.goto(&demo_url, "demo-page").await;
-    browser
-        .wait_for("#demo-local-insightly")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser.wait_for_heading("Insightly", "login").await;
-    browser
-        .wait_for("#field-apiKey")
-        .await
-        .send_keys(dev_demo_api_key())
-        .await
-        .unwrap();
-    browser
-        .wait_for("#field-apiUrl")
-        .await
-        .send_keys(&server.provider)
-        .await
-        .unwrap();
-    browser.wait_for("#submit").await.click().await.unwrap();
-    browser.wait_for_heading("Connected", "connected").await;
-    browser.close().await;
-    assert_eq!(connections(&server).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

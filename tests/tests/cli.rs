@@ -508,4 +508,45 @@ async fn serve_dev_demos_a_whole_login_offline() {
     );
     let connection = server.api_key_login().await;
     assert_eq!(connection["userName"], "Ada Lovelace");
+
+    // The README's OAuth login over the API: the authorize URL is the local
+    // provider's, whose consent page answers a redirect to "allow".
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let started: serde_json::Value = http
+        .post(format!(
+            "{}/v1/connectors/local-regional/oauth/start",
+            server.base
+        ))
+        .bearer_auth(&server.service_key)
+        .json(&serde_json::json!({"accountId": "demo", "userId": "me"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authorize = started["authorizeUrl"].as_str().expect("an authorize URL");
+    assert!(
+        authorize.starts_with(&format!("{}/oauth/authorize?", server.provider)),
+        "{authorize}"
+    );
+    let consent = http.get(authorize).send().await.unwrap();
+    assert_eq!(consent.status(), 200, "the provider asks first");
+    let approved = http
+        .get(format!("{authorize}&decision=allow"))
+        .send()
+        .await
+        .unwrap();
+    let callback = approved.headers()["location"].to_str().unwrap().to_string();
+    let query = callback.split_once('?').expect("a query").1;
+    let connected = http
+        .get(format!("{}/v1/oauth/callback?{query}", server.base))
+        .bearer_auth(&server.service_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(connected.status(), 200);
 }

@@ -207,6 +207,56 @@ async fn authorize_redirects_with_code_state_and_iss() {
 }
 
 #[tokio::test]
+async fn with_its_consent_page_the_provider_asks_then_allows_or_denies() {
+    let provider = DevProvider::start(DevProviderConfig {
+        consent_page: true,
+        ..config()
+    })
+    .await
+    .unwrap();
+    let request = |decision: Option<&'static str>| {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+            ("state", "s-1"),
+        ];
+        params.extend(decision.map(|d| ("decision", d)));
+        params
+    };
+    let asked = authorize_raw(&provider, &request(None)).await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let policy = asked.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    let page = asked.text().await.unwrap();
+    assert!(
+        page.contains("Allow access?") && page.contains(CLIENT_ID),
+        "{page}"
+    );
+    assert!(
+        page.contains("name=\"state\" value=\"s-1\""),
+        "the form repeats the request: {page}"
+    );
+
+    let (_, denied) = redirect_query(&authorize_raw(&provider, &request(Some("deny"))).await);
+    assert_eq!(get(&denied, "error"), Some("access_denied"));
+    assert_eq!(get(&denied, "state"), Some("s-1"));
+    assert_eq!(get(&denied, "code"), None);
+
+    let (_, allowed) = redirect_query(&authorize_raw(&provider, &request(Some("allow"))).await);
+    assert!(get(&allowed, "code").is_some(), "{allowed:?}");
+    assert_eq!(get(&allowed, "state"), Some("s-1"));
+
+    // A bad client is refused before any page is shown.
+    let mut bad = request(None);
+    bad[1] = ("client_id", "unknown-client");
+    assert_eq!(
+        authorize_raw(&provider, &bad).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
 async fn authorize_refuses_bad_clients_and_redirects_with_a_400_not_a_redirect() {
     let provider = DevProvider::start(config()).await.unwrap();
     let cases: [&[(&str, &str)]; 5] = [

@@ -31,7 +31,10 @@ export default defineConnector({
   /** Must equal the manifest's `auth.type`. */
   authType: "oauth",
 
-  /** Server-side OAuth values: the token endpoint of the user's region and a reference to the client secret. */
+  /**
+   * Server-side OAuth values: the token endpoint of the user's region and a reference to the client secret.
+   * The authorize page is the manifest's `authUrl` unless the operator set the `authorize-url` config key.
+   */
   oauthInfo(input) {
     const info: OauthValues = {
       clientId: CLIENT_ID,
@@ -39,6 +42,10 @@ export default defineConnector({
       accessTokenUri: "",
       redirectUri: config.get("redirect-uri") ?? REDIRECT_URI,
     };
+    const authorizeUrl = config.get("authorize-url");
+    if (authorizeUrl !== undefined) {
+      info.authorizationUri = authorizeUrl;
+    }
     const region = Region.resolve(input.hostname);
     if (typeof region === "string") {
       // A fail message stops the flow and is shown to the user.

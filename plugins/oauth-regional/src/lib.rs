@@ -33,14 +33,15 @@ impl Connector for RegionalCrm {
     }
 
     /// Server-side OAuth values: the token endpoint of the user's region and a
-    /// reference to the client secret.
+    /// reference to the client secret. The authorize page is the manifest's
+    /// `authUrl` unless the operator set the `authorize-url` config key.
     fn oauth_info(input: OauthInfoInput) -> Result<OauthInfo, ConnectorError> {
         let mut info = OauthInfo {
             client_id: CLIENT_ID.into(),
             client_secret: ClientSecretRef::HostSecret(CLIENT_SECRET.into()),
             access_token_uri: String::new(),
             redirect_uri: config::get("redirect-uri").unwrap_or_else(|| REDIRECT_URI.into()),
-            authorization_uri: None,
+            authorization_uri: config::get("authorize-url"),
             scopes: None,
             hostname: None,
             fail_message: None,

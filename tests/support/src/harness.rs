@@ -249,6 +249,7 @@ impl Host {
             access_token_lifetime_secs: options.token_lifetime_secs,
             realms: REALMS.iter().map(|r| r.to_string()).collect(),
             public_url: options.provider_public_url.clone(),
+            consent_page: false,
         })
         .await
         .unwrap();

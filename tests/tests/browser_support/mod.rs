@@ -5,6 +5,7 @@
 //! deadlines, never with sleeps; each test saves a screenshot of every page
 //! it reaches into `target/browser-screenshots/<test>/`.
 
+mod demo_tests;
 pub mod host;
 
 use std::path::{Path, PathBuf};

@@ -29,6 +29,7 @@
 //! that issued them. Tokens are random 256-bit values and are never logged.
 
 mod api;
+mod consent;
 mod discovery;
 mod oauth;
 mod request;
@@ -73,10 +74,16 @@ pub struct DevProviderConfig {
     /// (Keycloak's frontend URL): the root issuer is this URL and realm
     /// `acme`'s is `{public_url}/realms/acme`. Default: the base URL.
     pub public_url: Option<String>,
+    /// The authorization endpoint shows a consent page ("Allow" / "Deny")
+    /// before it sends the browser back with a code, as a real provider
+    /// does; off by default (it approves at once, for tests and
+    /// benchmarks that follow redirects without a browser).
+    pub consent_page: bool,
 }
 
 impl Default for DevProviderConfig {
-    /// No clients, no API keys, one-hour access tokens, no realms.
+    /// No clients, no API keys, one-hour access tokens, no realms, no
+    /// consent page.
     fn default() -> Self {
         Self {
             clients: Vec::new(),
@@ -84,6 +91,7 @@ impl Default for DevProviderConfig {
             access_token_lifetime_secs: 3600,
             realms: Vec::new(),
             public_url: None,
+            consent_page: false,
         }
     }
 }
@@ -103,6 +111,7 @@ impl fmt::Debug for DevProviderConfig {
             )
             .field("realms", &self.realms)
             .field("public_url", &self.public_url)
+            .field("consent_page", &self.consent_page)
             .finish()
     }
 }

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use url::Url;
 
+use super::consent::{self, Decision};
 use super::request::{authenticate, form_params, parse_params};
 use super::store::{Authorization, GrantError, Issued};
 use super::{DevClient, Shared};
@@ -99,7 +100,8 @@ pub(super) async fn realm_authorize(
     }
 }
 
-/// The authorization endpoint of `issuer`: approves at once. Problems with
+/// The authorization endpoint of `issuer`: approves at once, or after the
+/// consent page when it is on. Problems with
 /// the client or the redirect URI answer 400 (never redirect to an
 /// unverified place); problems after that redirect back with `error` (RFC
 /// 6749 §4.1.2.1). Every redirect carries `iss` (RFC 9207).
@@ -143,6 +145,18 @@ fn authorize_at(shared: &Shared, issuer: &str, query: Option<String>) -> Respons
     });
     if let Some(why) = refusal.or(malformed.then_some("malformed code_challenge")) {
         return redirect(&[("error", "invalid_request"), ("error_description", why)]);
+    }
+    if shared.config.consent_page {
+        match consent::decision(&params) {
+            Decision::Ask => return consent::page(&client.client_id, &params),
+            Decision::Allow => {}
+            Decision::Deny => {
+                return redirect(&[
+                    ("error", "access_denied"),
+                    ("error_description", "the user denied the request"),
+                ]);
+            }
+        }
     }
     let code = shared.store().issue_code(Authorization {
         client_id: client.client_id.clone(),

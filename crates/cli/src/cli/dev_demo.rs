@@ -8,8 +8,9 @@ use connector_server::config::{HostConfig, SecretSource};
 pub const API_KEY: &str = "dev-api-key";
 const CLIENT_SECRET_ENV: &str = "CONNECTOR_HOST_DEV_CLIENT_SECRET";
 
-/// Starts the provider on 127.0.0.1:9100 (or a free port) and configures the
-/// `local-*` connectors for it. The connect pages are served at `[console]
+/// Starts the provider on 127.0.0.1:9100 (or a free port), with its consent
+/// page, and configures the `local-*` connectors for it (`local-regional`'s
+/// authorize page, token endpoint and API are the provider's). The connect pages are served at `[console]
 /// public_url`, `http://{listen}` unless configured, and the provider accepts
 /// their callback page as a redirect URI of the demo's OAuth client.
 pub async fn start(
@@ -37,6 +38,8 @@ pub async fn start(
             ],
         }],
         api_keys: vec![API_KEY.into()],
+        // A browser demo: the provider asks the user, as a real one does.
+        consent_page: true,
         ..DevProviderConfig::default()
     };
     let provider =
@@ -81,6 +84,12 @@ pub async fn start(
         .config
         .entry("default-hostname".into())
         .or_insert_with(|| host.clone());
+    // The manifest's authorize URL is the real provider's: the browser goes
+    // to the local provider's page instead.
+    regional
+        .config
+        .entry("authorize-url".into())
+        .or_insert_with(|| format!("{base}/oauth/authorize"));
     tracing::warn!(
         "dev provider listening on {base} (demo API key `{API_KEY}` for local-insightly; local-regional logs in through it)"
     );

@@ -37,6 +37,10 @@ pub struct DevProviderArgs {
     /// tokens already due for refresh (benchmarks of the refresh path).
     #[arg(long, default_value_t = 3600)]
     pub access_token_lifetime_secs: u64,
+    /// Ask the user ("Allow" / "Deny") before sending the browser back with
+    /// a code; without it every authorization is approved at once.
+    #[arg(long)]
+    pub consent_page: bool,
 }
 
 /// Runs the provider until Ctrl-C or SIGTERM.
@@ -49,6 +53,7 @@ pub async fn run(args: DevProviderArgs) -> anyhow::Result<ExitCode> {
         api_key,
         realm,
         access_token_lifetime_secs,
+        consent_page,
     } = args;
     let config = DevProviderConfig {
         clients: vec![DevClient {
@@ -59,6 +64,7 @@ pub async fn run(args: DevProviderArgs) -> anyhow::Result<ExitCode> {
         api_keys: api_key,
         realms: realm.clone(),
         access_token_lifetime_secs,
+        consent_page,
         ..DevProviderConfig::default()
     };
     let provider = DevProvider::start_on(listen, config).await?;

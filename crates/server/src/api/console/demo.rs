@@ -49,9 +49,7 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
         .map(|c| DemoConnector {
             id: c.info.manifest.id.clone(),
             name: c.info.manifest.display_name().to_string(),
-            hint: (c.info.manifest.id == "local-insightly").then_some(
-                "API key `dev-api-key`, apiUrl: the dev provider's URL printed by serve --dev",
-            ),
+            hint: demo_hint(&c.info.manifest.id),
         })
         .collect();
     let view = DemoView {
@@ -61,6 +59,19 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
     match templates::render("demo.html", view) {
         Ok(body) => html(StatusCode::OK, body),
         Err(error) => internal_page(&error),
+    }
+}
+
+/// What to type or expect when logging in to a demo connector.
+fn demo_hint(id: &str) -> Option<&'static str> {
+    match id {
+        "local-insightly" => {
+            Some("API key `dev-api-key`, apiUrl: the dev provider's URL printed by serve --dev")
+        }
+        "local-regional" => {
+            Some("OAuth: the dev provider asks you to allow access, then sends you back here")
+        }
+        _ => None,
     }
 }
 
