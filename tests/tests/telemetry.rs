@@ -285,18 +285,9 @@ async fn request_and_hook_spans_reach_an_otlp_collector_by_shutdown() {
     let server = dev_demo::start_with(std::path::Path::new(BIN), work.path(), |serve| {
         serve.env("CONNECTOR_HOST_OTLP_ENDPOINT", &endpoint)
     });
-    let login = json!({
-        "accountId": "demo", "userId": "me",
-        "fields": {"apiKey": "dev-api-key", "apiUrl": server.provider}
-    });
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/v1/connectors/local-insightly/api-key/login",
-            server.base
-        ))
-        .bearer_auth(&server.service_key)
+    let response = server
+        .api_key_login_request()
         .header("x-request-id", "otlp-login-1")
-        .json(&login)
         .send()
         .await
         .unwrap();

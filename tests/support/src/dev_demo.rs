@@ -72,19 +72,26 @@ impl DevServer {
     }
 
     /// The README's API-key login to `local-insightly` with the dev provider's
-    /// key; returns the connection the host answers (status 200 asserted).
-    pub async fn api_key_login(&self) -> serde_json::Value {
+    /// key, ready to send (a test may add headers, e.g. `x-request-id`).
+    pub fn api_key_login_request(&self) -> reqwest::RequestBuilder {
         let login = serde_json::json!({
             "accountId": "demo", "userId": "me",
             "fields": {"apiKey": "dev-api-key", "apiUrl": self.provider}
         });
-        let response = reqwest::Client::new()
+        reqwest::Client::new()
             .post(format!(
                 "{}/v1/connectors/local-insightly/api-key/login",
                 self.base
             ))
             .bearer_auth(&self.service_key)
             .json(&login)
+    }
+
+    /// [`DevServer::api_key_login_request`], sent; returns the connection the
+    /// host answers (status 200 asserted).
+    pub async fn api_key_login(&self) -> serde_json::Value {
+        let response = self
+            .api_key_login_request()
             .send()
             .await
             .expect("login request");
