@@ -194,47 +194,45 @@ mod tests {
                 kind,
             )
         };
-        assert!(exported(&meta(
-            "request",
-            "connector_server::api",
-            Level::INFO,
-            Kind::SPAN
-        )));
-        assert!(exported(&meta(
-            "hook",
-            "connector_sandbox::runtime",
-            Level::DEBUG,
-            Kind::SPAN
-        )));
-        assert!(!exported(&meta(
-            "query",
-            "connector_server::store",
-            Level::DEBUG,
-            Kind::SPAN
-        )));
-        assert!(!exported(&meta(
-            "poll",
-            "hyper_util::client",
-            Level::INFO,
-            Kind::SPAN
-        )));
-        assert!(exported(&meta(
-            "event",
-            "connector_server",
-            Level::WARN,
-            Kind::EVENT
-        )));
-        assert!(!exported(&meta(
-            "event",
-            "connector_server",
-            Level::INFO,
-            Kind::EVENT
-        )));
-        assert!(!exported(&meta(
-            "event",
-            "opentelemetry_sdk",
-            Level::ERROR,
-            Kind::EVENT
-        )));
+        let cases = [
+            (
+                "request",
+                "connector_server::api",
+                Level::INFO,
+                Kind::SPAN,
+                true,
+            ),
+            (
+                "hook",
+                "connector_sandbox::runtime",
+                Level::DEBUG,
+                Kind::SPAN,
+                true,
+            ),
+            (
+                "query",
+                "connector_server::store",
+                Level::DEBUG,
+                Kind::SPAN,
+                false,
+            ),
+            ("poll", "hyper_util::client", Level::INFO, Kind::SPAN, false),
+            ("event", "connector_server", Level::WARN, Kind::EVENT, true),
+            ("event", "connector_server", Level::INFO, Kind::EVENT, false),
+            (
+                "event",
+                "opentelemetry_sdk",
+                Level::ERROR,
+                Kind::EVENT,
+                false,
+            ),
+        ];
+        for (name, target, level, kind, expected) in cases {
+            assert_eq!(
+                exported(&meta(name, target, level, kind)),
+                expected,
+                "{name} of {target} at {level}"
+            );
+        }
     }
 }

@@ -6,19 +6,30 @@
 use super::Browser;
 use crate::{connections, demo, dev_demo_api_key};
 
-#[tokio::test]
-async fn serve_dev_prints_a_page_that_starts_a_demo_login_without_curl() {
-    let (_work, mut server) = demo();
+/// Opens the demo page `serve --dev` printed in a new browser (screenshots
+/// under `test`) and picks the demo connector `connector`.
+async fn pick_on_the_demo_page(
+    server: &mut connector_test_support::dev_demo::DevServer,
+    test: &str,
+    connector: &str,
+) -> Browser {
     let demo_url = server.server.process.announced("open ");
     assert!(demo_url.ends_with("/connect/demo"), "{demo_url}");
-    let mut browser = Browser::open("dev-demo").await;
+    let mut browser = Browser::open(test).await;
     browser.goto(&demo_url, "demo-page").await;
     browser
-        .wait_for("#demo-local-insightly")
+        .wait_for(&format!("#demo-{connector}"))
         .await
         .click()
         .await
         .unwrap();
+    browser
+}
+
+#[tokio::test]
+async fn serve_dev_prints_a_page_that_starts_a_demo_login_without_curl() {
+    let (_work, mut server) = demo();
+    let mut browser = pick_on_the_demo_page(&mut server, "dev-demo", "local-insightly").await;
     browser.wait_for_heading("Insightly", "login").await;
     browser
         .wait_for("#field-apiKey")
@@ -41,15 +52,7 @@ async fn serve_dev_prints_a_page_that_starts_a_demo_login_without_curl() {
 #[tokio::test]
 async fn serve_dev_logs_in_with_oauth_through_the_providers_consent_page() {
     let (_work, mut server) = demo();
-    let demo_url = server.server.process.announced("open ");
-    let mut browser = Browser::open("dev-demo-oauth").await;
-    browser.goto(&demo_url, "demo-page").await;
-    browser
-        .wait_for("#demo-local-regional")
-        .await
-        .click()
-        .await
-        .unwrap();
+    let mut browser = pick_on_the_demo_page(&mut server, "dev-demo-oauth", "local-regional").await;
     browser
         .wait_for("#oauth-start")
         .await
